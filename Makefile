@@ -1,0 +1,15 @@
+# The two commands the README names: `make remix` (the main job) and `make test`.
+PY := .venv/bin/python
+
+.PHONY: setup test remix bench
+setup:
+	bash scripts/setup.sh
+
+test: setup
+	$(PY) -m pytest -q tests
+
+remix: setup
+	$(PY) scripts/remix_example.py
+
+bench: setup
+	$(PY) bench/run_all.py
