@@ -1,0 +1,224 @@
+"""Beat-synchronise a generated instrumental to the song: downbeat matching + WSOLA warp.
+
+MusicGen keeps the prompt's tempo only roughly and drifts; the song's vocals do not. Each
+generated downbeat is paired with a song downbeat by a monotonic alignment
+(:func:`match_downbeats`), and the generated audio is time-warped (pytsmod's WSOLA, which keeps
+pitch) so every paired generated downbeat lands on its song downbeat.
+
+Outside the first and last pair the audio keeps its own speed: when the song's first downbeat
+comes later, silence is prepended; when it comes earlier, the generated head is cut; the tail
+likewise runs at speed 1 and is cut or zero-padded. So the anchors are strictly increasing on both
+sides, whatever the sign of the offsets, and the output is exactly the requested length.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Song-side gap accepted when the tempo is unknown (the original Remixer's documented default).
+FALLBACK_THRESHOLD = 0.75
+
+
+@dataclass
+class SyncResult:
+    """Outcome of :func:`beat_sync`.
+
+    Attributes
+    ----------
+    audio : np.ndarray [shape=(channels, out_length)], float32
+        The synchronised (or, when ``warped`` is False, merely length-fitted) audio.
+    anchors : np.ndarray [shape=(2, K)], int64
+        The warp map: row 0 sample positions in the generated audio (negative / past its end where
+        silence was padded), row 1 the output sample positions they were moved to. Empty (2, 0)
+        when not warped.
+    n_matched : int
+        Generated downbeats paired with a song downbeat.
+    warped : bool
+        Whether the audio was time-warped.
+    reason : str
+        Human-readable account of what was done and why, for the pipeline's log.
+    """
+
+    audio: np.ndarray
+    anchors: np.ndarray
+    n_matched: int
+    warped: bool
+    reason: str
+
+
+def default_threshold(bpm: float | None, beats: float = 1.1) -> float:
+    """Largest generated-to-song downbeat gap (seconds) still treated as the same downbeat.
+
+    Parameters
+    ----------
+    bpm : float or None
+        The song's tempo; ``None`` gives ``FALLBACK_THRESHOLD`` (0.75 s).
+    beats : float > 0
+        Gap in beat periods: the default 1.1 beats (0.55 s at 120 BPM) cannot pair a downbeat with
+        the one a bar away, yet tolerates the drift of one bar.
+    """
+    if not beats > 0:
+        raise ValueError(f"beats must be positive, got {beats}")
+    if bpm is None:
+        return FALLBACK_THRESHOLD
+    if not (np.isfinite(bpm) and bpm > 0):
+        raise ValueError(f"bpm must be a positive number or None, got {bpm}")
+    return float(beats * 60.0 / bpm)
+
+
+def _times(name: str, times: np.ndarray) -> np.ndarray:
+    times = np.asarray(times, dtype=np.float64)
+    if times.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of times in seconds, got shape {times.shape}")
+    if not np.all(np.isfinite(times)):
+        raise ValueError(f"{name} contains NaN or infinite times")
+    if np.any(np.diff(times) <= 0):
+        raise ValueError(f"{name} must be strictly increasing")
+    return times
+
+
+def match_downbeats(generated: np.ndarray, reference: np.ndarray, threshold: float) -> np.ndarray:
+    """Pair generated downbeats with reference downbeats by a monotonic alignment.
+
+    Dynamic programming over both sequences maximises the number of pairs and, among alignments
+    with that many, minimises the total ``|g - r|``. Both columns of the result are strictly
+    increasing (pairs never cross), every reference and every generated downbeat is used at most
+    once, and ``|g - r| <= threshold`` for each pair. Unmatched downbeats simply get no pair.
+
+    Parameters
+    ----------
+    generated, reference : np.ndarray [shape=(n,)], [shape=(m,)]
+        Strictly increasing downbeat times in seconds.
+    threshold : float >= 0
+        Largest accepted gap in seconds.
+
+    Returns
+    -------
+    pairs : np.ndarray [shape=(K, 2)]
+        ``(generated_time, reference_time)`` rows in time order.
+
+    Raises
+    ------
+    ValueError
+        On non-finite, non-increasing or non-1-D times, or a negative / non-finite threshold.
+    """
+    generated = _times("generated downbeats", generated)
+    reference = _times("reference downbeats", reference)
+    if not (np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"threshold must be a finite number of seconds >= 0, got {threshold}")
+    n, m = generated.size, reference.size
+    if n == 0 or m == 0:
+        return np.zeros((0, 2))
+    gap = np.abs(generated[:, None] - reference[None, :])
+    # One more pair always outweighs any total offset, so the score is (pairs, -offset) in order.
+    pair_value = (min(n, m) + 1) * threshold + 1.0
+    gain = np.where(gap <= threshold, pair_value - gap, -np.inf)
+    # score[i, j]: best alignment of the first i generated and first j reference downbeats.
+    score = np.zeros((n + 1, m + 1))
+    for i in range(1, n + 1):
+        candidates = np.maximum(score[i - 1, 1:], score[i - 1, :-1] + gain[i - 1])
+        score[i, 1:] = np.maximum.accumulate(candidates)
+    pairs = []
+    i, j = n, m
+    while i > 0 and j > 0:
+        if score[i, j] == score[i, j - 1]:
+            j -= 1
+        elif score[i, j] == score[i - 1, j]:
+            i -= 1
+        else:
+            pairs.append((generated[i - 1], reference[j - 1]))
+            i, j = i - 1, j - 1
+    return np.array(pairs[::-1], dtype=np.float64).reshape(-1, 2)
+
+
+def _fit(audio: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad the time axis to ``length``."""
+    out = np.zeros((audio.shape[0], length), dtype=np.float32)
+    n = min(length, audio.shape[1])
+    out[:, :n] = audio[:, :n]
+    return out
+
+
+def _anchor_map(pairs: np.ndarray, out_length: int) -> tuple[np.ndarray, int]:
+    """Strictly increasing (2, K) sample anchors with speed-1 head and tail, and the pairs kept."""
+    kept: list[tuple[int, int]] = []
+    for source, target in pairs:
+        # Targets must leave room for the end anchor at out_length - 1.
+        if 0 <= target < out_length - 1 and (not kept or (source > kept[-1][0] and target > kept[-1][1])):
+            kept.append((int(source), int(target)))
+    if not kept:
+        return np.zeros((2, 0), dtype=np.int64), 0
+    first_s, first_t = kept[0]
+    last_s, last_t = kept[-1]
+    head = [] if first_t == 0 else [(first_s - first_t, 0)]
+    tail = [(last_s + (out_length - 1 - last_t), out_length - 1)]
+    return np.array(head + kept + tail, dtype=np.int64).T, len(kept)
+
+
+def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.ndarray,
+              reference_downbeats: np.ndarray, out_length: int, *, threshold: float) -> SyncResult:
+    """Warp ``generated`` so its downbeats land on ``reference_downbeats``.
+
+    Parameters
+    ----------
+    generated : np.ndarray [shape=(channels, samples)]
+        The generated instrumental. NaN/Inf samples (a diverged decoder) are zeroed / clipped.
+    sample_rate : int > 0
+        Rate of ``generated`` and of the output.
+    generated_downbeats, reference_downbeats : np.ndarray
+        Strictly increasing downbeat times in seconds, of ``generated`` and of the song.
+    out_length : int > 0
+        Output length in samples (the song's length at ``sample_rate``).
+    threshold : float >= 0
+        See :func:`match_downbeats`; usually :func:`default_threshold` of the song's tempo.
+
+    Returns
+    -------
+    result : SyncResult
+        ``audio`` is finite float32 of exactly ``out_length`` samples. Without downbeats on
+        either side, or without any pair within ``threshold``, it is ``generated`` unwarped,
+        trimmed or zero-padded, and ``reason`` says why.
+
+    Raises
+    ------
+    ValueError
+        On malformed audio, rate, length, threshold or downbeat arrays.
+    """
+    import pytsmod
+
+    generated = np.asarray(generated)
+    if generated.ndim != 2 or generated.shape[0] == 0:
+        raise ValueError(f"generated audio must be shaped (channels, samples), got {generated.shape}")
+    if not np.issubdtype(generated.dtype, np.floating):
+        raise ValueError(f"generated audio must be floating point, got dtype {generated.dtype}")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    if isinstance(out_length, bool) or not isinstance(out_length, (int, np.integer)) or out_length <= 0:
+        raise ValueError(f"out_length must be a positive number of samples, got {out_length!r}")
+    audio = np.nan_to_num(generated.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
+
+    def unwarped(reason: str) -> SyncResult:
+        return SyncResult(audio=_fit(audio, out_length), anchors=np.zeros((2, 0), dtype=np.int64),
+                          n_matched=0, warped=False, reason=reason)
+
+    if np.size(generated_downbeats) == 0:
+        return unwarped("not warped: no downbeats detected in the generated audio")
+    if np.size(reference_downbeats) == 0:
+        return unwarped("not warped: no downbeats detected in the song")
+    anchors, n_matched = _anchor_map(np.round(pairs * sample_rate).astype(np.int64), out_length)
+    if n_matched == 0:
+        return unwarped(f"not warped: no generated downbeat within {threshold:.3f} s of a song "
+                        f"downbeat inside the output")
+    # Silence before the generated audio's start / after its end, where the map reaches there.
+    pad_left = max(0, -int(anchors[0, 0]))
+    pad_right = max(0, int(anchors[0, -1]) + 1 - audio.shape[1])
+    # pytsmod transposes any array with more rows than columns, so a tiny clip gets extra zeros.
+    pad_right = max(pad_right, audio.shape[0] + 1 - audio.shape[1] - pad_left)
+    padded = np.pad(audio, ((0, 0), (pad_left, pad_right)))
+    warped = pytsmod.wsola(padded, anchors + np.array([[pad_left], [0]]))
+    warped = np.nan_to_num(np.asarray(warped, dtype=np.float32).reshape(audio.shape[0], -1))
+    return SyncResult(audio=_fit(warped, out_length), anchors=anchors, n_matched=n_matched,
+                      warped=True, reason=f"warped: {n_matched} of {len(generated_downbeats)} "
+                                          f"generated downbeats matched within {threshold:.3f} s")
