@@ -1,0 +1,159 @@
+import json
+import logging
+import sys
+import types
+
+import mir_eval
+import numpy as np
+import pytest
+
+from fixtures.music import noise, synth_song
+from remixer.analysis import (Beats, MadmomAnalyzer, Section, beats_from_activations, make_analyzer,
+                              robust_bpm)
+
+
+@pytest.fixture(scope="module")
+def madmom() -> MadmomAnalyzer:
+    return MadmomAnalyzer()
+
+
+def impulse_activations(bpm: float, beats_per_bar: int, seconds: float = 20.0, fps: float = 100.0):
+    """Clean network output: a beat peak every period, a downbeat peak on every bar's first beat."""
+    act = np.full((int(seconds * fps), 2), 0.01)
+    times = np.arange(0.3, seconds - 0.1, 60.0 / bpm)
+    frames = np.round(times * fps).astype(int)
+    act[frames, 0] = 0.9
+    act[frames[::beats_per_bar], 1] = 0.85
+    return act, frames / fps
+
+
+def downbeat_f(reference: np.ndarray, estimated: np.ndarray) -> float:
+    return mir_eval.beat.f_measure(reference, estimated, f_measure_threshold=0.07)
+
+
+@pytest.mark.parametrize("bpm,beats_per_bar", [(123.4, 4), (96.0, 3)])
+def test_decoding_clean_activations(bpm, beats_per_bar):
+    act, times = impulse_activations(bpm, beats_per_bar)
+    beats = beats_from_activations(act, 100.0, backend="test")
+    np.testing.assert_allclose(beats.beats, times, atol=1e-9)
+    np.testing.assert_allclose(beats.downbeats, times[::beats_per_bar], atol=1e-9)
+    assert list(beats.beat_positions[:beats_per_bar + 1]) == [*range(1, beats_per_bar + 1), 1]
+    # Fractional tempo, not an integer mode: 10 ms frames still average to within 0.1 BPM.
+    assert beats.bpm == pytest.approx(bpm, abs=0.1)
+    assert beats.backend == "test" and not beats.empty
+
+
+def test_decoding_without_pulse_is_empty():
+    for act in (np.zeros((500, 2)), np.zeros((1, 2)), np.zeros((0, 2))):
+        beats = beats_from_activations(act, 100.0, backend="x")
+        assert beats.empty and beats.bpm is None and beats.beats.size == 0
+        assert beats.beat_positions.dtype == np.int64
+    # Weak, pulse-shaped activations (noise-like confidence) are not a pulse.
+    act, _ = impulse_activations(120, 4)
+    assert beats_from_activations(act * 0.12, 100.0, backend="x").empty
+
+
+@pytest.mark.parametrize("act,fps,bars,match", [
+    (np.zeros((10, 3)), 100.0, (3, 4), "shaped"),
+    (np.full((10, 2), np.nan), 100.0, (3, 4), "NaN"),
+    (np.full((10, 2), 1.5), 100.0, (3, 4), r"\[0, 1\]"),
+    (np.zeros((10, 2)), 0.0, (3, 4), "fps"),
+    (np.zeros((10, 2)), 100.0, (1,), "beats_per_bar"),
+    (np.zeros((10, 2)), 100.0, (), "beats_per_bar"),
+])
+def test_decoding_rejects_bad_input(act, fps, bars, match):
+    with pytest.raises(ValueError, match=match):
+        beats_from_activations(act, fps, beats_per_bar=bars, backend="x")
+
+
+def test_robust_bpm_ignores_missed_and_spurious_beats():
+    period = 60.0 / 117.3
+    beats = np.arange(40) * period
+    gappy = np.sort(np.r_[np.delete(beats, [5, 6, 20]), beats[30] + 0.15])
+    assert robust_bpm(gappy) == pytest.approx(117.3, rel=1e-6)
+    assert robust_bpm(beats[:2]) is None
+    assert robust_bpm(np.zeros(5)) is None
+
+
+def test_beats_to_dict_is_json_ready():
+    beats = Beats(bpm=np.float64(120.5), beats=np.array([0.5, 1.0]), downbeats=np.array([0.5]),
+                  beat_positions=np.array([1, 2]), sections=(Section(0.0, 8.0, "intro"),),
+                  backend="madmom")
+    data = json.loads(json.dumps(beats.to_dict()))
+    assert data == {"bpm": 120.5, "beats": [0.5, 1.0], "downbeats": [0.5], "beat_positions": [1, 2],
+                    "sections": [{"start": 0.0, "end": 8.0, "label": "intro"}],
+                    "backend": "madmom"}
+
+
+@pytest.mark.parametrize("bpm,beats_per_bar", [(90, 4), (120, 4), (150, 4), (100, 3), (140, 3)])
+def test_madmom_finds_known_downbeats(madmom, bpm, beats_per_bar):
+    song = synth_song(bpm, beats_per_bar, duration=12.0, seed=bpm)
+    beats = madmom.analyze(song.audio, song.sample_rate)
+    assert beats.backend == "madmom"
+    assert downbeat_f(song.downbeats, beats.downbeats) >= 0.9
+    assert beats.bpm == pytest.approx(bpm, rel=0.02)
+    assert beats.beat_positions.max() == beats_per_bar
+
+
+@pytest.mark.parametrize("sample_rate,channels", [(8_000, 2), (96_000, 2), (32_000, 1)])
+def test_madmom_any_rate_and_layout(madmom, sample_rate, channels):
+    song = synth_song(120, 4, duration=8.0, sample_rate=sample_rate, channels=channels)
+    beats = madmom.analyze(song.audio, sample_rate)
+    assert downbeat_f(song.downbeats, beats.downbeats) >= 0.9
+    assert beats.bpm == pytest.approx(120, rel=0.02)
+
+
+def test_madmom_two_second_clip(madmom):
+    song = synth_song(120, 4, duration=2.0)
+    beats = madmom.analyze(song.audio, song.sample_rate)
+    assert mir_eval.beat.f_measure(song.beats, beats.beats, 0.07) >= 0.9
+    assert beats.downbeats.size >= 1
+    assert np.abs(beats.downbeats[0] - song.downbeats[0]) <= 0.07
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise"])
+def test_madmom_without_pulse_gives_empty_beats(madmom, kind):
+    wav = np.zeros((2, 44_100 * 4), np.float32) if kind == "silence" else noise(8.0, seed=3)
+    beats = madmom.analyze(wav, 44_100)
+    assert beats.empty and beats.bpm is None and beats.beats.size == 0
+    assert beats.to_dict()["downbeats"] == []
+
+
+@pytest.mark.parametrize("wav,rate,match", [
+    (np.zeros((1, 2, 100), np.float32), 44_100, "shaped"),
+    (np.zeros((2, 100), np.int16), 44_100, "floating"),
+    (np.full((2, 100), np.nan, np.float32), 44_100, "NaN"),
+    (np.zeros((2, 0), np.float32), 44_100, "empty"),
+    (np.zeros((2, 100), np.float32), 0, "sample_rate"),
+])
+def test_madmom_rejects_bad_audio(madmom, wav, rate, match):
+    with pytest.raises(ValueError, match=match):
+        madmom.analyze(wav, rate)
+
+
+def test_make_analyzer_backends(monkeypatch, caplog):
+    assert isinstance(make_analyzer("madmom"), MadmomAnalyzer)
+    with pytest.raises(ValueError, match="'beatnet'"):
+        make_analyzer("beatnet")
+
+    from remixer.weights import MissingWeightsError
+
+    class FakeAllInOne:
+        name = "allinone"
+
+        @classmethod
+        def from_weights(cls, weights):
+            if weights is None:
+                raise MissingWeightsError("allinone-fold0.pth is not cached")
+            return cls()
+
+    fake = types.ModuleType("remixer.allinone")
+    fake.AllInOneAnalyzer = FakeAllInOne
+    monkeypatch.setitem(sys.modules, "remixer.allinone", fake)
+    assert isinstance(make_analyzer("auto", weights="store"), FakeAllInOne)
+    assert isinstance(make_analyzer("allinone", weights="store"), FakeAllInOne)
+    with caplog.at_level(logging.WARNING, logger="remixer.analysis"):
+        assert isinstance(make_analyzer("auto"), MadmomAnalyzer)
+    assert "allinone-fold0.pth is not cached" in caplog.text and "madmom" in caplog.text
+    with pytest.raises(MissingWeightsError):
+        make_analyzer("allinone")
