@@ -1,0 +1,202 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from fixtures.music import noise, synth_drifting_song, synth_song
+from remixer.analysis import MadmomAnalyzer
+from remixer.beatsync import beat_sync, default_threshold, match_downbeats
+
+SR = 32_000
+
+
+@pytest.fixture(scope="module")
+def madmom() -> MadmomAnalyzer:
+    return MadmomAnalyzer()
+
+
+@pytest.fixture(scope="module")
+def songs():
+    """The song (120 BPM, 44.1 kHz) and a 'generated' take drifting 112 -> 128 BPM (32 kHz)."""
+    return synth_song(120, 4, duration=12.0), synth_drifting_song(112, 128, 4, duration=12.0)
+
+
+def brute_force_best(generated, reference, threshold):
+    """(pairs, -total offset) of the best monotonic matching, by enumeration."""
+    best = (0, 0.0)
+    for k in range(1, min(len(generated), len(reference)) + 1):
+        for gi in itertools.combinations(range(len(generated)), k):
+            for ri in itertools.combinations(range(len(reference)), k):
+                gaps = [abs(generated[a] - reference[b]) for a, b in zip(gi, ri)]
+                if max(gaps) <= threshold:
+                    best = max(best, (k, -sum(gaps)))
+    return best
+
+
+def check_matching(pairs, generated, reference, threshold):
+    assert pairs.shape[1] == 2
+    assert np.all(np.diff(pairs[:, 0]) > 0) and np.all(np.diff(pairs[:, 1]) > 0)
+    assert len(set(pairs[:, 1])) == len(pairs)
+    assert np.all(np.abs(pairs[:, 0] - pairs[:, 1]) <= threshold)
+    assert set(pairs[:, 0]) <= set(generated) and set(pairs[:, 1]) <= set(reference)
+
+
+def test_match_downbeats_is_optimal_and_monotonic():
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        generated = np.sort(rng.choice(np.arange(0, 8, 0.25), rng.integers(0, 6), replace=False))
+        reference = np.sort(rng.choice(np.arange(0, 8, 0.2), rng.integers(0, 6), replace=False))
+        threshold = float(rng.uniform(0.1, 1.5))
+        pairs = match_downbeats(generated, reference, threshold)
+        check_matching(pairs, generated, reference, threshold)
+        count, neg_offset = brute_force_best(generated, reference, threshold)
+        assert len(pairs) == count
+        assert -np.abs(pairs[:, 0] - pairs[:, 1]).sum() == pytest.approx(neg_offset)
+
+
+def test_match_downbeats_beats_greedy_nearest():
+    # Both generated downbeats are nearest to 1.2; the old greedy rule dropped one of them.
+    pairs = match_downbeats(np.array([1.0, 1.3]), np.array([1.2, 1.5]), 0.35)
+    np.testing.assert_allclose(pairs, [[1.0, 1.2], [1.3, 1.5]])
+    # Offsets in either direction; beyond the threshold nothing pairs.
+    np.testing.assert_allclose(match_downbeats(np.array([2.0, 4.0]), np.array([2.4, 3.7]), 0.5),
+                               [[2.0, 2.4], [4.0, 3.7]])
+    assert match_downbeats(np.array([1.0]), np.array([1.51]), 0.5).shape == (0, 2)
+
+
+@pytest.mark.parametrize("generated,reference,threshold,match", [
+    (np.array([2.0, 1.0]), np.array([1.0]), 0.5, "strictly increasing"),
+    (np.array([1.0, 1.0]), np.array([1.0]), 0.5, "strictly increasing"),
+    (np.array([[1.0]]), np.array([1.0]), 0.5, "1-D"),
+    (np.array([1.0]), np.array([np.nan]), 0.5, "NaN"),
+    (np.array([1.0]), np.array([1.0]), -0.1, "threshold"),
+])
+def test_match_downbeats_rejects_bad_input(generated, reference, threshold, match):
+    with pytest.raises(ValueError, match=match):
+        match_downbeats(generated, reference, threshold)
+
+
+def test_default_threshold():
+    assert default_threshold(120) == pytest.approx(0.55)
+    assert default_threshold(97.5, beats=1.0) == pytest.approx(60 / 97.5)
+    assert default_threshold(None) == 0.75
+    with pytest.raises(ValueError, match="bpm"):
+        default_threshold(0.0)
+
+
+def test_sync_moves_known_downbeats_onto_the_song(songs, madmom):
+    song, generated = songs
+    out_length = int(12.0 * SR)
+    result = beat_sync(generated.audio, SR, generated.downbeats, song.downbeats, out_length,
+                       threshold=default_threshold(120))
+    assert result.warped and result.n_matched == 6 == len(song.downbeats)
+    assert result.audio.shape == (2, out_length) and result.audio.dtype == np.float32
+    assert np.all(np.isfinite(result.audio))
+    assert np.all(np.diff(result.anchors, axis=1) > 0)
+    # Through the warp map, generated downbeats land on the song's to the sample.
+    landed = np.interp(generated.downbeats * SR, *result.anchors) / SR
+    np.testing.assert_allclose(landed, song.downbeats, atol=1.5 / SR)
+    # And the audio agrees: re-detected downbeats sit on the song's true and detected ones.
+    detected = madmom.analyze(result.audio, SR).downbeats
+    assert len(detected) == len(song.downbeats)
+    assert np.median(np.abs(detected - song.downbeats)) <= 0.020
+    detected_song = madmom.analyze(song.audio, song.sample_rate).downbeats
+    assert np.median(np.abs(detected - detected_song)) <= 0.020
+
+
+def test_sync_with_detected_downbeats(songs, madmom):
+    """The pipeline's path: both sides' downbeats come from the analyser."""
+    song, generated = songs
+    song_beats = madmom.analyze(song.audio, song.sample_rate)
+    generated_beats = madmom.analyze(generated.audio, SR)
+    before = np.abs(generated_beats.downbeats - song.downbeats).max()
+    result = beat_sync(generated.audio, SR, generated_beats.downbeats, song_beats.downbeats,
+                       int(12.0 * SR), threshold=default_threshold(song_beats.bpm))
+    after = madmom.analyze(result.audio, SR).downbeats
+    assert before > 0.15  # the drift was real
+    assert np.median(np.abs(after - song.downbeats)) <= 0.020
+
+
+def test_sync_offsets_either_way_keep_head_and_tail_at_speed():
+    audio = np.tile(np.linspace(-0.5, 0.5, 8 * SR, dtype=np.float32), (2, 1))
+    out_length = 9 * SR
+    # Song starts later: silence is prepended, no stretching of the intro.
+    late = beat_sync(audio, SR, np.array([0.5, 2.5]), np.array([1.0, 3.0]), out_length, threshold=0.6)
+    assert late.anchors[:, 0].tolist() == [-SR // 2, 0]
+    assert np.all(late.audio[:, :SR // 2 - 1024] == 0) and late.audio.shape == (2, out_length)
+    # Song starts earlier: the generated head is cut instead of squeezed.
+    early = beat_sync(audio, SR, np.array([1.0, 3.0]), np.array([0.5, 2.5]), out_length, threshold=0.6)
+    assert early.anchors[:, 0].tolist() == [SR // 2, 0]
+    assert early.audio.shape == (2, out_length)
+    # Tail runs at speed 1 past the last pair, then zero padding (generated is 8 s, output 9 s).
+    assert early.anchors[:, -1].tolist() == [3 * SR + (out_length - 1 - int(2.5 * SR)), out_length - 1]
+    assert np.all(early.audio[:, -SR // 2 + 1024:] == 0)
+
+
+def test_sync_reference_downbeat_at_zero_is_not_duplicated():
+    audio = np.random.default_rng(0).uniform(-0.3, 0.3, (1, 4 * SR)).astype(np.float32)
+    result = beat_sync(audio, SR, np.array([0.2, 2.1]), np.array([0.0, 2.0]), 4 * SR, threshold=0.5)
+    assert result.anchors[:, 0].tolist() == [int(0.2 * SR), 0]
+    assert np.all(np.diff(result.anchors, axis=1) > 0)
+    assert result.audio.shape == (1, 4 * SR)
+
+
+@pytest.mark.parametrize("generated_downbeats,reference_downbeats,reason", [
+    (np.zeros(0), np.array([0.5, 2.5]), "generated"),
+    (np.array([0.5, 2.5]), np.zeros(0), "song"),
+    (np.array([0.5, 2.5]), np.array([1.5, 3.5]), "within 0.300 s"),
+])
+def test_sync_without_usable_downbeats_fits_length_only(generated_downbeats, reference_downbeats,
+                                                        reason):
+    audio = np.random.default_rng(1).uniform(-0.3, 0.3, (2, 3 * SR)).astype(np.float32)
+    for out_length in (2 * SR, 4 * SR):
+        result = beat_sync(audio, SR, generated_downbeats, reference_downbeats, out_length,
+                           threshold=0.3)
+        assert not result.warped and result.n_matched == 0 and result.anchors.shape == (2, 0)
+        assert reason in result.reason and result.reason.startswith("not warped")
+        assert result.audio.shape == (2, out_length)
+        n = min(out_length, audio.shape[1])
+        np.testing.assert_array_equal(result.audio[:, :n], audio[:, :n])
+        assert not result.audio[:, n:].any()
+
+
+def test_noise_gives_empty_beats_and_unwarped_sync(madmom):
+    wav = noise(6.0, sample_rate=SR, seed=5)
+    beats = madmom.analyze(wav, SR)
+    assert beats.empty
+    result = beat_sync(wav, SR, beats.downbeats, np.array([0.5, 2.5, 4.5]), 6 * SR, threshold=0.55)
+    assert not result.warped and np.array_equal(result.audio, wav)
+
+
+def test_sync_never_crashes_on_random_downbeats():
+    rng = np.random.default_rng(7)
+    rate = 8_000
+    for _ in range(25):
+        length = int(rng.integers(1, 4 * rate))
+        channels = int(rng.integers(1, 3))
+        audio = rng.uniform(-1, 1, (channels, length)).astype(np.float32)
+        audio[:, rng.integers(0, length)] = np.nan
+        gen = np.unique(rng.uniform(0, 5, rng.integers(0, 8)))
+        ref = np.unique(rng.uniform(0, 5, rng.integers(0, 8)))
+        out_length = int(rng.integers(1, 5 * rate))
+        result = beat_sync(audio, rate, gen, ref, out_length, threshold=float(rng.uniform(0, 2)))
+        assert result.audio.shape == (channels, out_length)
+        assert result.audio.dtype == np.float32 and np.all(np.isfinite(result.audio))
+        if result.warped:
+            assert np.all(np.diff(result.anchors, axis=1) > 0)
+            assert result.anchors[1, -1] == out_length - 1
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"generated": np.zeros(100, np.float32)}, "channels, samples"),
+    ({"generated": np.zeros((2, 100), np.int16)}, "floating"),
+    ({"sample_rate": 0}, "sample_rate"),
+    ({"out_length": 0}, "out_length"),
+    ({"reference_downbeats": np.array([1.0, np.inf])}, "infinite"),
+])
+def test_sync_rejects_bad_input(kwargs, match):
+    args = {"generated": np.zeros((2, 100), np.float32), "sample_rate": SR,
+            "generated_downbeats": np.array([0.001]), "reference_downbeats": np.array([0.001]),
+            "out_length": 100} | kwargs
+    with pytest.raises(ValueError, match=match):
+        beat_sync(**args, threshold=0.5)
