@@ -1,0 +1,849 @@
+"""Model weights: one manifest of every file the product needs, a verified local cache, a CLI.
+
+``weights/manifest.json`` names each file (:class:`WeightSpec`): where it lives inside the cache
+directory, its download URLs (mirrors, tried in order), its size and digests when known, and its
+license. Named *groups* collect what one model needs (``musicgen-stereo-chord``, ``remix-default``).
+
+:class:`WeightsStore` turns a name into a verified local path. A file is hashed once and a small
+``<file>.verified`` marker (keyed on size and mtime) spares re-hashing multi-GB files on every
+start. Downloads go to ``<file>.part`` in the same directory, resume with an HTTP Range request,
+retry transient failures (connection errors, 5xx) with exponential backoff, fall through to the
+next mirror on permanent ones (404), are checked against the manifest, then fsync'ed and renamed
+into place. An exclusive ``flock`` on ``<file>.lock`` serialises processes fetching the same file:
+the second one waits and then finds the finished file. Offline (``REMIXER_OFFLINE=1``, or
+``HF_HUB_OFFLINE=1`` when ``REMIXER_OFFLINE`` is unset) nothing touches the network and a missing
+file raises :class:`MissingWeightsError` saying how to provide it.
+
+Command line (``--help`` on each command)::
+
+    python -m remixer.weights list
+    python -m remixer.weights fetch remix-default          # a group, or file names, or --all
+    python -m remixer.weights verify [NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import enum
+import fcntl
+import hashlib
+import http.client
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from tqdm import tqdm
+
+__all__ = [
+    "WeightSpec", "Manifest", "WeightsStore", "WeightState", "WeightStatus", "FileDigests",
+    "WeightsError", "MissingWeightsError", "DownloadError", "ChecksumError", "UnknownWeightError",
+    "file_digests", "main",
+]
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MANIFEST = REPO_ROOT / "weights" / "manifest.json"
+DEFAULT_CACHE_DIR = REPO_ROOT / "weights"
+CLI = "python -m remixer.weights"
+
+_CHUNK = 1 << 20
+_USER_AGENT = "musicgen-remixer-weights/1"
+# 408/429 are the only 4xx answers that a later attempt can change.
+_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_HEX_RE = re.compile(r"[0-9a-f]+")
+
+
+class WeightsError(RuntimeError):
+    """A weight file could not be provided, or is not the file the manifest describes."""
+
+
+class MissingWeightsError(WeightsError):
+    """A weight file is absent and may not be downloaded (offline mode)."""
+
+
+class DownloadError(WeightsError):
+    """Every URL of a weight file failed; the message lists each URL's failure."""
+
+
+class ChecksumError(WeightsError):
+    """A file on disk does not match the manifest's size or digests."""
+
+
+class UnknownWeightError(KeyError):
+    """A name that is neither a file nor a group of the manifest."""
+
+    def __str__(self) -> str:
+        # KeyError would print the repr of the message, quotes and escaped newlines included.
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One model file of the manifest.
+
+    Attributes
+    ----------
+    name : str
+        Stable identifier, e.g. ``"btc-model-large-voca"``.
+    path : str
+        POSIX path relative to the cache directory.
+    urls : tuple of str
+        Download URLs, tried in order (mirrors of the same bytes).
+    license : str
+        SPDX-style license of the weights.
+    description : str
+        What the file is and who reads it.
+    size : int or None
+        Exact size in bytes, when known.
+    sha256 : str or None
+        Full SHA-256 (lowercase hex), when known.
+    sha256_prefix : str or None
+        Leading hex digits of the SHA-256 when only those are published (torch hub file names).
+    git_blob_sha1 : str or None
+        Git blob id, ``sha1(b"blob <size>\\0" + content)``, for files published in git repos.
+    """
+
+    name: str
+    path: str
+    urls: tuple[str, ...]
+    license: str
+    description: str
+    size: int | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    git_blob_sha1: str | None = None
+
+    @property
+    def has_digest(self) -> bool:
+        """Whether the manifest pins the content (not only the size) of this file."""
+        return any((self.sha256, self.sha256_prefix, self.git_blob_sha1))
+
+    @classmethod
+    def from_json(cls, entry: Any, source: str) -> WeightSpec:
+        """Build a spec from one manifest entry, rejecting anything malformed with a ValueError."""
+        if not isinstance(entry, dict):
+            raise ValueError(f"{source}: every entry of 'files' must be an object, got {entry!r}")
+        where = f"{source}: entry {entry.get('name', '?')!r}"
+        unknown = set(entry) - {f.name for f in cls.__dataclass_fields__.values()}
+        if unknown:
+            raise ValueError(f"{where} has unknown keys {sorted(unknown)}")
+        for key in ("name", "path", "license", "description"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise ValueError(f"{where} needs a non-empty string '{key}'")
+        if not _NAME_RE.fullmatch(entry["name"]):
+            raise ValueError(f"{where}: names use lowercase letters, digits, '.', '_' and '-'")
+        rel = PurePosixPath(entry["path"])
+        if rel.is_absolute() or ".." in rel.parts or "\\" in entry["path"]:
+            raise ValueError(f"{where}: path {entry['path']!r} must be relative, without '..'")
+        urls = entry.get("urls")
+        if (not isinstance(urls, list) or not urls
+                or not all(isinstance(u, str) and u.startswith(("https://", "http://")) for u in urls)):
+            raise ValueError(f"{where} needs 'urls', a non-empty list of http(s) URLs")
+        size = entry.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+            raise ValueError(f"{where}: size must be a positive integer or null, got {size!r}")
+        for key, length in (("sha256", 64), ("sha256_prefix", None), ("git_blob_sha1", 40)):
+            value = entry.get(key)
+            if value is None:
+                continue
+            if (not isinstance(value, str) or not _HEX_RE.fullmatch(value)
+                    or (length is not None and len(value) != length) or len(value) > 64):
+                need = f"{length} lowercase hex digits" if length else "1 to 64 lowercase hex digits"
+                raise ValueError(f"{where}: {key} must be {need} or null, got {value!r}")
+        return cls(name=entry["name"], path=entry["path"], urls=tuple(urls), license=entry["license"],
+                   description=entry["description"], size=size, sha256=entry.get("sha256"),
+                   sha256_prefix=entry.get("sha256_prefix"), git_blob_sha1=entry.get("git_blob_sha1"))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Every weight file of the product and the named groups of files that models need.
+
+    A group may share its name with a file it contains (``musicgen-chord`` is both the LM file
+    and everything that model needs); where a name could mean either, as on the command line,
+    the group wins, which always includes the file.
+    """
+
+    files: tuple[WeightSpec, ...]
+    groups: Mapping[str, tuple[str, ...]]
+    group_descriptions: Mapping[str, str] = field(default_factory=dict)
+    source: str = "<manifest>"
+
+    def __post_init__(self) -> None:
+        names = [spec.name for spec in self.files]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"{self.source}: duplicate file names {dupes}")
+        paths = [spec.path for spec in self.files]
+        dupes = sorted({p for p in paths if paths.count(p) > 1})
+        if dupes:
+            raise ValueError(f"{self.source}: several entries share the paths {dupes}")
+        for group, members in self.groups.items():
+            if not _NAME_RE.fullmatch(group):
+                raise ValueError(f"{self.source}: bad group name {group!r}")
+            missing = [m for m in members if m not in names]
+            if missing or not members:
+                raise ValueError(f"{self.source}: group {group!r} lists unknown files {missing}"
+                                 if missing else f"{self.source}: group {group!r} is empty")
+            if group in names and group not in members:
+                raise ValueError(f"{self.source}: group {group!r} has a file's name but does not "
+                                 "contain that file")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Manifest:
+        """Read a manifest file (default ``<repo>/weights/manifest.json``).
+
+        Raises
+        ------
+        ValueError
+            If the file is missing, is not JSON, or any entry or group is malformed.
+        """
+        path = Path(path) if path is not None else DEFAULT_MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"weights manifest {path} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"weights manifest {path} is not valid JSON: {exc}") from None
+        return cls.from_json(data, str(path))
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "<manifest>") -> Manifest:
+        """Build a manifest from its parsed JSON: ``{"files": [...], "groups": {...}}``."""
+        if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+            raise ValueError(f"{source}: a manifest is an object with a 'files' list")
+        groups_json = data.get("groups", {})
+        if not isinstance(groups_json, dict):
+            raise ValueError(f"{source}: 'groups' must be an object")
+        groups: dict[str, tuple[str, ...]] = {}
+        descriptions: dict[str, str] = {}
+        for name, group in groups_json.items():
+            if not isinstance(group, dict) or not isinstance(group.get("files"), list):
+                raise ValueError(f"{source}: group {name!r} must be an object with a 'files' list")
+            groups[name] = tuple(group["files"])
+            descriptions[name] = str(group.get("description", ""))
+        files = tuple(WeightSpec.from_json(entry, source) for entry in data["files"])
+        return cls(files=files, groups=groups, group_descriptions=descriptions, source=source)
+
+    @property
+    def names(self) -> list[str]:
+        """File names in manifest order."""
+        return [spec.name for spec in self.files]
+
+    def get(self, name: str) -> WeightSpec:
+        """The file called ``name``; :class:`UnknownWeightError` (a KeyError) lists valid names."""
+        for spec in self.files:
+            if spec.name == name:
+                return spec
+        raise self._unknown(name, "file")
+
+    def group(self, name: str) -> list[WeightSpec]:
+        """The files of group ``name``, in the group's order."""
+        if name not in self.groups:
+            raise self._unknown(name, "group")
+        return [self.get(member) for member in self.groups[name]]
+
+    def resolve(self, names: Iterable[str]) -> list[WeightSpec]:
+        """Expand group and file names into unique files, first mention first."""
+        out: dict[str, WeightSpec] = {}
+        for name in names:
+            if name in self.groups:
+                specs = self.group(name)
+            elif name in self.names:
+                specs = [self.get(name)]
+            else:
+                raise self._unknown(name, "file or group")
+            out.update((spec.name, spec) for spec in specs if spec.name not in out)
+        return list(out.values())
+
+    def _unknown(self, name: str, kind: str) -> UnknownWeightError:
+        pool = {"file": self.names, "group": list(self.groups)}.get(kind, [*self.groups, *self.names])
+        close = difflib.get_close_matches(name, pool, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return UnknownWeightError(
+            f"unknown weight {kind} {name!r} in {self.source}.{hint}\n"
+            f"files: {', '.join(self.names)}\ngroups: {', '.join(self.groups)}")
+
+
+@dataclass(frozen=True)
+class FileDigests:
+    """Digests of a file's bytes (``git_blob_sha1`` only when asked for)."""
+
+    size: int
+    sha256: str
+    git_blob_sha1: str | None = None
+
+
+def file_digests(path: str | os.PathLike[str], *, git_blob: bool = False) -> FileDigests:
+    """Hash a file in one pass: SHA-256, and optionally git's blob id.
+
+    Parameters
+    ----------
+    path : path-like
+        File to read.
+    git_blob : bool
+        Also compute ``sha1(b"blob <size>\\0" + content)``, the id git gives the file.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    sha = hashlib.sha256()
+    blob = hashlib.sha1(f"blob {size}\0".encode()) if git_blob else None
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 * _CHUNK):
+            sha.update(chunk)
+            if blob is not None:
+                blob.update(chunk)
+    return FileDigests(size=size, sha256=sha.hexdigest(),
+                       git_blob_sha1=blob.hexdigest() if blob is not None else None)
+
+
+def _mismatch(spec: WeightSpec, digests: FileDigests) -> str | None:
+    """Why ``digests`` contradict ``spec`` (naming expected and actual), or None if they agree."""
+    if spec.size is not None and digests.size != spec.size:
+        return f"size mismatch: expected {spec.size} bytes, got {digests.size}"
+    if spec.sha256 is not None and digests.sha256 != spec.sha256:
+        return f"sha256 mismatch: expected {spec.sha256}, got {digests.sha256}"
+    if spec.sha256_prefix is not None and not digests.sha256.startswith(spec.sha256_prefix):
+        return f"sha256 mismatch: expected a digest starting {spec.sha256_prefix}, got {digests.sha256}"
+    if spec.git_blob_sha1 is not None and digests.git_blob_sha1 != spec.git_blob_sha1:
+        return f"git blob sha1 mismatch: expected {spec.git_blob_sha1}, got {digests.git_blob_sha1}"
+    return None
+
+
+class WeightState(enum.Enum):
+    """What :meth:`WeightsStore.status` knows about a file without hashing it."""
+
+    MISSING = "missing"
+    PARTIAL = "partial"      # only an interrupted ``.part`` download
+    PRESENT = "present"      # on disk, not (yet) verified
+    VERIFIED = "verified"    # a valid marker: size, mtime and digests were checked
+    CORRUPT = "corrupt"      # its size contradicts the manifest
+
+
+@dataclass(frozen=True)
+class WeightStatus:
+    """One row of :meth:`WeightsStore.status`."""
+
+    spec: WeightSpec
+    path: Path
+    state: WeightState
+    size_on_disk: int | None
+
+
+def _env_flag(name: str) -> bool | None:
+    value = os.environ.get(name, "").strip().lower()
+    return None if not value else value not in {"0", "false", "no", "off"}
+
+
+class _Transient(Exception):
+    """A failure that a later attempt at the same URL may not repeat."""
+
+
+class _Permanent(Exception):
+    """A failure that makes this URL useless (404, wrong size announced)."""
+
+
+class _Progress:
+    """Byte progress: a tqdm bar on a terminal, otherwise a log line every ~10 %."""
+
+    def __init__(self, label: str, total: int | None, done: int) -> None:
+        self._label, self._total, self._done = label, total, done
+        self._bar = (tqdm(total=total, initial=done, unit="B", unit_scale=True, unit_divisor=1024,
+                          desc=label, leave=False)
+                     if sys.stderr.isatty() else None)
+        self._step = max(total // 10, 1) if total else 64 * _CHUNK
+        self._next = (done // self._step + 1) * self._step
+
+    def update(self, n: int) -> None:
+        self._done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        elif self._done >= self._next:
+            self._next = (self._done // self._step + 1) * self._step
+            if self._total:
+                logger.info("%s: %d%% (%.1f of %.1f MiB)", self._label, 100 * self._done // self._total,
+                            self._done / 2**20, self._total / 2**20)
+            else:
+                logger.info("%s: %.1f MiB", self._label, self._done / 2**20)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total size) of a ``Content-Range: bytes a-b/n`` (or ``bytes */n``) header."""
+    match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
+    if not match:
+        return None, None
+    start, total = match.groups()
+    return (int(start) if start else None), (int(total) if total != "*" else None)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class WeightsStore:
+    """Local cache of the manifest's files: lookup, download, verification.
+
+    Parameters
+    ----------
+    cache_dir : path-like or None
+        Cache root; default ``$REMIXER_WEIGHTS_DIR``, else ``<repo>/weights``.
+    offline : bool or None
+        Never touch the network; default from ``REMIXER_OFFLINE`` (``1``/``true``), else
+        ``HF_HUB_OFFLINE``, else online.
+    manifest : Manifest or None
+        Default :meth:`Manifest.load` of ``<repo>/weights/manifest.json``.
+    retries : int
+        Extra attempts per URL after a transient failure (an attempt that grows the partial
+        download does not count).
+    backoff_s : float
+        Wait before the first retry; doubled for each further one.
+    timeout_s : float
+        Socket timeout of connects and reads.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None, *, offline: bool | None = None,
+                 manifest: Manifest | None = None, retries: int = 4, backoff_s: float = 1.0,
+                 timeout_s: float = 60.0) -> None:
+        if cache_dir is None:
+            cache_dir = os.environ.get("REMIXER_WEIGHTS_DIR") or DEFAULT_CACHE_DIR
+        self.root = Path(cache_dir).expanduser().resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"weights cache {self.root} exists and is not a directory")
+        if offline is None:
+            remixer_flag = _env_flag("REMIXER_OFFLINE")
+            offline = remixer_flag if remixer_flag is not None else bool(_env_flag("HF_HUB_OFFLINE"))
+        self.offline = offline
+        self.manifest = manifest if manifest is not None else Manifest.load()
+        if retries < 0 or backoff_s < 0 or timeout_s <= 0:
+            raise ValueError(f"retries and backoff_s must be >= 0 and timeout_s > 0, got "
+                             f"{retries}, {backoff_s}, {timeout_s}")
+        self.retries, self.backoff_s, self.timeout_s = retries, backoff_s, timeout_s
+        # Files checked by this store, keyed by (size, mtime): covers read-only caches where no
+        # marker can be written.
+        self._checked: dict[Path, tuple[int, int]] = {}
+
+    def target(self, name: str) -> Path:
+        """Where file ``name`` lives in the cache (whether or not it is there)."""
+        return self.root / self.manifest.get(name).path
+
+    def path(self, name: str) -> Path:
+        """Local path of file ``name``: verified if present, else downloaded (online).
+
+        Raises
+        ------
+        MissingWeightsError
+            Offline and the file is absent.
+        ChecksumError
+            Offline and the file on disk does not match the manifest.
+        DownloadError
+            Online and no URL delivered the right bytes.
+        """
+        spec = self.manifest.get(name)
+        target = self.root / spec.path
+        if target.is_file():
+            problem = self._check(spec, target)
+            if problem is None:
+                return target
+            if self.offline:
+                raise ChecksumError(f"{target} ({name}): {problem}. Replace it with the right file, or "
+                                    f"run `{CLI} fetch --force {name} --dir {self.root}` online.")
+            logger.warning("%s: %s; downloading it again", target, problem)
+        elif self.offline:
+            raise MissingWeightsError(self._missing_message([spec]))
+        return self.fetch(name)
+
+    def group_paths(self, group: str) -> list[Path]:
+        """Local paths of every file of ``group`` (see :meth:`path`).
+
+        Offline, every missing file of the group is named in one :class:`MissingWeightsError`.
+        """
+        specs = self.manifest.group(group)
+        if self.offline:
+            missing = [s for s in specs if not (self.root / s.path).is_file()]
+            if missing:
+                raise MissingWeightsError(self._missing_message(missing, group=group))
+        return [self.path(spec.name) for spec in specs]
+
+    def fetch(self, name: str, force: bool = False) -> Path:
+        """Download file ``name`` unless a verified copy is present (``force``: download anyway).
+
+        Waits while another process downloads the same file, then uses its result.
+        """
+        spec = self.manifest.get(name)
+        target = self.root / spec.path
+        if self.offline:
+            if force:
+                raise MissingWeightsError(f"cannot download {name} again: offline mode is on "
+                                          "(REMIXER_OFFLINE / HF_HUB_OFFLINE)")
+            return self.path(name)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._exclusive(target):
+                if target.is_file() and not force:
+                    problem = self._check(spec, target)
+                    if problem is None:
+                        return target
+                    logger.warning("%s: %s; downloading it again", target, problem)
+                for stale in (target, self._marker(target)):
+                    stale.unlink(missing_ok=True)
+                self._download(spec, target)
+        except OSError as exc:
+            raise WeightsError(f"cannot write {name} under {target.parent}: {exc}") from exc
+        return target
+
+    def verify(self, name: str) -> bool:
+        """Re-hash file ``name`` ignoring any marker; True if it matches the manifest.
+
+        Returns False when the file is absent or wrong (a wrong file keeps no marker).
+        """
+        return self._rehash(self.manifest.get(name))[0] is None
+
+    def status(self) -> list[WeightStatus]:
+        """State of every manifest file, from file sizes and markers only (no hashing)."""
+        rows = []
+        for spec in self.manifest.files:
+            target = self.root / spec.path
+            part = target.with_name(target.name + ".part")
+            if target.is_file():
+                st = target.stat()
+                if spec.size is not None and st.st_size != spec.size:
+                    state = WeightState.CORRUPT
+                elif self._marked(spec, target, st) or (not spec.has_digest and spec.size is not None):
+                    state = WeightState.VERIFIED
+                else:
+                    state = WeightState.PRESENT
+                rows.append(WeightStatus(spec, target, state, st.st_size))
+            elif part.is_file():
+                rows.append(WeightStatus(spec, target, WeightState.PARTIAL, part.stat().st_size))
+            else:
+                rows.append(WeightStatus(spec, target, WeightState.MISSING, None))
+        return rows
+
+    # -- verification --------------------------------------------------------------------------
+
+    @staticmethod
+    def _marker(target: Path) -> Path:
+        return target.with_name(target.name + ".verified")
+
+    def _marked(self, spec: WeightSpec, target: Path, st: os.stat_result) -> bool:
+        """Whether this file, as it is now, was already checked against the spec's digests."""
+        if self._checked.get(target) == (st.st_size, st.st_mtime_ns):
+            return True
+        try:
+            mark = json.loads(self._marker(target).read_text(encoding="utf-8"))
+            digests = FileDigests(size=mark["size"], sha256=mark["sha256"],
+                                  git_blob_sha1=mark.get("git_blob_sha1"))
+            fresh = mark["size"] == st.st_size and mark["mtime_ns"] == st.st_mtime_ns
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        if spec.git_blob_sha1 is not None and digests.git_blob_sha1 is None:
+            return False
+        return fresh and _mismatch(spec, digests) is None
+
+    def _remember(self, target: Path, digests: FileDigests) -> None:
+        st = target.stat()
+        self._checked[target] = (st.st_size, st.st_mtime_ns)
+        mark = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digests.sha256}
+        if digests.git_blob_sha1 is not None:
+            mark["git_blob_sha1"] = digests.git_blob_sha1
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+        except OSError as exc:
+            # A read-only cache still works; it is only re-hashed once per store.
+            logger.debug("cannot write the verification marker of %s: %s", target, exc)
+            return
+        with os.fdopen(fd, "w") as fh:
+            json.dump(mark, fh)
+        os.replace(tmp, self._marker(target))
+
+    def _check(self, spec: WeightSpec, target: Path) -> str | None:
+        """Problem with a present file, hashing it only when no valid marker vouches for it."""
+        st = target.stat()
+        if spec.size is not None and st.st_size != spec.size:
+            return f"size mismatch: expected {spec.size} bytes, got {st.st_size}"
+        if not spec.has_digest or self._marked(spec, target, st):
+            return None
+        return self._rehash(spec)[0]
+
+    def _rehash(self, spec: WeightSpec) -> tuple[str | None, FileDigests | None]:
+        """Hash the cached file: (problem or None, its digests); a good file gets a marker."""
+        target = self.root / spec.path
+        if not target.is_file():
+            return f"missing ({target})", None
+        logger.info("verifying %s (%.1f MiB)", target, target.stat().st_size / 2**20)
+        digests = file_digests(target, git_blob=spec.git_blob_sha1 is not None)
+        problem = _mismatch(spec, digests)
+        if problem is None:
+            self._remember(target, digests)
+        else:
+            self._checked.pop(target, None)
+            with suppress(OSError):
+                self._marker(target).unlink(missing_ok=True)
+        return problem, digests
+
+    # -- download ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self, target: Path) -> Iterator[None]:
+        """Hold an exclusive flock on ``<target>.lock`` (kept on disk: unlinking it would race)."""
+        with open(target.with_name(target.name + ".lock"), "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("waiting for another process to finish %s", target.name)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _download(self, spec: WeightSpec, target: Path) -> None:
+        part = target.with_name(target.name + ".part")
+        failures = []
+        for url in spec.urls:
+            try:
+                self._download_url(spec, url, part)
+            except _Permanent as exc:
+                failures.append(f"{url}: {exc}")
+                continue
+            digests = file_digests(part, git_blob=spec.git_blob_sha1 is not None)
+            problem = _mismatch(spec, digests)
+            if problem is not None:
+                part.unlink()
+                failures.append(f"{url}: {problem} (download removed)")
+                continue
+            os.replace(part, target)
+            _fsync_dir(target.parent)
+            self._remember(target, digests)
+            if not spec.has_digest:
+                logger.info("%s has no digest in the manifest; its sha256 is %s", spec.name, digests.sha256)
+            logger.info("%s ready at %s", spec.name, target)
+            return
+        raise DownloadError(f"could not download {spec.name} to {target}:\n  " + "\n  ".join(failures))
+
+    def _download_url(self, spec: WeightSpec, url: str, part: Path) -> None:
+        """Complete ``part`` from ``url``, retrying transient failures with exponential backoff."""
+        failed, best = 0, -1
+        while True:
+            try:
+                self._transfer(spec, url, part)
+                return
+            except _Transient as exc:
+                size = part.stat().st_size if part.exists() else 0
+                if size > best >= 0:
+                    # The partial download grew: the link works, earlier failures are forgiven.
+                    failed = 0
+                best = max(best, size)
+                failed += 1
+                if failed > self.retries:
+                    raise _Permanent(f"{exc} (gave up after {failed} failed attempts)") from None
+                delay = self.backoff_s * 2 ** (failed - 1)
+                logger.warning("%s: %s; retrying in %.1f s", url, exc, delay)
+                time.sleep(delay)
+
+    def _transfer(self, spec: WeightSpec, url: str, part: Path) -> None:
+        """One HTTP attempt: resume ``part`` if it has bytes, else download from the start."""
+        have = part.stat().st_size if part.exists() else 0
+        if spec.size is not None and have > spec.size:
+            part.unlink()
+            have = 0
+        headers = {"User-Agent": _USER_AGENT}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        try:
+            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                              timeout=self.timeout_s)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code == 416 and have:
+                # The part may already hold the whole file (interrupted before the rename).
+                total = _content_range(exc.headers.get("Content-Range"))[1]
+                if have == (total if total is not None else spec.size):
+                    return
+                part.unlink()
+                raise _Transient("the server refused to resume the partial download") from None
+            if exc.code in _RETRY_STATUS:
+                raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
+            raise _Permanent(f"HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise _Transient(f"connection failed: {getattr(exc, 'reason', exc)}") from None
+
+        with response:
+            length = response.headers.get("Content-Length")
+            length = int(length) if length and length.isdigit() else None
+            if have and response.status == 206:
+                start, total = _content_range(response.headers.get("Content-Range"))
+                if start != have:
+                    part.unlink()
+                    raise _Transient(f"the server resumed at byte {start}, not {have}; restarting")
+            else:
+                if have:
+                    logger.info("%s ignored the Range request; downloading %s from the start", url, spec.name)
+                have, total = 0, length
+            if total is None and length is not None:
+                total = have + length
+            if spec.size is not None and total is not None and total != spec.size:
+                raise _Permanent(f"the server announces {total} bytes, the manifest expects {spec.size}")
+            progress = _Progress(spec.name, total, have)
+            received = 0
+            try:
+                with part.open("ab" if have else "wb") as fh:
+                    while True:
+                        try:
+                            chunk = response.read(_CHUNK)
+                        except (OSError, http.client.HTTPException) as exc:
+                            raise _Transient(f"connection lost after {have + received} bytes: {exc!r}") from None
+                        if not chunk:
+                            break
+                        fh.write(chunk)
+                        received += len(chunk)
+                        progress.update(len(chunk))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            finally:
+                progress.close()
+        if total is not None and have + received < total:
+            raise _Transient(f"connection closed after {have + received} of {total} bytes")
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _missing_message(self, specs: Sequence[WeightSpec], group: str | None = None) -> str:
+        what = (f"group {group!r} needs {len(specs)} missing file(s)" if group
+                else f"weight file {specs[0].name!r} is missing")
+        lines = [f"{what} and offline mode is on (REMIXER_OFFLINE / HF_HUB_OFFLINE); nothing was downloaded."]
+        for spec in specs:
+            lines.append(f"  {spec.name}: expected at {self.root / spec.path}  (from {spec.urls[0]})")
+        names = group or " ".join(spec.name for spec in specs)
+        it = "it" if len(specs) == 1 else "them"
+        lines.append(f"To provide {it}: run `{CLI} fetch {names} --dir {self.root}` where the network is "
+                     f"reachable, or download {it} from the URL(s) above to the expected path(s).")
+        return "\n".join(lines)
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def _format_size(size: int | None) -> str:
+    return "?" if size is None else f"{size / 2**20:.1f}M" if size >= 2**20 else f"{size}B"
+
+
+def _cmd_list(store: WeightsStore, _: argparse.Namespace) -> int:
+    rows = store.status()
+    width = max(len(row.spec.name) for row in rows)
+    print(f"{'NAME':<{width}}  {'STATE':<8}  {'SIZE':>8}  {'LICENSE':<12}  PATH")
+    for row in rows:
+        size = row.size_on_disk if row.size_on_disk is not None else row.spec.size
+        print(f"{row.spec.name:<{width}}  {row.state.value:<8}  {_format_size(size):>8}  "
+              f"{row.spec.license:<12}  {row.spec.path}")
+    print("\ngroups:")
+    for group, members in store.manifest.groups.items():
+        ready = sum((store.root / store.manifest.get(m).path).is_file() for m in members)
+        print(f"  {group} ({ready}/{len(members)} on disk): {store.manifest.group_descriptions.get(group, '')}")
+    print(f"\ncache: {store.root}")
+    return 0
+
+
+def _cmd_fetch(store: WeightsStore, args: argparse.Namespace) -> int:
+    if not args.names and not args.all:
+        print("fetch: name at least one file or group, or pass --all", file=sys.stderr)
+        return 2
+    specs = list(store.manifest.files) if args.all else store.manifest.resolve(args.names)
+    failed = 0
+    for spec in specs:
+        try:
+            print(f"{spec.name}: {store.fetch(spec.name, force=args.force)}")
+        except WeightsError as exc:
+            failed += 1
+            print(f"{spec.name}: FAILED: {exc}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(specs)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_verify(store: WeightsStore, args: argparse.Namespace) -> int:
+    explicit = bool(args.names)
+    specs = store.manifest.resolve(args.names) if explicit else list(store.manifest.files)
+    failed = 0
+    for spec in specs:
+        if not (store.root / spec.path).is_file():
+            # Without names only the files on disk are checked; named files must be there.
+            failed += explicit
+            print(f"{spec.name}: missing")
+            continue
+        problem, digests = store._rehash(spec)
+        if problem is not None:
+            failed += 1
+            print(f"{spec.name}: FAILED: {problem}")
+        elif not spec.has_digest:
+            print(f"{spec.name}: ok (no digest in the manifest{'' if spec.size is None else ', size ok'}; "
+                  f"sha256 {digests.sha256})")
+        else:
+            print(f"{spec.name}: ok")
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dir", type=Path, default=None,
+                        help="weights cache directory (default: $REMIXER_WEIGHTS_DIR, else <repo>/weights)")
+    common.add_argument("--manifest", type=Path, default=None,
+                        help="manifest file (default: <repo>/weights/manifest.json)")
+    parser = argparse.ArgumentParser(
+        prog=CLI, description="Download, verify and list the model files of MusicGen Remixer.",
+        epilog="Names are files or groups from the manifest (see `list`). `fetch` always uses the "
+               "network, whatever REMIXER_OFFLINE says; the product itself honours it.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("list", parents=[common], help="show every file, its state on disk, and the groups",
+                        description="Show every manifest file, its state on disk and license, and the groups. "
+                                    "No hashing: 'verified' means a marker from an earlier check is valid.")
+    fetch = commands.add_parser("fetch", parents=[common], help="download files or groups",
+                                description="Download files (resuming partial downloads) and check them "
+                                            "against the manifest. Present, verified files are skipped.")
+    fetch.add_argument("names", nargs="*", metavar="NAME", help="file or group names, e.g. remix-default")
+    fetch.add_argument("--all", action="store_true", help="every file of the manifest")
+    fetch.add_argument("--force", action="store_true", help="download again even if present")
+    verify = commands.add_parser("verify", parents=[common], help="re-hash files against the manifest",
+                                 description="Re-hash files and compare them with the manifest's size and "
+                                             "digests. Without names, every file on disk is checked.")
+    verify.add_argument("names", nargs="*", metavar="NAME", help="file or group names (default: all on disk)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the weights command line; returns the exit status (0 ok, 1 failures, 2 usage)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        manifest = Manifest.load(args.manifest)
+        store = WeightsStore(args.dir, manifest=manifest, offline=False if args.command == "fetch" else None)
+        command = {"list": _cmd_list, "fetch": _cmd_fetch, "verify": _cmd_verify}[args.command]
+        return command(store, args)
+    except (ValueError, UnknownWeightError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
