@@ -714,7 +714,8 @@ class WeightsStore:
                         try:
                             chunk = response.read(_CHUNK)
                         except (OSError, http.client.HTTPException) as exc:
-                            raise _Transient(f"connection lost after {have + received} bytes: {exc!r}") from None
+                            raise _Transient(f"connection lost after {have + received} bytes: "
+                                             f"{exc!r}") from None
                         if not chunk:
                             break
                         fh.write(chunk)

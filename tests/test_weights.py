@@ -150,6 +150,28 @@ def test_git_blob_and_sha256_prefix_digests(server, tmp_path):
         bad.fetch("blob")
 
 
+def test_progress_is_logged_without_a_terminal(server, tmp_path, caplog):
+    store = make_store(tmp_path, [entry("f", [server.add("/f", PAYLOAD, drop_after=100_000)])])
+    with caplog.at_level("INFO", logger="remixer.weights"):
+        store.fetch("f")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("connection closed after 100000 of 300000 bytes; retrying" in m for m in messages)
+    assert any(m.startswith("f: 100% (") for m in messages)
+
+
+def test_status_reports_partial_corrupt_and_verified_files(server, tmp_path):
+    files = [entry("a", [server.add("/a", PAYLOAD, drop_after=1000)]), entry("b", [server.add("/b", PAYLOAD)]),
+             entry("c", ["http://127.0.0.1:9/c"]), entry("d", ["http://127.0.0.1:9/d"])]
+    store = make_store(tmp_path, files, retries=0)
+    with pytest.raises(DownloadError, match="gave up after 1 failed attempts"):
+        store.fetch("a")  # the interrupted download stays for the next attempt to resume
+    store.fetch("b")
+    store.target("c").write_bytes(b"short")
+    states = {row.spec.name: (row.state, row.size_on_disk) for row in store.status()}
+    assert states == {"a": (WeightState.PARTIAL, 1000), "b": (WeightState.VERIFIED, len(PAYLOAD)),
+                      "c": (WeightState.CORRUPT, 5), "d": (WeightState.MISSING, None)}
+
+
 # -- cache, markers, offline ----------------------------------------------------------------------
 
 
@@ -206,7 +228,8 @@ def test_corrupt_cached_file_offline_is_an_error_online_is_replaced(server, tmp_
     target = store.target("f")
     target.parent.mkdir(parents=True)
     target.write_bytes(bytes(len(PAYLOAD)))
-    with pytest.raises(ChecksumError, match=f"expected {SHA}, got {hashlib.sha256(bytes(len(PAYLOAD))).hexdigest()}"):
+    zeros_sha = hashlib.sha256(bytes(len(PAYLOAD))).hexdigest()
+    with pytest.raises(ChecksumError, match=f"expected {SHA}, got {zeros_sha}"):
         store.path("f")
     online = WeightsStore(store.root, manifest=store.manifest, offline=False, retries=0)
     assert online.path("f").read_bytes() == PAYLOAD
@@ -225,8 +248,8 @@ def test_two_processes_fetching_one_file_download_it_once(server, tmp_path):
     manifest = write_manifest(tmp_path, [entry("f", [url])])
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_fetch_in_child, args=(str(tmp_path / "cache"), str(manifest), barrier, results))
-             for _ in range(2)]
+    args = (str(tmp_path / "cache"), str(manifest), barrier, results)
+    procs = [ctx.Process(target=_fetch_in_child, args=args) for _ in range(2)]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -315,7 +338,8 @@ def test_cli_list_fetch_verify(server, tmp_path, capsys):
 
     # `fetch` goes online even though the test environment sets REMIXER_OFFLINE=1.
     assert main(["fetch", "both", *common]) == 0
-    assert (cache / "sub/a.bin").read_bytes() == PAYLOAD and (cache / "sub/b.bin").read_bytes() == PAYLOAD[:1000]
+    assert (cache / "sub/a.bin").read_bytes() == PAYLOAD
+    assert (cache / "sub/b.bin").read_bytes() == PAYLOAD[:1000]
     capsys.readouterr()
     assert main(["list", *common]) == 0
     assert re.search(r"^b\s+verified\s", capsys.readouterr().out, re.M)
