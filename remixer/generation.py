@@ -1,0 +1,413 @@
+"""MusicGen Chord / Melody generation: parameters, windowed sampling with moving chords, model cache.
+
+A request is a description plus at most one of: chords (recognised segments or a text
+progression), a melody waveform (stock melody models), and optionally an audio prompt to
+continue. :class:`Generator` samples with audiocraft's ``LMModel.generate`` directly, so the
+per-step cost is exactly audiocraft's; what it adds is the window loop:
+
+Windows
+    Outputs longer than the model's window (``dataset.segment_duration``, 30 s) are sampled in
+    windows that start every ``extend_stride`` seconds (0.6 windows = 18 s, audiocraft's value),
+    each re-reading the last ``window - stride`` seconds as its prompt. Window ``k`` gets the
+    chord chroma of ``[k·stride, k·stride + window)`` from :mod:`remixer.chords`, for audio and
+    text chords alike, so the harmony moves with the music instead of restarting (the reference
+    re-used window 0's chords for audio, and skipped frames approximately for text). Melody
+    waveforms are re-sliced per window exactly as audiocraft does.
+
+Seeds
+    ``seed=None`` draws a fresh seed, and every result reports the seed it used; 0 is a seed like
+    any other. The same seed, inputs and device give the same tokens. Sampling uses torch's
+    global generator, so a :class:`ModelCache` serialises the generations of all its models.
+
+Outputs
+    :class:`GenerationResult` holds ``float32 (channels, samples)`` audio at the model's rate
+    (32 kHz), the seed and the ``(streams, frames)`` tokens (interleaved L/R for stereo models).
+"""
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import typing as tp
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from audiocraft.data.audio_utils import convert_audio
+from audiocraft.models.genmodel import BaseGenModel
+from audiocraft.models.multibanddiffusion import MultiBandDiffusion
+from audiocraft.modules.conditioners import ConditioningAttributes, WavCondition
+
+from btc.labels import ChordSegment
+from remixer import chords as chord_grid
+from remixer.musicgen_chord import (CHROMA_ATTRIBUTE, is_chord_model, is_melody_model,
+                                    load_chord_model, load_encodec, load_mbd, load_melody_model,
+                                    load_text_encoder)
+
+__all__ = ["GenerationParams", "TextChords", "AudioChords", "AudioClip", "GenerationResult",
+           "Generator", "ModelCache", "CHORD_VERSIONS", "MELODY_VERSIONS"]
+
+CHORD_VERSIONS = ("chord", "chord-large", "stereo-chord", "stereo-chord-large")
+MELODY_VERSIONS = ("melody", "melody-large", "stereo-melody-large")
+EXTEND_RATIO = 0.6
+_SEED_LIMIT = 2 ** 32
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings of one request.
+
+    Attributes
+    ----------
+    duration : float
+        Output seconds, an audio prompt included.
+    top_k : int
+        Sample among the k most likely codes (0: no limit).
+    top_p : float
+        Nucleus sampling mass in (0, 1]; 0 uses ``top_k``.
+    temperature : float
+        Softmax temperature; 0 is greedy decoding.
+    cfg_coef : float
+        Classifier-free guidance coefficient.
+    seed : int or None
+        In ``[0, 2**32)``; None draws one (reported in the result).
+    """
+
+    duration: float
+    top_k: int = 250
+    top_p: float = 0.0
+    temperature: float = 1.0
+    cfg_coef: float = 3.0
+    seed: tp.Optional[int] = None
+
+    def __post_init__(self) -> None:
+        for name in ("duration", "top_p", "temperature", "cfg_coef"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if self.duration <= 0:
+            raise ValueError(f"duration must be > 0 seconds, got {self.duration}")
+        if not _is_int(self.top_k) or self.top_k < 0:
+            raise ValueError(f"top_k must be an integer >= 0, got {self.top_k!r}")
+        if not 0.0 <= self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in [0, 1], got {self.top_p}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.cfg_coef < 0:
+            raise ValueError(f"cfg_coef must be >= 0, got {self.cfg_coef}")
+        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < _SEED_LIMIT):
+            raise ValueError(f"seed must be an integer in [0, 2**32) or None, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class TextChords:
+    """A typed progression (``"C G A:min F"``; bars by spaces, chords of a bar by commas)."""
+
+    text: str
+    bpm: float
+    time_sig: str = "4/4"
+
+    def chroma(self, *, start: float, duration: float) -> np.ndarray:
+        """Chroma of ``[start, start + duration)``; bar 0 starts at output time 0."""
+        return chord_grid.text_chords_to_chroma(self.text, self.bpm, self.time_sig,
+                                                duration=duration, start=start)
+
+
+@dataclass(frozen=True)
+class AudioChords:
+    """Chord segments recognised in the song, times on the output's timeline."""
+
+    segments: tp.Sequence[ChordSegment]
+
+    def chroma(self, *, start: float, duration: float) -> np.ndarray:
+        """Chroma of ``[start, start + duration)`` (denoised like the reference)."""
+        return chord_grid.segments_to_chroma(self.segments, duration=duration, start=start)
+
+
+Chords = tp.Union[TextChords, AudioChords]
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """A waveform ``(channels, samples)`` and its rate: a melody or a prompt to continue."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        samples = np.asarray(self.samples)
+        if samples.ndim != 2 or samples.shape[1] == 0:
+            raise ValueError(f"audio must be shaped (channels, samples) with samples > 0, "
+                             f"got {samples.shape}")
+        if not np.isfinite(samples).all():
+            raise ValueError("audio holds NaN or infinite samples")
+        if not _is_int(self.sample_rate) or self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive integer, got {self.sample_rate!r}")
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[1] / self.sample_rate
+
+    def tensor(self, sample_rate: int, channels: int) -> torch.Tensor:
+        """``[1, channels, T]`` float32 at ``sample_rate``."""
+        wav = torch.from_numpy(np.ascontiguousarray(self.samples, dtype=np.float32))[None]
+        return convert_audio(wav, self.sample_rate, sample_rate, channels)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Generated audio ``float32 (channels, samples)``, its rate, the seed used, the tokens."""
+
+    audio: np.ndarray
+    sample_rate: int
+    seed: int
+    tokens: np.ndarray
+
+
+class Generator:
+    """Generates with one loaded MusicGen (chord or melody) model.
+
+    Parameters
+    ----------
+    model : audiocraft BaseGenModel
+        From :func:`~remixer.musicgen_chord.load_chord_model` / ``load_melody_model``.
+    extend_stride : float, optional
+        Seconds between window starts for long outputs; default 0.6 windows (18 s of 30 s).
+    lock : threading.Lock, optional
+        Held while sampling; share one between generators that may run concurrently (the
+        LM's streaming state and torch's RNG are not thread-safe).
+    """
+
+    def __init__(self, model: BaseGenModel, *, extend_stride: tp.Optional[float] = None,
+                 lock: tp.Optional[threading.Lock] = None) -> None:
+        self.model = model
+        self.extend_stride = EXTEND_RATIO * model.max_duration if extend_stride is None else extend_stride
+        if not 0 < self.extend_stride < model.max_duration:
+            raise ValueError(f"extend_stride must be in (0, {model.max_duration:g}) s, "
+                             f"got {self.extend_stride}")
+        self._lock = lock or threading.Lock()
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.model.sample_rate)
+
+    @property
+    def channels(self) -> int:
+        return int(self.model.audio_channels)
+
+    @property
+    def window(self) -> float:
+        """The model's window in seconds (``dataset.segment_duration``)."""
+        return float(self.model.max_duration)
+
+    @property
+    def takes_chords(self) -> bool:
+        return is_chord_model(self.model)
+
+    @property
+    def takes_melody(self) -> bool:
+        return is_melody_model(self.model)
+
+    def generate(self, description: str, params: GenerationParams, *, chords: tp.Optional[Chords] = None,
+                 chroma_coefficient: float = 1.0, melody: tp.Optional[AudioClip] = None,
+                 prompt: tp.Optional[AudioClip] = None,
+                 mbd: tp.Optional[MultiBandDiffusion] = None) -> GenerationResult:
+        """Generate ``params.duration`` seconds.
+
+        Parameters
+        ----------
+        description : str
+            Text prompt ("" for none).
+        params : GenerationParams
+        chords : TextChords or AudioChords, optional
+            Chord models only; None conditions on "no chords" (the null chroma).
+        chroma_coefficient : float
+            Scales the chord chroma, text and audio alike (reference range 0.5..2.5).
+        melody : AudioClip, optional
+            Melody models only: the waveform whose chroma the output follows.
+        prompt : AudioClip, optional
+            Audio to continue; it is the output's first seconds (chords count from its start).
+        mbd : MultiBandDiffusion, optional
+            Decode with Multi-Band Diffusion instead of EnCodec (mono models only).
+
+        Returns
+        -------
+        GenerationResult
+        """
+        self._check_request(chords, chroma_coefficient, melody, prompt, mbd)
+        frame_rate = self.model.frame_rate
+        total_steps = int(params.duration * frame_rate)
+        if total_steps < 1:
+            raise ValueError(f"duration {params.duration} s is shorter than one codec frame "
+                             f"({1 / frame_rate:.3f} s)")
+        seed = secrets.randbelow(_SEED_LIMIT) if params.seed is None else params.seed
+        with self._lock, torch.no_grad():
+            prompt_tokens = self._encode_prompt(prompt, total_steps)
+            condition = self._condition_maker(description, params, chords, chroma_coefficient, melody)
+            torch.manual_seed(seed)
+            tokens = self._sample(condition, prompt_tokens, total_steps, params)
+            decoder = mbd.tokens_to_wav if mbd is not None else self.model.generate_audio
+            audio = decoder(tokens)
+        return GenerationResult(audio=audio[0].float().cpu().numpy(), sample_rate=self.sample_rate,
+                                seed=seed, tokens=tokens[0].cpu().numpy())
+
+    def _check_request(self, chords: tp.Optional[Chords], coefficient: float, melody: tp.Optional[AudioClip],
+                       prompt: tp.Optional[AudioClip], mbd: tp.Optional[MultiBandDiffusion]) -> None:
+        name = self.model.name
+        if chords is not None and not self.takes_chords:
+            raise ValueError(f"model {name!r} does not take chords; use a MusicGen Chord model")
+        if melody is not None and not self.takes_melody:
+            raise ValueError(f"model {name!r} does not take a melody; use a MusicGen melody model")
+        if not isinstance(coefficient, (int, float)) or not math.isfinite(coefficient) or coefficient <= 0:
+            raise ValueError(f"chroma_coefficient must be a finite number > 0, got {coefficient!r}")
+        if prompt is not None and not isinstance(prompt, AudioClip):
+            raise ValueError("prompt must be an AudioClip")
+        if mbd is not None and self.channels != 1:
+            raise ValueError(f"Multi-Band Diffusion decodes mono models only; {name!r} is stereo")
+
+    def _encode_prompt(self, prompt: tp.Optional[AudioClip], total_steps: int) -> tp.Optional[torch.Tensor]:
+        if prompt is None:
+            return None
+        wav = prompt.tensor(self.sample_rate, self.channels).to(self.model.device)
+        tokens, _ = self.model.compression_model.encode(wav)
+        limit = min(total_steps - 1, int(self.window * self.model.frame_rate))
+        if tokens.shape[-1] > limit:
+            raise ValueError(f"the audio prompt lasts {prompt.duration:.2f} s; it must be shorter than "
+                             f"the output duration and at most the model's {self.window:g} s window")
+        return tokens
+
+    def _condition_maker(self, description: str, params: GenerationParams, chords: tp.Optional[Chords],
+                         coefficient: float, melody: tp.Optional[AudioClip],
+                         ) -> tp.Callable[[float], ConditioningAttributes]:
+        """Conditions of the window starting at ``start`` seconds."""
+        provider = self.model.lm.condition_provider
+        texts = {name: description for name in provider.text_conditions}
+        if CHROMA_ATTRIBUTE not in provider.conditioners:
+            return lambda start: ConditioningAttributes(text=dict(texts))
+        conditioner = provider.conditioners[CHROMA_ATTRIBUTE]
+        if self.takes_chords:
+            def chord_condition(start: float) -> WavCondition:
+                if chords is None:
+                    return conditioner.condition(None)
+                # Audio chords describe the song only up to the output's end; the reference loops
+                # a shorter chord source over the window, and so does fit_to_window.
+                span = self.window if isinstance(chords, TextChords) else min(self.window, params.duration - start)
+                raw = chords.chroma(start=start, duration=max(span, 1 / chord_grid.AUDIO_FRAME_RATE))
+                chroma = chord_grid.fit_to_window(raw, conditioner.chroma_len)
+                return conditioner.condition(torch.from_numpy(chroma) * coefficient)
+            make_wav = chord_condition
+        else:
+            make_wav = self._melody_condition_maker(melody, params)
+        return lambda start: ConditioningAttributes(text=dict(texts), wav={CHROMA_ATTRIBUTE: make_wav(start)})
+
+    def _melody_condition_maker(self, melody: tp.Optional[AudioClip], params: GenerationParams,
+                                ) -> tp.Callable[[float], WavCondition]:
+        device = self.model.device
+        rate = self.sample_rate
+        if melody is None:
+            null = WavCondition(torch.zeros(1, 1, 1, device=device), torch.zeros(1, dtype=torch.long, device=device),
+                                [rate], [None], [None])
+            return lambda start: null
+        wav = melody.tensor(rate, self.channels).to(device)
+        length = wav.shape[-1]
+        if params.duration <= self.window:
+            whole = WavCondition(wav, torch.tensor([length], device=device), [rate], [None], [None])
+            return lambda start: whole
+        span = int(self.window * rate)
+
+        def window_melody(start: float) -> WavCondition:
+            # audiocraft's extended generation: the window's slice, looping a short melody.
+            positions = torch.arange(int(start * rate), int(start * rate) + span, device=device)
+            return WavCondition(wav[..., positions % length], torch.tensor([span], device=device),
+                                [rate], [None], [0.0])
+        return window_melody
+
+    def _sample(self, condition: tp.Callable[[float], ConditioningAttributes],
+                prompt: tp.Optional[torch.Tensor], total_steps: int, params: GenerationParams) -> torch.Tensor:
+        """audiocraft's ``_generate_tokens`` loop with per-window conditions."""
+        frame_rate = self.model.frame_rate
+        window_steps = int(self.window * frame_rate)
+        stride_steps = int(self.extend_stride * frame_rate)
+        # A k beyond the codebook is "no limit" (torch.topk would reject it).
+        top_k = min(params.top_k, self.model.lm.card)
+        sampling = dict(use_sampling=params.temperature > 0, temp=params.temperature, top_k=top_k,
+                        top_p=params.top_p, cfg_coef=params.cfg_coef, two_step_cfg=False)
+        pieces = [] if prompt is None else [prompt]
+        offset = 0
+        while True:
+            steps = min(total_steps - offset, window_steps)
+            with self.model.autocast:
+                tokens = self.model.lm.generate(prompt, [condition(offset / frame_rate)],
+                                                max_gen_len=steps, **sampling)
+            pieces.append(tokens if prompt is None else tokens[..., prompt.shape[-1]:])
+            prompt = tokens[..., stride_steps:]
+            offset += stride_steps
+            if offset + prompt.shape[-1] >= total_steps:
+                return torch.cat(pieces, dim=-1)
+
+
+class ModelCache:
+    """Loads each model version once and shares it (and T5, EnCodec, MBD, htdemucs) across requests.
+
+    Parameters
+    ----------
+    store : remixer.weights.WeightsStore
+        Resolves manifest names to local files (raises ``MissingWeightsError`` offline).
+    device : str or torch.device, optional
+        Default: CUDA when available.
+
+    Thread-safe: loading holds one lock, and all generators share one sampling lock.
+    """
+
+    def __init__(self, store: tp.Any, *, device: tp.Union[str, torch.device, None] = None) -> None:
+        self.store = store
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self._load_lock = threading.RLock()
+        self._sample_lock = threading.Lock()
+        self._generators: dict[str, Generator] = {}
+        self._shared: dict[str, tp.Any] = {}
+
+    def get(self, version: str) -> Generator:
+        """The generator of ``version`` (one of CHORD_VERSIONS or MELODY_VERSIONS)."""
+        if version not in CHORD_VERSIONS + MELODY_VERSIONS:
+            raise ValueError(f"unknown model version {version!r}; choose one of "
+                             f"{', '.join(CHORD_VERSIONS + MELODY_VERSIONS)}")
+        with self._load_lock:
+            if version not in self._generators:
+                self._generators[version] = Generator(self._load(version), lock=self._sample_lock)
+            return self._generators[version]
+
+    def mbd(self) -> MultiBandDiffusion:
+        """The Multi-Band Diffusion decoder (loaded on first use)."""
+        return self._once("mbd", lambda: load_mbd(self.store.path("mbd-musicgen-32khz"),
+                                                  self.store.path("musicgen-small-codec"), device=self.device))
+
+    def _load(self, version: str) -> BaseGenModel:
+        text_encoder = self._once("t5", lambda: load_text_encoder(self._dir("t5-base"), device=self.device))
+        encodec = self._once("encodec", lambda: load_encodec(self._dir("encodec-32khz"), device=self.device))
+        if version in CHORD_VERSIONS:
+            return load_chord_model(self.store.path(f"musicgen-{version}"), device=self.device,
+                                    text_encoder=text_encoder, compression_model=encodec)
+        return load_melody_model(self.store.path(f"musicgen-{version}-lm"), self.store.path(f"musicgen-{version}-codec"),
+                                 device=self.device, text_encoder=text_encoder, encodec=encodec,
+                                 stem_model=self._once("htdemucs", self._stem_model))
+
+    def _stem_model(self) -> torch.nn.Module:
+        from remixer.separation import Separator
+        return Separator.from_checkpoint(self.store.path("htdemucs"), self.device).model
+
+    def _dir(self, group: str) -> Path:
+        """The directory holding every file of a transformers-layout group (t5-base, encodec-32khz)."""
+        return self.store.group_paths(group)[0].parent
+
+    def _once(self, key: str, build: tp.Callable[[], tp.Any]) -> tp.Any:
+        with self._load_lock:
+            if key not in self._shared:
+                self._shared[key] = build()
+            return self._shared[key]
+
+
+def _is_int(value: tp.Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
