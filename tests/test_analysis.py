@@ -85,6 +85,19 @@ def test_beats_to_dict_is_json_ready():
                     "backend": "madmom"}
 
 
+def test_batched_network_equals_madmom(madmom):
+    from madmom.audio.signal import Signal
+    from madmom.features.downbeats import RNNDownBeatProcessor
+
+    song = synth_song(132, 3, duration=3.0)
+    exclusive = RNNDownBeatProcessor()(Signal(song.audio.mean(axis=0), sample_rate=44_100))
+    expected = np.stack([exclusive[:, 0] + exclusive[:, 1], exclusive[:, 1]], axis=1)
+    actual = madmom.activations(song.audio, song.sample_rate)
+    assert actual.shape == expected.shape == (300, 2)
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+    assert actual[:, 1].max() > 0.5  # a real downbeat activation, not two flat curves
+
+
 @pytest.mark.parametrize("bpm,beats_per_bar", [(90, 4), (120, 4), (150, 4), (100, 3), (140, 3)])
 def test_madmom_finds_known_downbeats(madmom, bpm, beats_per_bar):
     song = synth_song(bpm, beats_per_bar, duration=12.0, seed=bpm)
