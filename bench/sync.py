@@ -60,10 +60,12 @@ def main() -> None:
     original = RNNDownBeatProcessor()
     mono = Signal(song.audio.mean(axis=0), sample_rate=song.sample_rate)
     t_original, _ = median_seconds(lambda: original(mono), args.runs)
-    t_act, act = median_seconds(lambda: analyzer.activations(song.audio, song.sample_rate), args.runs)
+    t_act, act = median_seconds(
+        lambda: analyzer.activations(song.audio, song.sample_rate), args.runs)
     t_dbn, beats = median_seconds(
         lambda: beats_from_activations(act, MADMOM_FPS, backend="madmom"), args.runs)
-    t_analysis, _ = median_seconds(lambda: analyzer.analyze(song.audio, song.sample_rate), args.runs)
+    t_analysis, _ = median_seconds(
+        lambda: analyzer.analyze(song.audio, song.sample_rate), args.runs)
 
     threshold = default_threshold(beats.bpm)
     t_sync, result = median_seconds(

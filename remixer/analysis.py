@@ -177,7 +177,8 @@ def beats_from_activations(activations: np.ndarray, fps: float, *,
         raise ValueError(f"fps must be positive, got {fps}")
     bars = [int(b) for b in beats_per_bar]
     if not bars or any(b < 2 for b in bars):
-        raise ValueError(f"beats_per_bar must be bar lengths of at least 2 beats, got {beats_per_bar}")
+        raise ValueError(f"beats_per_bar must be bar lengths of at least 2 beats, "
+                         f"got {beats_per_bar}")
     if activations.shape[0] < 2:
         return empty_beats(backend)
 
@@ -205,29 +206,31 @@ class Analyzer(tp.Protocol):
     name: str
 
     def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None) -> Beats:
-        """Analyse ``wav`` shaped (channels, samples); ``stems`` are its separated sources, if any."""
+        """Analyse ``wav`` (channels, samples); ``stems`` are its separated sources, if any."""
         ...
+
+
+def _is_positive_int(value: tp.Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
 def _mono_44k(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     """Validate (channels, samples) or (samples,) audio and return it mono at 44.1 kHz, float32."""
-    import soxr
+    from remixer.audio import resample
 
     wav = np.asarray(wav)
     if wav.ndim not in (1, 2) or wav.ndim == 2 and wav.shape[0] == 0:
         raise ValueError(f"audio must be shaped (channels, samples) or (samples,), got {wav.shape}")
     if not np.issubdtype(wav.dtype, np.floating):
         raise ValueError(f"audio must be floating point samples, got dtype {wav.dtype}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+    if not _is_positive_int(sample_rate):
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     if wav.shape[-1] == 0:
         raise ValueError("audio is empty (0 samples)")
     if not np.all(np.isfinite(wav)):
         raise ValueError("audio contains NaN or infinite samples")
-    mono = wav.reshape(-1, wav.shape[-1]).mean(axis=0, dtype=np.float64)
-    if sample_rate != MADMOM_SAMPLE_RATE:
-        mono = soxr.resample(mono, sample_rate, MADMOM_SAMPLE_RATE)
-    return mono.astype(np.float32)
+    mono = wav.reshape(-1, wav.shape[-1]).mean(axis=0, dtype=np.float64).astype(np.float32)
+    return resample(mono, int(sample_rate), MADMOM_SAMPLE_RATE)
 
 
 _GATES = ("input_gate", "forget_gate", "cell", "output_gate")
@@ -291,7 +294,7 @@ class _BatchedBLSTM:
 
     @staticmethod
     def _recur(z: np.ndarray, recurrent: np.ndarray, peepholes: np.ndarray) -> np.ndarray:
-        """Peephole LSTM over ``z`` (frames, units, 4H) of gate inputs; returns (frames, units, H)."""
+        """Peephole LSTM over gate inputs ``z`` (frames, units, 4H); returns (frames, units, H)."""
         frames, units, gates = z.shape
         size = gates // 4
         p_in, p_forget, p_out = peepholes[:, 0], peepholes[:, 1], peepholes[:, 2]
@@ -336,7 +339,7 @@ class MadmomAnalyzer:
         self._network = _BatchedBLSTM(ensemble)
 
     def activations(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Frame-wise (beat, downbeat) probabilities at ``MADMOM_FPS``, as :func:`beats_from_activations` takes them."""
+        """Frame-wise (any beat, downbeat) probabilities at ``MADMOM_FPS``, shaped (frames, 2)."""
         from madmom.audio.signal import Signal
 
         mono = _mono_44k(wav, sample_rate)
@@ -345,7 +348,7 @@ class MadmomAnalyzer:
         return np.stack([probs[:, 1] + probs[:, 2], probs[:, 2]], axis=1).clip(0, 1)
 
     def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None) -> Beats:
-        """Beats of ``wav`` (channels, samples) at ``sample_rate``; ``stems`` are not used (see module doc)."""
+        """Beats of ``wav`` (channels, samples); ``stems`` are not used (see the module doc)."""
         return beats_from_activations(self.activations(wav, sample_rate), MADMOM_FPS,
                                       beats_per_bar=self.beats_per_bar, backend=self.name)
 

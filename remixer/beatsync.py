@@ -12,6 +12,7 @@ sides, whatever the sign of the offsets, and the output is exactly the requested
 """
 from __future__ import annotations
 
+import typing as tp
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,10 @@ def default_threshold(bpm: float | None, beats: float = 1.1) -> float:
     if not (np.isfinite(bpm) and bpm > 0):
         raise ValueError(f"bpm must be a positive number or None, got {bpm}")
     return float(beats * 60.0 / bpm)
+
+
+def _is_positive_int(value: tp.Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
 def _times(name: str, times: np.ndarray) -> np.ndarray:
@@ -145,7 +150,8 @@ def _anchor_map(pairs: np.ndarray, out_length: int) -> tuple[np.ndarray, int]:
     kept: list[tuple[int, int]] = []
     for source, target in pairs:
         # Targets must leave room for the end anchor at out_length - 1.
-        if 0 <= target < out_length - 1 and (not kept or (source > kept[-1][0] and target > kept[-1][1])):
+        increasing = not kept or (source > kept[-1][0] and target > kept[-1][1])
+        if increasing and 0 <= target < out_length - 1:
             kept.append((int(source), int(target)))
     if not kept:
         return np.zeros((2, 0), dtype=np.int64), 0
@@ -189,12 +195,13 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
 
     generated = np.asarray(generated)
     if generated.ndim != 2 or generated.shape[0] == 0:
-        raise ValueError(f"generated audio must be shaped (channels, samples), got {generated.shape}")
+        raise ValueError(f"generated audio must be shaped (channels, samples), "
+                         f"got {generated.shape}")
     if not np.issubdtype(generated.dtype, np.floating):
         raise ValueError(f"generated audio must be floating point, got dtype {generated.dtype}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+    if not _is_positive_int(sample_rate):
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    if isinstance(out_length, bool) or not isinstance(out_length, (int, np.integer)) or out_length <= 0:
+    if not _is_positive_int(out_length):
         raise ValueError(f"out_length must be a positive number of samples, got {out_length!r}")
     audio = np.nan_to_num(generated.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
     pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)

@@ -41,6 +41,10 @@ class MixResult:
     vocal_level_db: float
 
 
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
 def _audio(name: str, wav: np.ndarray) -> np.ndarray:
     wav = np.asarray(wav)
     if wav.ndim != 2 or wav.shape[0] == 0:
@@ -119,7 +123,7 @@ def mix(instrumental: np.ndarray, vocals: np.ndarray, sample_rate: int, *,
     """
     instrumental = _audio("instrumental", instrumental)
     vocals = _audio("vocals", vocals)
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+    if not _is_positive_int(sample_rate):
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     for name, value in (("vocal_floor_db", vocal_floor_db), ("vocal_gain_db", vocal_gain_db),
                         ("instrumental_gain_db", instrumental_gain_db)):

@@ -121,15 +121,18 @@ def test_sync_offsets_either_way_keep_head_and_tail_at_speed():
     audio = np.tile(np.linspace(-0.5, 0.5, 8 * SR, dtype=np.float32), (2, 1))
     out_length = 9 * SR
     # Song starts later: silence is prepended, no stretching of the intro.
-    late = beat_sync(audio, SR, np.array([0.5, 2.5]), np.array([1.0, 3.0]), out_length, threshold=0.6)
+    late = beat_sync(audio, SR, np.array([0.5, 2.5]), np.array([1.0, 3.0]), out_length,
+                     threshold=0.6)
     assert late.anchors[:, 0].tolist() == [-SR // 2, 0]
     assert np.all(late.audio[:, :SR // 2 - 1024] == 0) and late.audio.shape == (2, out_length)
     # Song starts earlier: the generated head is cut instead of squeezed.
-    early = beat_sync(audio, SR, np.array([1.0, 3.0]), np.array([0.5, 2.5]), out_length, threshold=0.6)
+    early = beat_sync(audio, SR, np.array([1.0, 3.0]), np.array([0.5, 2.5]), out_length,
+                      threshold=0.6)
     assert early.anchors[:, 0].tolist() == [SR // 2, 0]
     assert early.audio.shape == (2, out_length)
     # Tail runs at speed 1 past the last pair, then zero padding (generated is 8 s, output 9 s).
-    assert early.anchors[:, -1].tolist() == [3 * SR + (out_length - 1 - int(2.5 * SR)), out_length - 1]
+    tail_source = 3 * SR + (out_length - 1 - int(2.5 * SR))
+    assert early.anchors[:, -1].tolist() == [tail_source, out_length - 1]
     assert np.all(early.audio[:, -SR // 2 + 1024:] == 0)
 
 

@@ -47,7 +47,8 @@ def test_vocals_fitted_to_instrumental_length(vocal_seconds):
 def test_no_vocal_song_keeps_instrumental_only():
     instrumental = tone(110, 1.0, 0.8, channels=2)
     # An instrumental song: vocals stem all zero, or faint separation residue.
-    residue = (np.random.default_rng(0).standard_normal((2, SR)) * 10 ** (-70 / 20)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    residue = rng.standard_normal((2, SR)).astype(np.float32) * 10 ** (-70 / 20)
     for vocals in (np.zeros((2, SR), np.float32), residue):
         result = mix(instrumental, vocals, SR)
         assert not result.vocals_used and result.vocal_level_db < -50
@@ -79,7 +80,8 @@ def test_custom_gains():
 
 
 def test_active_level_of_short_clip():
-    assert active_level_db(np.full((1, 10), 0.5, np.float32), SR) == pytest.approx(20 * np.log10(0.5))
+    level = active_level_db(np.full((1, 10), 0.5, np.float32), SR)
+    assert level == pytest.approx(20 * np.log10(0.5))
 
 
 @pytest.mark.parametrize("instrumental,vocals,rate,match", [
