@@ -14,8 +14,8 @@ import torchaudio
 from audiocraft.data.audio_utils import normalize_audio
 
 from fixtures.audio import (
-    CHANNEL_FREQS, chord, damaged_copy, declared_samples, dominant_freq, noise, tones, truncated_copy,
-    video_without_audio, write_audio, write_lossless,
+    CHANNEL_FREQS, chord, damaged_copy, declared_samples, dominant_freq, noise, ogg_cut_at_page,
+    tones, truncated_copy, video_without_audio, write_audio, write_lossless,
 )
 from remixer.audio import (
     AudioError, export_audio, load_audio, loudness_lufs, normalize, resample, sanitize, to_channels,
@@ -118,6 +118,11 @@ def test_truncated_files(tmp_path, kind):
     _raises(truncated_copy(path), "truncated|damaged|corrupt")
 
 
+def test_ogg_cut_at_a_page_boundary(tmp_path):
+    path = write_audio(tmp_path / "song.ogg", tones(3 * 44100, 44100, 2), 44100, "ogg")
+    _raises(ogg_cut_at_page(path), "truncated")
+
+
 def test_corrupt_flac(tmp_path):
     path = write_lossless(tmp_path / "song.flac", noise(3 * 44100), 44100)
     _raises(damaged_copy(path), "corrupt")
@@ -157,6 +162,10 @@ def test_sample_rate_out_of_range(tmp_path, rate):
     _raises(write_lossless(tmp_path / f"r{rate}.wav", tones(rate // 10, rate), rate), "outside")
 
 
+def test_channel_count_without_standard_conversion(tmp_path):
+    _raises(write_lossless(tmp_path / "six.wav", tones(800, 8000, 6), 8000), "6 to 4", channels=4)
+
+
 def test_bad_arguments(tmp_path):
     path = write_lossless(tmp_path / "ok.wav", tones(800, 8000), 8000)
     for kwargs in ({"sample_rate": 1000}, {"channels": 0}, {"max_duration": 0}):
@@ -180,6 +189,16 @@ def test_resample_keeps_frequency_amplitude_and_length(orig, target):
     middle = slice(target // 10, -target // 10)  # skip filter edges
     assert np.abs(out[0, middle]).max() == pytest.approx(0.5, rel=0.01)
     assert np.abs(out[1, middle]).max() == pytest.approx(0.25, rel=0.01)
+
+
+def test_resample_passband_and_anti_aliasing():
+    n = 44100
+    t = np.arange(n) / 44100
+    kept, above_nyquist = (0.5 * np.sin(2 * np.pi * f * t) for f in (13000, 20000))
+    middle = slice(3200, -3200)
+    assert np.abs(resample(kept, 44100, 32000)[middle]).max() == pytest.approx(0.5, rel=0.01)
+    # 20 kHz cannot exist at 32 kHz; a poor filter folds it back to 12 kHz.
+    assert np.abs(resample(above_nyquist, 44100, 32000)[middle]).max() < 1e-3
 
 
 def test_resample_same_rate_copies_and_rejects_bad_rates():
@@ -346,6 +365,9 @@ def test_export_replaces_atomically_and_cleans_up_on_failure(tmp_path, monkeypat
         export_audio(tones(1600, 8000), 8000, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["mix.wav"]
+    monkeypatch.undo()
+    with pytest.raises(AudioError, match="mix.wav"):  # its "directory" is a file
+        export_audio(tones(800, 8000), 8000, path / "mix.wav")
 
 
 @pytest.mark.parametrize("name,kwargs,match", [
