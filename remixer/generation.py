@@ -378,6 +378,11 @@ class ModelCache:
                 self._generators[version] = Generator(self._load(version), lock=self._sample_lock)
             return self._generators[version]
 
+    def loaded(self) -> list[Generator]:
+        """The generators loaded so far (e.g. to warm them up)."""
+        with self._load_lock:
+            return list(self._generators.values())
+
     def mbd(self) -> MultiBandDiffusion:
         """The Multi-Band Diffusion decoder (loaded on first use)."""
         return self._once("mbd", lambda: load_mbd(self.store.path("mbd-musicgen-32khz"),
