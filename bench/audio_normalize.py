@@ -72,7 +72,8 @@ def main() -> None:
     print(f"audiocraft (normalize_audio)          {theirs_med:8.3f} s")
     print(f"speed-up audiocraft / ours            {theirs_med / ours_med:8.1f} x")
     print(f"outputs: max |ours - audiocraft| = {np.abs(ours - theirs).max():.2e}; loudness "
-          f"{loudness_lufs(ours, SAMPLE_RATE):.3f} vs {loudness_lufs(theirs, SAMPLE_RATE):.3f} LUFS")
+          f"{loudness_lufs(ours, SAMPLE_RATE):.3f} vs "
+          f"{loudness_lufs(theirs, SAMPLE_RATE):.3f} LUFS")
 
 
 if __name__ == "__main__":
