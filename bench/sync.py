@@ -9,7 +9,8 @@ Synthesises a song (120 BPM, 44.1 kHz stereo) and a "generated" take drifting 11
 * ``beat_sync`` of the generated take onto the song's downbeats, and bare ``pytsmod.wsola`` on
   the same anchors (the floor: what the original Remixer ran), with their ratio.
 
-Usage: ``python bench/sync.py [--minutes 3] [--runs 3]``. Prints medians; writes nothing.
+Usage: ``python bench/sync.py [--minutes 3] [--runs 3]``. Runs are interleaved round-robin so
+machine load hits every variant alike; prints medians and paired ratios; writes nothing.
 """
 from __future__ import annotations
 
@@ -36,14 +37,25 @@ from remixer.beatsync import beat_sync, default_threshold  # noqa: E402
 OUTPUT_RATE = 32_000
 
 
-def median_seconds(fn: tp.Callable[[], tp.Any], runs: int) -> tuple[float, tp.Any]:
-    """Median wall time of ``runs`` calls of ``fn`` and the last call's result."""
-    times, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+def interleaved(fns: dict[str, tp.Callable[[], tp.Any]], runs: int) -> tuple[dict, dict, dict]:
+    """Time ``fns`` round-robin (rotating the order each run, so load swings hit all alike).
+
+    Returns each name's median seconds, last result, and per-run times (for paired ratios).
+    """
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    results: dict[str, tp.Any] = {}
+    for run in range(runs):
+        for name in names[run % len(names):] + names[:run % len(names)]:
+            start = time.perf_counter()
+            results[name] = fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {n: statistics.median(t) for n, t in times.items()}, results, times
+
+
+def paired_ratio(times: dict[str, list[float]], slow: str, fast: str) -> float:
+    """Median over runs of the time ratio ``slow / fast`` within the same run."""
+    return statistics.median(a / b for a, b in zip(times[slow], times[fast]))
 
 
 def main() -> None:
@@ -56,39 +68,44 @@ def main() -> None:
     generated = synth_drifting_song(119, 121, 4, duration=seconds, sample_rate=OUTPUT_RATE)
     out_length = int(seconds * OUTPUT_RATE)
     analyzer = MadmomAnalyzer()
-
     original = RNNDownBeatProcessor()
     mono = Signal(song.audio.mean(axis=0), sample_rate=song.sample_rate)
-    t_original, _ = median_seconds(lambda: original(mono), args.runs)
-    t_act, act = median_seconds(
-        lambda: analyzer.activations(song.audio, song.sample_rate), args.runs)
-    t_dbn, beats = median_seconds(
-        lambda: beats_from_activations(act, MADMOM_FPS, backend="madmom"), args.runs)
-    t_analysis, _ = median_seconds(
-        lambda: analyzer.analyze(song.audio, song.sample_rate), args.runs)
+    act = analyzer.activations(song.audio, song.sample_rate)
+
+    analysis, results, analysis_runs = interleaved({
+        "original": lambda: original(mono),
+        "batched": lambda: analyzer.activations(song.audio, song.sample_rate),
+        "dbn": lambda: beats_from_activations(act, MADMOM_FPS, backend="madmom"),
+        "analyze": lambda: analyzer.analyze(song.audio, song.sample_rate),
+    }, args.runs)
+    beats = results["analyze"]
 
     threshold = default_threshold(beats.bpm)
-    t_sync, result = median_seconds(
-        lambda: beat_sync(generated.audio, OUTPUT_RATE, generated.downbeats, beats.downbeats,
-                          out_length, threshold=threshold), args.runs)
-    pad = max(0, -int(result.anchors[0, 0]))
-    padded = np.pad(generated.audio, ((0, 0), (pad, max(0, int(result.anchors[0, -1]) + 1
+    probe = beat_sync(generated.audio, OUTPUT_RATE, generated.downbeats, beats.downbeats,
+                      out_length, threshold=threshold)
+    pad = max(0, -int(probe.anchors[0, 0]))
+    padded = np.pad(generated.audio, ((0, 0), (pad, max(0, int(probe.anchors[0, -1]) + 1
                                                         - generated.audio.shape[1]))))
-    anchors = result.anchors + np.array([[pad], [0]])
-    t_wsola, _ = median_seconds(lambda: pytsmod.wsola(padded, anchors), args.runs)
+    anchors = probe.anchors + np.array([[pad], [0]])
+    sync, _, sync_runs = interleaved({
+        "beat_sync": lambda: beat_sync(generated.audio, OUTPUT_RATE, generated.downbeats,
+                                       beats.downbeats, out_length, threshold=threshold),
+        "wsola": lambda: pytsmod.wsola(padded, anchors),
+    }, args.runs)
 
     minutes = args.minutes
-    print(f"{minutes:g} min of audio, median of {args.runs} runs, seconds per minute of audio")
-    print(f"  madmom RNNDownBeatProcessor (original)   {t_original / minutes:7.3f}")
-    print(f"  MadmomAnalyzer.activations (batched)     {t_act / minutes:7.3f}"
-          f"   (original / batched {t_original / t_act:.2f}x)")
-    print(f"  madmom DBN decoding                      {t_dbn / minutes:7.3f}")
-    print(f"  madmom analysis total                    {t_analysis / minutes:7.3f}"
+    print(f"{minutes:g} min of audio, median of {args.runs} interleaved runs, "
+          f"seconds per minute of audio")
+    print(f"  madmom RNNDownBeatProcessor (original)   {analysis['original'] / minutes:7.3f}")
+    print(f"  MadmomAnalyzer.activations (batched)     {analysis['batched'] / minutes:7.3f}"
+          f"   (original / batched {paired_ratio(analysis_runs, 'original', 'batched'):.2f}x)")
+    print(f"  madmom DBN decoding                      {analysis['dbn'] / minutes:7.3f}")
+    print(f"  MadmomAnalyzer.analyze total             {analysis['analyze'] / minutes:7.3f}"
           f"   (bpm {beats.bpm:.2f}, {beats.downbeats.size} downbeats)")
-    print(f"  beat_sync (32 kHz stereo)                {t_sync / minutes:7.3f}"
-          f"   ({result.n_matched}/{generated.downbeats.size} downbeats matched)")
-    print(f"  bare pytsmod.wsola, same anchors         {t_wsola / minutes:7.3f}")
-    print(f"  beat_sync / bare wsola                   {t_sync / t_wsola:7.3f}")
+    print(f"  beat_sync (32 kHz stereo)                {sync['beat_sync'] / minutes:7.3f}"
+          f"   ({probe.n_matched}/{generated.downbeats.size} downbeats matched)")
+    print(f"  bare pytsmod.wsola, same anchors         {sync['wsola'] / minutes:7.3f}"
+          f"   (beat_sync / bare {paired_ratio(sync_runs, 'beat_sync', 'wsola'):.2f}x)")
 
 
 if __name__ == "__main__":
