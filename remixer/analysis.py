@@ -46,9 +46,11 @@ class Section:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Beats:
     """Metrical structure of a piece of audio; all times in seconds from its start.
+
+    Compared by identity (``eq=False``): field-wise ``==`` on arrays has no single truth value.
 
     Attributes
     ----------
