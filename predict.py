@@ -1,0 +1,135 @@
+"""Cog predictor: remix a song with MusicGen Chord, or generate music without one.
+
+Inputs keep the published MusicGen Remixer's names, types and defaults; the MusicGen Chord /
+Melody generation inputs (duration, text chords, melody, continuation) apply when no
+``music_input`` is given. This file only maps inputs to validated requests: the work is in
+:mod:`remixer.pipeline`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+import typing as tp
+from pathlib import Path as _Path
+
+from cog import BasePredictor, Input, Path
+
+from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
+from remixer.pipeline import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
+                              Models, Output, Pipeline, RemixRequest, Sampling)
+
+# Inputs that only make sense without a song to remix.
+_GENERATION_ONLY = ("text_chords", "bpm", "input_audio", "continuation", "audio_start", "audio_end")
+
+
+class Predictor(BasePredictor):
+    def setup(self) -> None:
+        """Load every model of the default remix once (others load on first use, then stay)."""
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
+                            format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+        max_duration = float(os.environ.get("REMIXER_MAX_DURATION", DEFAULT_MAX_DURATION))
+        self.pipeline = Pipeline(Models.load(preload=(os.environ.get("REMIXER_DEFAULT_VERSION", "stereo-chord"),)),
+                                 max_duration=max_duration)
+        self.pipeline.warmup()
+
+    async def predict(
+        self,
+        prompt: str = Input(description="Style of the music, e.g. 'bossa nova' or 'lofi hip hop, warm "
+                                        "Rhodes'. Required for a remix.", default=None),
+        music_input: Path = Input(description="Song to remix. Its vocals are kept; the instrumental is "
+                                              "regenerated in the prompt's style on the song's chords and "
+                                              "beat-synced to its downbeats. Leave empty to generate "
+                                              "music from scratch (see duration, text_chords, input_audio).",
+                                  default=None),
+        model_version: str = Input(description="Model. Chord models (remix and chord generation): "
+                                               "stereo-chord, stereo-chord-large, chord, chord-large. "
+                                               "Melody models (generation only, follow input_audio's "
+                                               "melody): melody, melody-large, stereo-melody-large. Large "
+                                               "and stereo models are slower.",
+                                   default="stereo-chord", choices=list(CHORD_VERSIONS + MELODY_VERSIONS)),
+        multi_band_diffusion: bool = Input(description="Decode with Multi-Band Diffusion (better quality, "
+                                                       "slower). Mono models only.", default=False),
+        normalization_strategy: str = Input(description="Output level: loudness (-14 LUFS), clip, peak or "
+                                                        "rms.", default="loudness", choices=list(NORMALIZATIONS)),
+        beat_sync_threshold: float = Input(description="Largest gap in seconds between a generated downbeat "
+                                                       "and the song's downbeat it is moved to. Unset or -1: "
+                                                       "1.1 beats at the song's tempo.", default=None),
+        large_chord_voca: bool = Input(description="Read chords with the 170-class BTC vocabulary (7ths, "
+                                                   "dim, aug, sus...); off: 25 classes (major/minor).",
+                                       default=True),
+        chroma_coefficient: float = Input(description="Strength of the chord conditioning (chords from "
+                                                      "audio and from text alike).", default=1.0, ge=0.5, le=2.5),
+        top_k: int = Input(description="Sample among the k most likely tokens.", default=250, ge=0),
+        top_p: float = Input(description="Nucleus sampling mass; 0 uses top_k.", default=0.0, ge=0.0, le=1.0),
+        temperature: float = Input(description="Sampling temperature; higher is more diverse.",
+                                   default=1.0, ge=0.0),
+        classifier_free_guidance: int = Input(description="How closely the output follows the prompt and "
+                                                          "chords.", default=3, ge=0),
+        output_format: str = Input(description="Audio format of the outputs.", default="wav",
+                                   choices=list(OUTPUT_FORMATS)),
+        return_instrumental: bool = Input(description="Remix: also return the beat-synced instrumental.",
+                                          default=False),
+        return_stems: bool = Input(description="Remix: also return the song's separated stems (drums, "
+                                               "bass, other, vocals).", default=False),
+        return_analysis: bool = Input(description="Remix: also return analysis.json (bpm, beats, "
+                                                  "downbeats, chords, beat-sync report, seed).", default=False),
+        seed: int = Input(description="Random seed; unset or -1 for a random one (the seed used is "
+                                      "logged and written to analysis.json).", default=None),
+        duration: float = Input(description="Generation only: seconds of music to generate (including "
+                                            "the audio prompt when continuing). Over 30 s is generated in "
+                                            "overlapping windows.", default=8.0, ge=0.1),
+        text_chords: str = Input(description="Generation only, chord models: a progression such as "
+                                             "'C G A:min F' (bars separated by spaces, chords within a bar "
+                                             "by commas, N for no chord; Am, Cmaj7, F#m7 are accepted). "
+                                             "Needs bpm.", default=None),
+        bpm: float = Input(description="Generation only: tempo of text_chords (20-300).", default=None),
+        time_sig: str = Input(description="Generation only: time signature of text_chords, e.g. 4/4, 3/4, "
+                                          "6/8.", default="4/4"),
+        input_audio: Path = Input(description="Generation only: audio whose chords (chord models) or melody "
+                                              "(melody models) the output follows, or the audio to continue "
+                                              "(continuation).", default=None),
+        continuation: bool = Input(description="Generation only: continue input_audio (optionally with "
+                                               "text_chords) instead of following it.", default=False),
+        audio_start: float = Input(description="Generation only: start of the part of input_audio to use "
+                                               "(seconds).", default=0.0, ge=0.0),
+        audio_end: float = Input(description="Generation only: end of the part of input_audio to use "
+                                             "(seconds); unset or -1 for its end.", default=None),
+    ) -> list[Path]:
+        """Remix ``music_input`` (or generate without it); returns the main output first."""
+        sampling = Sampling(top_k=top_k, top_p=top_p, temperature=temperature,
+                            classifier_free_guidance=classifier_free_guidance,
+                            seed=None if seed in (None, -1) else seed)
+        output = Output(format=output_format, normalization=normalization_strategy)
+        if music_input is not None:
+            given = {"text_chords": text_chords, "bpm": bpm, "input_audio": input_audio,
+                     "continuation": continuation or None, "audio_start": audio_start or None,
+                     "audio_end": audio_end}
+            extra = [name for name in _GENERATION_ONLY if given[name] is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} apply only to generation without music_input; "
+                                 f"a remix takes its chords and tempo from the song")
+            request: RemixRequest | GenerateRequest = RemixRequest(
+                song=_Path(music_input), prompt=prompt, model_version=model_version, sampling=sampling,
+                output=output, beat_sync_threshold=beat_sync_threshold, large_chord_voca=large_chord_voca,
+                chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
+                return_instrumental=return_instrumental, return_stems=return_stems,
+                return_analysis=return_analysis)
+        else:
+            request = GenerateRequest(
+                prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
+                output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,
+                audio=None if input_audio is None else _Path(input_audio), audio_start=audio_start,
+                audio_end=audio_end, continuation=continuation, chroma_coefficient=chroma_coefficient,
+                large_chord_voca=large_chord_voca, multi_band_diffusion=multi_band_diffusion)
+        # Each request gets its own directory: concurrent requests never share a file name.
+        workdir = _Path(tempfile.mkdtemp(prefix="remixer-"))
+        result = await asyncio.to_thread(self._run, request, workdir)
+        return [Path(path) for path in result.outputs]
+
+    def _run(self, request: RemixRequest | GenerateRequest, workdir: _Path) -> tp.Any:
+        if isinstance(request, RemixRequest):
+            return self.pipeline.remix(request, workdir)
+        return self.pipeline.generate(request, workdir)

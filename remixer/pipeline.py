@@ -1,0 +1,425 @@
+"""The two requests the product serves, end to end: remix a song, or generate from scratch.
+
+Remix (:meth:`Pipeline.remix`)::
+
+    song ─ load ─► separate ONCE ─► stems ─┬─► BTC on bass+other ─► chord segments ─┐
+                                          ├─► beats of the song (stems reused)      │
+                                          └─► vocals ─────────────────────┐         ▼
+            prompt (+ bpm) ──────────────────────────────► MusicGen Chord (audio chords)
+                                                                          │         │
+                               beats of the instrumental (no separation) ◄┼─────────┘
+                                          ▼                               ▼
+                               beat-sync (WSOLA) ─────────────────► mix ─► normalize ─► export
+
+Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from an audio file
+(separated once), a melody to follow (melody models) or an audio prompt to continue.
+
+Every request writes only inside the directory it is given (the predictor makes one per
+request), output names are distinct, and each stage is logged with its duration. All request
+fields are validated when the request is built, before any model runs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import typing as tp
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from btc.labels import ChordSegment, parse_chord_text
+from btc.recognizer import ChordRecognizer
+from remixer import audio as audio_io
+from remixer.analysis import Analyzer, Beats, make_analyzer
+from remixer.beatsync import beat_sync, default_threshold
+from remixer.chords import parse_time_signature, validate_bpm
+from remixer.generation import (CHORD_VERSIONS, MELODY_VERSIONS, AudioChords, AudioClip,
+                                GenerationParams, GenerationResult, ModelCache, TextChords)
+from remixer.mixing import mix
+from remixer.separation import Separator, Stems
+from remixer.weights import WeightsStore
+
+logger = logging.getLogger(__name__)
+
+STEREO_VERSIONS = tuple(v for v in CHORD_VERSIONS + MELODY_VERSIONS if v.startswith("stereo"))
+NORMALIZATIONS = ("loudness", "clip", "peak", "rms")
+OUTPUT_FORMATS = ("wav", "mp3", "flac")
+# Songs longer than this are refused before any model runs (generation is ~linear in length).
+DEFAULT_MAX_DURATION = 600.0
+CHROMA_COEFFICIENT_RANGE = (0.5, 2.5)
+# Generation of a remix's instrumental at less than this is not a song (and no window of chords).
+MIN_SONG_SECONDS = 1.0
+_BTC_WEIGHTS = {True: "btc-model-large-voca", False: "btc-model"}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """MusicGen sampling settings shared by both requests (the published predictors' defaults)."""
+
+    top_k: int = 250
+    top_p: float = 0.0
+    temperature: float = 1.0
+    classifier_free_guidance: float = 3.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        self.params(1.0)  # validates every field with GenerationParams' messages
+
+    def params(self, duration: float) -> GenerationParams:
+        return GenerationParams(duration=duration, top_k=self.top_k, top_p=self.top_p,
+                                temperature=self.temperature, cfg_coef=self.classifier_free_guidance,
+                                seed=self.seed)
+
+
+@dataclass(frozen=True)
+class Output:
+    """How results are written: container and loudness normalization."""
+
+    format: str = "wav"
+    normalization: str = "loudness"
+
+    def __post_init__(self) -> None:
+        if self.format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, "
+                             f"got {self.format!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization_strategy must be one of {', '.join(NORMALIZATIONS)}, "
+                             f"got {self.normalization!r}")
+
+
+def _check_version(version: str, allowed: tp.Sequence[str]) -> None:
+    if version not in allowed:
+        raise ValueError(f"model_version must be one of {', '.join(allowed)}, got {version!r}")
+
+
+def _check_mbd(multi_band_diffusion: bool, version: str) -> None:
+    if multi_band_diffusion and version in STEREO_VERSIONS:
+        raise ValueError(f"multi_band_diffusion decodes mono models only; {version!r} is stereo "
+                         f"(choose {version.removeprefix('stereo-')!r} or turn it off)")
+
+
+def _check_coefficient(value: float) -> None:
+    low, high = CHROMA_COEFFICIENT_RANGE
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"chroma_coefficient must be between {low} and {high}, got {value!r}")
+
+
+def _check_prompt(prompt: str | None, *, required: bool) -> None:
+    if prompt is not None and not isinstance(prompt, str):
+        raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
+    if required and not (prompt or "").strip():
+        raise ValueError("prompt is required: describe the style of the remix, e.g. 'bossa nova'")
+
+
+@dataclass(frozen=True)
+class RemixRequest:
+    """Remix ``song`` in the style of ``prompt`` (the published Remixer's inputs, plus extras)."""
+
+    song: Path
+    prompt: str
+    model_version: str = "stereo-chord"
+    sampling: Sampling = field(default_factory=Sampling)
+    output: Output = field(default_factory=Output)
+    beat_sync_threshold: float | None = None
+    large_chord_voca: bool = True
+    chroma_coefficient: float = 1.0
+    multi_band_diffusion: bool = False
+    return_instrumental: bool = False
+    return_stems: bool = False
+    return_analysis: bool = False
+
+    def __post_init__(self) -> None:
+        _check_prompt(self.prompt, required=True)
+        _check_version(self.model_version, CHORD_VERSIONS)
+        _check_mbd(self.multi_band_diffusion, self.model_version)
+        _check_coefficient(self.chroma_coefficient)
+        threshold = self.beat_sync_threshold
+        if threshold is not None and not (isinstance(threshold, (int, float)) and math.isfinite(threshold)
+                                          and (threshold > 0 or threshold == -1)):
+            raise ValueError(f"beat_sync_threshold must be a number of seconds > 0, or -1 / unset "
+                             f"for automatic (1.1 beats), got {threshold!r}")
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Generate ``duration`` seconds without a song to remix (MusicGen Chord / Melody features).
+
+    ``audio`` is, by model and ``continuation``: the audio whose chords condition the output
+    (chord models), the melody to follow (melody models), or the prompt to continue.
+    """
+
+    prompt: str | None = None
+    model_version: str = "stereo-chord"
+    duration: float = 8.0
+    sampling: Sampling = field(default_factory=Sampling)
+    output: Output = field(default_factory=Output)
+    text_chords: str | None = None
+    bpm: float | None = None
+    time_sig: str = "4/4"
+    audio: Path | None = None
+    audio_start: float = 0.0
+    audio_end: float | None = None
+    continuation: bool = False
+    chroma_coefficient: float = 1.0
+    large_chord_voca: bool = True
+    multi_band_diffusion: bool = False
+
+    def __post_init__(self) -> None:
+        _check_prompt(self.prompt, required=False)
+        _check_version(self.model_version, CHORD_VERSIONS + MELODY_VERSIONS)
+        _check_mbd(self.multi_band_diffusion, self.model_version)
+        _check_coefficient(self.chroma_coefficient)
+        if not isinstance(self.duration, (int, float)) or not math.isfinite(self.duration) \
+                or not 0 < self.duration <= DEFAULT_MAX_DURATION:
+            raise ValueError(f"duration must be in (0, {DEFAULT_MAX_DURATION:g}] seconds, got {self.duration!r}")
+        chord_model = self.model_version in CHORD_VERSIONS
+        text_chords = (self.text_chords or "").strip() or None
+        object.__setattr__(self, "text_chords", text_chords)
+        if not (self.prompt or "").strip() and self.audio is None and text_chords is None:
+            raise ValueError("give a prompt, text_chords or an input audio")
+        if text_chords is not None:
+            if not chord_model:
+                raise ValueError(f"text_chords need a chord model (one of {', '.join(CHORD_VERSIONS)}); "
+                                 f"{self.model_version!r} is a melody model")
+            if self.bpm is None:
+                raise ValueError("text_chords need bpm (the tempo that sets each bar's length)")
+            validate_bpm(self.bpm)
+            parse_time_signature(self.time_sig)
+            parse_chord_text(text_chords)
+            if self.audio is not None and not self.continuation:
+                raise ValueError("give either text_chords or chords from input audio, not both "
+                                 "(both are allowed only with continuation=True)")
+        elif self.bpm is not None:
+            validate_bpm(self.bpm)
+        if self.continuation and self.audio is None:
+            raise ValueError("continuation=True needs an input audio to continue")
+        if self.audio is not None and not chord_model and self.model_version not in MELODY_VERSIONS:
+            raise ValueError(f"{self.model_version!r} cannot take input audio")
+        start, end = self.audio_start, self.audio_end
+        if not isinstance(start, (int, float)) or not math.isfinite(start) or start < 0:
+            raise ValueError(f"audio_start must be >= 0 seconds, got {start!r}")
+        if end is not None and end != -1 and (not isinstance(end, (int, float)) or not math.isfinite(end)
+                                              or end <= start):
+            raise ValueError(f"audio_end must be after audio_start ({start} s), or -1 / unset for "
+                             f"the end of the file, got {end!r}")
+
+
+@dataclass
+class Result:
+    """What a request produced: output files (main first), the seed, per-stage seconds."""
+
+    outputs: list[Path]
+    seed: int
+    timings: dict[str, float]
+    analysis: dict[str, tp.Any] | None = None
+
+
+@dataclass
+class Models:
+    """Every model the pipeline uses, loaded once and shared by all requests.
+
+    Build with :meth:`load`; the chord/melody LMs, T5 and EnCodec are held by ``generators``
+    (loaded per version on first use, or up front via ``preload``).
+    """
+
+    store: WeightsStore
+    separator: Separator
+    analyzer: Analyzer
+    generators: ModelCache
+    recognizers: dict[bool, ChordRecognizer]
+
+    @classmethod
+    def load(cls, store: WeightsStore | None = None, *, device: str | None = None,
+             analysis_backend: str = "auto", preload: tp.Sequence[str] = ("stereo-chord",)) -> Models:
+        """Load (and, online, fetch) the models of the default remix.
+
+        Raises ``remixer.weights.MissingWeightsError`` naming any file that is missing offline.
+        """
+        store = store or WeightsStore()
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        recognizers = {large: ChordRecognizer.from_checkpoint(store.path(name), device=device)
+                       for large, name in _BTC_WEIGHTS.items()}
+        models = cls(store=store,
+                     separator=Separator.from_checkpoint(store.path("htdemucs"), device),
+                     analyzer=make_analyzer(analysis_backend, weights=store),
+                     generators=ModelCache(store, device=device),
+                     recognizers=recognizers)
+        for version in preload:
+            models.generators.get(version)
+        return models
+
+
+class Pipeline:
+    """Runs remix and generation requests with shared :class:`Models`.
+
+    Parameters
+    ----------
+    models : Models
+    max_duration : float
+        Longest song or input audio accepted, in seconds (checked before decoding it all).
+    """
+
+    def __init__(self, models: Models, *, max_duration: float = DEFAULT_MAX_DURATION) -> None:
+        self.models = models
+        self.max_duration = max_duration
+
+    def warmup(self) -> None:
+        """Run every loaded model once on a second of silence, so the first request pays no
+        one-time costs (CUDA kernel selection, lazy buffers, the chord grid of the default model)."""
+        timer = _Timer()
+        silence = np.zeros((2, self.models.separator.sample_rate), dtype=np.float32)
+        rate = self.models.separator.sample_rate
+        with timer("warm-up"):
+            self.models.separator.separate(silence, rate)
+            for recognizer in self.models.recognizers.values():
+                recognizer.recognize(silence, rate)
+            self.models.analyzer.analyze(silence, rate)
+            for generator in self.models.generators.loaded():
+                generator.generate("", GenerationParams(duration=0.1, seed=0))
+
+    def remix(self, request: RemixRequest, workdir: Path) -> Result:
+        """Remix ``request.song``; outputs are written into ``workdir``."""
+        timer = _Timer()
+        with timer("decode"):
+            song, rate = audio_io.load_audio(request.song, max_duration=self.max_duration)
+        if song.shape[1] < MIN_SONG_SECONDS * rate:
+            raise ValueError(f"{request.song}: the song lasts {song.shape[1] / rate:.2f} s; "
+                             f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
+        generator = self.models.generators.get(request.model_version)
+        mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
+        with timer("separation"):
+            stems = self.models.separator.separate(song, rate)
+        with timer("chords"):
+            chords = self.models.recognizers[request.large_chord_voca].recognize(stems.chord_source, rate)
+        with timer("analysis (song)"):
+            beats = self.models.analyzer.analyze(song, rate, stems=stems)
+        description = _with_bpm(request.prompt, beats.bpm)
+        duration = song.shape[1] / rate
+        logger.info("remixing %.1f s at %s BPM with %d chord segments: %r", duration,
+                    "unknown" if beats.bpm is None else f"{beats.bpm:.1f}", len(chords), description)
+        with timer("generation"):
+            generated = generator.generate(description, request.sampling.params(duration),
+                                           chords=AudioChords(chords),
+                                           chroma_coefficient=request.chroma_coefficient, mbd=mbd)
+        out_rate = max(rate, generated.sample_rate)
+        instrumental = audio_io.resample(generated.audio, generated.sample_rate, out_rate)
+        with timer("analysis (instrumental)"):
+            generated_beats = self.models.analyzer.analyze(instrumental, out_rate)
+        threshold = request.beat_sync_threshold
+        if threshold is None or threshold == -1:
+            threshold = default_threshold(beats.bpm)
+        out_length = int(round(duration * out_rate))
+        with timer("beat-sync"):
+            synced = beat_sync(instrumental, out_rate, generated_beats.downbeats, beats.downbeats,
+                               out_length, threshold=threshold)
+        logger.info("beat-sync: %s", synced.reason)
+        with timer("mix"):
+            vocals = audio_io.resample(stems.vocals, rate, out_rate)
+            mixed = mix(synced.audio, vocals, out_rate)
+        if not mixed.vocals_used:
+            logger.info("vocals left out: their level (%.1f dBFS) is separation residue, not singing",
+                        mixed.vocal_level_db)
+        analysis = {"song": beats.to_dict(), "instrumental": generated_beats.to_dict(),
+                    "chords": [_segment_dict(s) for s in chords], "seed": generated.seed,
+                    "beat_sync": {"threshold_s": threshold, "matched_downbeats": synced.n_matched,
+                                  "warped": synced.warped, "reason": synced.reason},
+                    "prompt": description}
+        with timer("export"):
+            outputs = [self._export(mixed.audio, out_rate, workdir / "remix", request.output)]
+            if request.return_instrumental:
+                outputs.append(self._export(synced.audio, out_rate, workdir / "instrumental",
+                                            request.output))
+            if request.return_stems:
+                outputs += [self._export(stem, rate, workdir / f"stem-{name}", request.output,
+                                         normalize=False)
+                            for name, stem in stems.as_dict().items()]
+            if request.return_analysis:
+                outputs.append(_write_json(workdir / "analysis.json", analysis))
+        return Result(outputs=outputs, seed=generated.seed, timings=timer.seconds, analysis=analysis)
+
+    def generate(self, request: GenerateRequest, workdir: Path) -> Result:
+        """Generate from text, text chords, an audio's chords or melody, or continue an audio."""
+        timer = _Timer()
+        generator = self.models.generators.get(request.model_version)
+        mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
+        clip = None
+        if request.audio is not None:
+            with timer("decode"):
+                clip = self._audio_clip(request)
+        chords = melody = prompt = None
+        if request.text_chords is not None:
+            chords = TextChords(request.text_chords, request.bpm, request.time_sig)
+        if clip is not None:
+            if request.continuation:
+                prompt = clip
+            elif generator.takes_chords:
+                with timer("separation"):
+                    stems = self.models.separator.separate(clip.samples, clip.sample_rate)
+                with timer("chords"):
+                    recognizer = self.models.recognizers[request.large_chord_voca]
+                    chords = AudioChords(recognizer.recognize(stems.chord_source, clip.sample_rate))
+            else:
+                melody = clip
+        description = request.prompt or ""
+        if chords is not None and isinstance(chords, TextChords):
+            description = _with_bpm(f"{description}, {request.time_sig}".lstrip(", "), request.bpm)
+        with timer("generation"):
+            generated = generator.generate(description, request.sampling.params(request.duration),
+                                           chords=chords, chroma_coefficient=request.chroma_coefficient,
+                                           melody=melody, prompt=prompt, mbd=mbd)
+        with timer("export"):
+            path = self._export(generated.audio, generated.sample_rate, workdir / "generated",
+                                request.output)
+        return Result(outputs=[path], seed=generated.seed, timings=timer.seconds)
+
+    def _audio_clip(self, request: GenerateRequest) -> AudioClip:
+        wav, rate = audio_io.load_audio(request.audio, max_duration=self.max_duration)
+        total = wav.shape[1] / rate
+        end = total if request.audio_end in (None, -1) else min(request.audio_end, total)
+        if request.audio_start >= total:
+            raise ValueError(f"{request.audio}: audio_start {request.audio_start} s is past the end "
+                             f"of the audio ({total:.2f} s)")
+        piece = wav[:, int(request.audio_start * rate):int(round(end * rate))]
+        return AudioClip(piece, rate)
+
+    @staticmethod
+    def _export(wav: np.ndarray, rate: int, stem: Path, output: Output, *, normalize: bool = True) -> Path:
+        return audio_io.export_audio(wav, rate, stem.with_suffix(f".{output.format}"),
+                                     strategy=output.normalization if normalize else None,
+                                     loudness_compressor=normalize)
+
+
+def _with_bpm(prompt: str, bpm: float | None) -> str:
+    """The reference's prompt convention ("<style>, bpm : 120"), which the chord models saw."""
+    if bpm is None:
+        return prompt
+    return f"{prompt}, bpm : {bpm:.0f}" if prompt else f"bpm : {bpm:.0f}"
+
+
+def _segment_dict(segment: ChordSegment) -> dict[str, tp.Any]:
+    return {"start": round(segment.start, 3), "end": round(segment.end, 3), "label": segment.label}
+
+
+def _write_json(path: Path, data: dict[str, tp.Any]) -> Path:
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+class _Timer:
+    """Times named stages and logs each one as it ends (Cog streams logs to the user)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> tp.Iterator[None]:
+        logger.info("%s ...", stage)
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = time.perf_counter() - start
+        logger.info("%s done in %.2f s", stage, self.seconds[stage])
