@@ -262,16 +262,20 @@ class Pipeline:
     models : Models
     max_duration : float
         Longest song or input audio accepted, in seconds (checked before decoding it all).
+    on_stage : callable, optional
+        Called with each stage's name as it starts (the CLI's progress bar).
     """
 
-    def __init__(self, models: Models, *, max_duration: float = DEFAULT_MAX_DURATION) -> None:
+    def __init__(self, models: Models, *, max_duration: float = DEFAULT_MAX_DURATION,
+                 on_stage: tp.Callable[[str], None] | None = None) -> None:
         self.models = models
         self.max_duration = max_duration
+        self.on_stage = on_stage
 
     def warmup(self) -> None:
         """Run every loaded model once on a second of silence, so the first request pays no
         one-time costs (CUDA kernel selection, lazy buffers, the chord grid of the default model)."""
-        timer = _Timer()
+        timer = _Timer(self.on_stage)
         silence = np.zeros((2, self.models.separator.sample_rate), dtype=np.float32)
         rate = self.models.separator.sample_rate
         with timer("warm-up"):
@@ -284,7 +288,7 @@ class Pipeline:
 
     def remix(self, request: RemixRequest, workdir: Path) -> Result:
         """Remix ``request.song``; outputs are written into ``workdir``."""
-        timer = _Timer()
+        timer = _Timer(self.on_stage)
         with timer("decode"):
             song, rate = audio_io.load_audio(request.song, max_duration=self.max_duration)
         if song.shape[1] < MIN_SONG_SECONDS * rate:
@@ -344,7 +348,7 @@ class Pipeline:
 
     def generate(self, request: GenerateRequest, workdir: Path) -> Result:
         """Generate from text, text chords, an audio's chords or melody, or continue an audio."""
-        timer = _Timer()
+        timer = _Timer(self.on_stage)
         generator = self.models.generators.get(request.model_version)
         mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
         clip = None
@@ -413,12 +417,15 @@ def _write_json(path: Path, data: dict[str, tp.Any]) -> Path:
 class _Timer:
     """Times named stages and logs each one as it ends (Cog streams logs to the user)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_stage: tp.Callable[[str], None] | None = None) -> None:
         self.seconds: dict[str, float] = {}
+        self.on_stage = on_stage
 
     @contextmanager
     def __call__(self, stage: str) -> tp.Iterator[None]:
         logger.info("%s ...", stage)
+        if self.on_stage is not None:
+            self.on_stage(stage)
         start = time.perf_counter()
         yield
         self.seconds[stage] = time.perf_counter() - start
