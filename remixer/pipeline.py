@@ -332,6 +332,8 @@ class Pipeline:
                     "chords": [_segment_dict(s) for s in chords], "seed": generated.seed,
                     "beat_sync": {"threshold_s": threshold, "matched_downbeats": synced.n_matched,
                                   "warped": synced.warped, "reason": synced.reason},
+                    "mix": {"vocals_used": mixed.vocals_used,
+                            "vocal_level_db": None if math.isinf(mixed.vocal_level_db) else mixed.vocal_level_db},
                     "prompt": description}
         with timer("export"):
             outputs = [self._export(mixed.audio, out_rate, workdir / "remix", request.output)]

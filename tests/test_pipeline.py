@@ -1,0 +1,108 @@
+"""The remix pipeline with tiny real-format models: data flow, lengths and edge cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from fixtures.demucs import ScaledSources
+from fixtures.music import noise, synth_song
+from fixtures.weights_dir import build_tiny_weights
+from remixer.audio import AudioError
+from remixer.pipeline import Models, Pipeline, RemixRequest, Sampling
+from remixer.separation import Separator
+from remixer.weights import Manifest, WeightsStore
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Models:
+    root = tmp_path_factory.mktemp("weights")
+    store = WeightsStore(root, offline=True, manifest=Manifest.load(build_tiny_weights(root)))
+    return Models.load(store, analysis_backend="madmom", preload=("chord",))
+
+
+def _write(path, wav: np.ndarray, rate: int):
+    sf.write(path, wav.T, rate, subtype="FLOAT")
+    return path
+
+
+def _request(song, **kwargs) -> RemixRequest:
+    return RemixRequest(song=song, prompt="bossa nova", model_version="chord",
+                        sampling=Sampling(seed=7), **kwargs)
+
+
+class _Spy:
+    """Records the calls of one method and forwards them."""
+
+    def __init__(self, monkeypatch, owner, name: str) -> None:
+        self.calls: list[tuple] = []
+        self.results: list = []
+        real = getattr(owner, name)
+
+        def spy(*args, **kwargs):
+            self.calls.append((args, kwargs))
+            self.results.append(real(*args, **kwargs))
+            return self.results[-1]
+        monkeypatch.setattr(owner, name, spy)
+
+
+def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path, monkeypatch):
+    song = synth_song(120, duration=2.5, sample_rate=8_000, channels=1)
+    path = _write(tmp_path / "song.wav", song.audio, 8_000)
+    separate = _Spy(monkeypatch, models.separator, "separate")
+    analyze = _Spy(monkeypatch, models.analyzer, "analyze")
+    recognize = _Spy(monkeypatch, models.recognizers[True], "recognize")
+    result = Pipeline(models).remix(_request(path, return_instrumental=True), tmp_path / "out")
+
+    assert len(separate.calls) == 1
+    stems = separate.results[0]
+    assert stems.sample_rate == 8_000
+    # Chords are read from that pass's bass + other, the song is analysed with its stems, and the
+    # instrumental (which has no vocals) is analysed without separating anything.
+    assert np.array_equal(recognize.calls[0][0][0], stems.chord_source)
+    assert len(analyze.calls) == 2
+    assert analyze.calls[0][1]["stems"] is stems and "stems" not in analyze.calls[1][1]
+    # Model rate (32 kHz) beats the song's 8 kHz; the output has exactly the song's duration.
+    for output in result.outputs:
+        info = sf.info(output)
+        assert (info.samplerate, info.frames) == (32_000, 2.5 * 32_000)
+        assert output.parent == tmp_path / "out"
+    assert set(result.timings) >= {"separation", "chords", "generation", "beat-sync", "mix"}
+
+
+def test_high_rate_stereo_song_keeps_its_rate_and_length(models, tmp_path):
+    song = synth_song(100, duration=1.5, sample_rate=96_000)
+    path = _write(tmp_path / "hi.wav", song.audio, 96_000)
+    result = Pipeline(models).remix(_request(path), tmp_path / "out")
+    info = sf.info(result.outputs[0])
+    assert (info.samplerate, info.channels, info.frames) == (96_000, 1, song.audio.shape[1])
+
+
+def test_silent_and_too_long_songs_are_refused_before_any_model_runs(models, tmp_path, monkeypatch):
+    separate = _Spy(monkeypatch, models.separator, "separate")
+    silent = _write(tmp_path / "silent.wav", np.zeros((2, 16_000), np.float32), 16_000)
+    with pytest.raises(AudioError, match="silent"):
+        Pipeline(models).remix(_request(silent), tmp_path / "out")
+    long = _write(tmp_path / "long.wav", np.full((1, 16_000 * 12), 0.1, np.float32), 16_000)
+    with pytest.raises(AudioError, match="long.wav"):
+        Pipeline(models, max_duration=10).remix(_request(long), tmp_path / "out")
+    assert separate.calls == []
+
+
+def test_instrumental_song_keeps_no_separation_residue(models, tmp_path, monkeypatch):
+    # A separator whose vocal stem is exactly silent: the mix must not normalise it up (bug 27).
+    oracle = Separator(ScaledSources(["drums", "bass", "other", "vocals"], [0.5, 0.3, 0.2, 0.0]))
+    monkeypatch.setattr(models, "separator", oracle)
+    song = synth_song(110, duration=2.0, sample_rate=32_000)
+    path = _write(tmp_path / "inst.wav", song.audio, 32_000)
+    result = Pipeline(models).remix(_request(path, return_analysis=True), tmp_path / "out")
+    assert result.analysis["mix"] == {"vocals_used": False, "vocal_level_db": None}
+    assert np.isfinite(sf.read(result.outputs[0])[0]).all()
+
+
+def test_song_without_beats_is_remixed_unwarped_at_its_length(models, tmp_path):
+    path = _write(tmp_path / "noise.wav", noise(2.0, sample_rate=32_000), 32_000)
+    result = Pipeline(models).remix(_request(path, return_analysis=True), tmp_path / "out")
+    assert result.analysis["song"]["downbeats"] == []
+    assert result.analysis["beat_sync"]["warped"] is False
+    assert sf.info(result.outputs[0]).frames == 64_000
