@@ -5,10 +5,12 @@ Differences from the reference pipeline, all deliberate:
 * one CQT over the whole song and all 108-frame windows in one batch (not 10 s chunks, batch 1);
 * padding only up to the next multiple of 108 frames (the reference adds a whole empty window
   when the length is already a multiple);
-* timestamps use the true CQT hop, 2048/22050 ≈ 0.09288 s per frame. The reference uses
-  10/108 ≈ 0.09259 s, which drifts early by 0.3 % (0.56 s after three minutes). Frame ``k`` is
-  centred on ``k·hop``, so a chord change between frames ``k−1`` and ``k`` is placed at
-  ``(k − ½)·hop``; the first segment starts at 0 and the last ends at the audio's duration;
+* timestamps use the true CQT hop, 2048/22050 ≈ 0.09288 s per frame. The reference's
+  10/108 ≈ 0.09259 s only fits its chunked features (108 frames per 10 s chunk, the hop grid
+  restarting at every chunk); on one-pass features it would drift early by 0.3 % (0.56 s after
+  three minutes). Frame ``k`` is centred on ``k·hop``, so a chord change between frames ``k−1``
+  and ``k`` is placed at ``(k − ½)·hop``; the first segment starts at 0 and the last ends at the
+  audio's duration;
 * frames whose loudest CQT bin is below 1e-3 (digital silence, roughly under −80 dBFS) are ``N``
   whatever the network says, so silence never yields a chord.
 """

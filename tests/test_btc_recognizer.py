@@ -155,8 +155,8 @@ def test_tiny_trained_btc_recognizes_held_out_progressions(trained, tmp_path):
         segments = recognizer.recognize(np.stack([wav, 0.5 * wav]), 32000)  # stereo, resampled
         _contiguous(segments, duration)
         assert _frame_accuracy(segments, truth, duration) >= 0.9
-        # Chord changes land where they are, also late in the song: the reference's 10/108 s
-        # frame time would put changes after 30 s more than 0.1 s early.
+        # Chord changes land where they are, also late in the song: 10/108 s frames (the
+        # reference's, fit for its chunked CQT) would put changes after 30 s > 0.1 s early.
         found = np.array([segment.start for segment in segments[1:]])
         late = [np.abs(found - segment.start).min() for segment in truth[1:] if segment.start > 30]
         assert late and np.median(late) < 0.05
