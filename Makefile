@@ -1,7 +1,7 @@
 # The two commands the README names: `make remix` (the main job) and `make test`.
 PY := .venv/bin/python
 
-.PHONY: setup test remix bench
+.PHONY: setup test remix
 setup:
 	bash scripts/setup.sh
 
@@ -10,6 +10,3 @@ test: setup
 
 remix: setup
 	$(PY) scripts/remix_example.py
-
-bench: setup
-	$(PY) bench/run_all.py
