@@ -41,8 +41,6 @@ def _scalar(value: object, name: str, source: str) -> float:
         number = float(np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value).item())
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: '{name}' must be a number, got {type(value).__name__}") from error
-    if not np.isfinite(number):
-        raise ValueError(f"{source}: '{name}' is {number}")
     return number
 
 
@@ -63,11 +61,12 @@ class ChordRecognizer:
             raise ValueError(
                 f"BTC with {model.config.num_chords} classes has no vocabulary (known: 25, 170)"
             )
+        mean, std = float(mean), float(std)
         if not np.isfinite(mean) or not np.isfinite(std) or std <= 0:
             raise ValueError(f"feature normalisation needs finite mean and std > 0, got {mean}, {std}")
         self.model = model.eval()
-        self.mean = float(mean)
-        self.std = float(std)
+        self.mean = mean
+        self.std = std
         self.vocab: tuple[str, ...] = _VOCABS[model.config.num_chords]
         self._no_chord = self.vocab.index("N")
 
@@ -110,16 +109,13 @@ class ChordRecognizer:
             raise ValueError(f"BTC checkpoint {path} must hold 'model', 'mean' and 'std'; found {found}")
         if not isinstance(checkpoint["model"], dict):
             raise ValueError(f"BTC checkpoint {path}: 'model' is not a state dict")
-        try:
-            model = BTC.from_state_dict(checkpoint["model"])
-        except ValueError as error:
-            raise ValueError(f"BTC checkpoint {path}: {error}") from None
         source = f"BTC checkpoint {path}"
-        return cls(
-            model.to(device),
-            _scalar(checkpoint["mean"], "mean", source),
-            _scalar(checkpoint["std"], "std", source),
-        )
+        mean = _scalar(checkpoint["mean"], "mean", source)
+        std = _scalar(checkpoint["std"], "std", source)
+        try:
+            return cls(BTC.from_state_dict(checkpoint["model"]).to(device), mean, std)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
 
     @property
     def device(self) -> torch.device:

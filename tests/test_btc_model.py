@@ -118,7 +118,7 @@ def test_bad_checkpoint_files_give_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="other.pt: not a BTC state dict"):
         ChordRecognizer.from_checkpoint(other)
     bad_std = write_checkpoint(tmp_path / "badstd.pt", weights, std=0.0)
-    with pytest.raises(ValueError, match="std > 0"):
+    with pytest.raises(ValueError, match="badstd.pt: feature normalisation needs finite mean and std > 0"):
         ChordRecognizer.from_checkpoint(bad_std)
     text_mean = _save(tmp_path / "textmean.pt", {"model": weights, "mean": "x", "std": 1.0})
     with pytest.raises(ValueError, match="'mean' must be a number"):
@@ -130,3 +130,11 @@ def test_unsupported_class_count_is_rejected():
                           filter_size=16, num_chords=30))
     with pytest.raises(ValueError, match="30 classes has no vocabulary"):
         ChordRecognizer(model, 0.0, 1.0)
+
+
+def test_from_state_dict_takes_numpy_and_tensor_scalars():
+    recognizer = ChordRecognizer.from_state_dict(published_state_dict(170), np.float64(-2.5), torch.tensor(3.0))
+    assert (type(recognizer.mean), type(recognizer.std)) == (float, float)
+    assert (recognizer.mean, recognizer.std, len(recognizer.vocab)) == (-2.5, 3.0, 170)
+    with pytest.raises(ValueError, match="finite mean"):
+        ChordRecognizer.from_state_dict(published_state_dict(25), np.float64("nan"), 1.0)
