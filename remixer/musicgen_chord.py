@@ -86,19 +86,20 @@ class ChordConditioner(WaveformConditioner):
         The fork's chroma grid: an STFT hop of ``2**radix2_exp / 4`` samples at ``sample_rate``,
         so ``chroma_len = 1 + duration·sample_rate // hop`` (235 for 30 s at 32 kHz).
     device : str or torch.device
-    btc_config : BTCConfig
-        Only sizes the BTC kept for the checkpoint's keys; it never runs here.
+    btc_config : BTCConfig, optional
+        Sizes the BTC kept for the checkpoint's keys (default: the published 170 classes); it
+        never runs here.
     """
 
     def __init__(self, output_dim: int, *, duration: float, sample_rate: int = 32000,
                  n_chroma: int = 12, radix2_exp: int = 14, device: tp.Union[str, torch.device] = "cpu",
-                 btc_config: BTCConfig = BTCConfig()) -> None:
+                 btc_config: tp.Optional[BTCConfig] = None) -> None:
         super().__init__(dim=n_chroma, output_dim=output_dim, device=device)
         self.duration = float(duration)
         self.sample_rate = int(sample_rate)
         hop = 2 ** radix2_exp // 4
         self.chroma_len = 1 + int(self.duration * self.sample_rate) // hop
-        self.chroma = _BTCSlot(BTC(btc_config))
+        self.chroma = _BTCSlot(BTC(btc_config or BTCConfig()))
 
     def condition(self, chroma: tp.Optional[torch.Tensor]) -> WavCondition:
         """Wrap chroma ``[chroma_len, n_chroma]`` (or None: no chords) as a one-item WavCondition."""

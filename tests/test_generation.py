@@ -19,8 +19,8 @@ from remixer import chords as chord_grid
 from remixer import generation
 from remixer.generation import (AudioChords, AudioClip, GenerationParams, Generator, ModelCache,
                                 TextChords)
-from remixer.musicgen_chord import (ChordConditioner, load_chord_model, load_encodec, load_melody_model,
-                                    load_text_encoder)
+from remixer.musicgen_chord import (ChordConditioner, load_chord_model, load_encodec, load_mbd,
+                                    load_melody_model, load_text_encoder)
 from remixer.weights import MissingWeightsError, WeightsStore
 
 PROGRESSION = TextChords("C G A:min F", bpm=120.0)
@@ -272,6 +272,19 @@ def test_melody_model_follows_a_waveform(assets, shared):
     assert not np.array_equal(result.tokens, melody_gen.generate("piano", params).tokens)
     with pytest.raises(ValueError, match="does not take chords"):
         melody_gen.generate("piano", params, chords=PROGRESSION)
+
+
+def test_multi_band_diffusion_decodes_the_same_tokens(mono, tmp_path):
+    mbd = load_mbd(fx.mbd_file(tmp_path / "mbd.th"), fx.audiocraft_codec_file(tmp_path / "codec.bin"),
+                   device="cpu")
+    params = GenerationParams(duration=0.5, seed=6)
+    plain = mono.generate("pop", params, chords=PROGRESSION)
+    diffused = mono.generate("pop", params, chords=PROGRESSION, mbd=mbd)
+    assert np.array_equal(plain.tokens, diffused.tokens)
+    assert diffused.audio.shape == (1, 16000) and np.isfinite(diffused.audio).all()
+    assert not np.allclose(plain.audio, diffused.audio)
+    with pytest.raises(MissingWeightsError, match="fetch mbd"):
+        load_mbd(tmp_path / "absent.th", tmp_path / "codec.bin", device="cpu")
 
 
 def test_request_errors_are_clear(mono, stereo):
