@@ -102,7 +102,8 @@ def main() -> None:
             per_cpu, per_wall = (frames / statistics.median(t[name]) for t in (cpu, wall))
             ref_cpu, ref_wall = (frames / statistics.median(t["audiocraft"]) for t in (cpu, wall))
             print(f"  {name:<12} cpu {per_cpu:7.1f} ({per_cpu / ref_cpu:.3f})   wall {per_wall:7.1f} "
-                  f"({per_wall / ref_wall:.3f})   peak python heap {peaks[name] / 2**20:4.1f} MiB", flush=True)
+                  f"({per_wall / ref_wall:.3f})   peak python heap {peaks[name] / 2**20:4.1f} MiB",
+                  flush=True)
     print(f"\nprocess peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
 
 

@@ -292,7 +292,9 @@ class Generator:
                     return conditioner.condition(None)
                 # Audio chords describe the song only up to the output's end; the reference loops
                 # a shorter chord source over the window, and so does fit_to_window.
-                span = self.window if isinstance(chords, TextChords) else min(self.window, params.duration - start)
+                span = self.window
+                if isinstance(chords, AudioChords):
+                    span = min(span, params.duration - start)
                 raw = chords.chroma(start=start, duration=max(span, 1 / chord_grid.AUDIO_FRAME_RATE))
                 chroma = chord_grid.fit_to_window(raw, conditioner.chroma_len)
                 return conditioner.condition(torch.from_numpy(chroma) * coefficient)
@@ -306,8 +308,8 @@ class Generator:
         device = self.model.device
         rate = self.sample_rate
         if melody is None:
-            null = WavCondition(torch.zeros(1, 1, 1, device=device), torch.zeros(1, dtype=torch.long, device=device),
-                                [rate], [None], [None])
+            null = WavCondition(torch.zeros(1, 1, 1, device=device),
+                                torch.zeros(1, dtype=torch.long, device=device), [rate], [None], [None])
             return lambda start: null
         wav = melody.tensor(rate, self.channels).to(device)
         length = wav.shape[-1]
@@ -324,7 +326,8 @@ class Generator:
         return window_melody
 
     def _sample(self, condition: tp.Callable[[float], ConditioningAttributes],
-                prompt: tp.Optional[torch.Tensor], total_steps: int, params: GenerationParams) -> torch.Tensor:
+                prompt: tp.Optional[torch.Tensor], total_steps: int,
+                params: GenerationParams) -> torch.Tensor:
         """audiocraft's ``_generate_tokens`` loop with per-window conditions."""
         frame_rate = self.model.frame_rate
         window_steps = int(self.window * frame_rate)
@@ -386,7 +389,8 @@ class ModelCache:
     def mbd(self) -> MultiBandDiffusion:
         """The Multi-Band Diffusion decoder (loaded on first use)."""
         return self._once("mbd", lambda: load_mbd(self.store.path("mbd-musicgen-32khz"),
-                                                  self.store.path("musicgen-small-codec"), device=self.device))
+                                                  self.store.path("musicgen-small-codec"),
+                                                  device=self.device))
 
     def _load(self, version: str) -> BaseGenModel:
         text_encoder = self._once("t5", lambda: load_text_encoder(self._dir("t5-base"), device=self.device))
@@ -394,7 +398,8 @@ class ModelCache:
         if version in CHORD_VERSIONS:
             return load_chord_model(self.store.path(f"musicgen-{version}"), device=self.device,
                                     text_encoder=text_encoder, compression_model=encodec)
-        return load_melody_model(self.store.path(f"musicgen-{version}-lm"), self.store.path(f"musicgen-{version}-codec"),
+        return load_melody_model(self.store.path(f"musicgen-{version}-lm"),
+                                 self.store.path(f"musicgen-{version}-codec"),
                                  device=self.device, text_encoder=text_encoder, encodec=encodec,
                                  stem_model=self._once("htdemucs", self._stem_model))
 

@@ -118,7 +118,8 @@ def test_missing_files_name_the_file_and_the_fetch_command(assets, shared, tmp_p
                          compression_model=shared[1])
     t5 = shutil.copytree(assets / "t5-base", tmp_path / "t5-base")
     (t5 / "tokenizer.json").unlink()
-    with pytest.raises(MissingWeightsError, match=r"tokenizer\.json.*python -m remixer\.weights fetch t5-base"):
+    with pytest.raises(MissingWeightsError,
+                       match=r"tokenizer\.json.*python -m remixer\.weights fetch t5-base"):
         load_text_encoder(t5)
     encodec = shutil.copytree(assets / "encodec_32khz", tmp_path / "encodec")
     (encodec / "model.safetensors").unlink()
@@ -173,7 +174,8 @@ def test_chroma_coefficient_scales_audio_and_text_chords(mono, monkeypatch):
     seen = _spy_conditioner(mono, monkeypatch)
     for chords in (PROGRESSION, SEGMENTS):
         mono.generate("", GenerationParams(duration=0.5, seed=1), chords=chords, chroma_coefficient=2.0)
-        raw = chord_grid.fit_to_window(chords.chroma(start=0.0, duration=0.5 if chords is SEGMENTS else 2.0), 16)
+        span = 0.5 if chords is SEGMENTS else 2.0  # audio chords stop at the output's end
+        raw = chord_grid.fit_to_window(chords.chroma(start=0.0, duration=span), 16)
         assert raw.max() == 1.0
         np.testing.assert_array_equal(seen.pop(), 2.0 * raw)
 
@@ -211,7 +213,8 @@ def test_each_window_gets_the_chroma_of_its_own_span(mono, monkeypatch, chords):
     np.testing.assert_allclose(spans, [2.0] * 4 if chords is PROGRESSION else [2.0, 2.0, 2.0, 1.4])
     assert len(seen) == 4
     for (start, span), chroma in zip(calls, seen):
-        np.testing.assert_array_equal(chroma, chord_grid.fit_to_window(chords.chroma(start=start, duration=span), 16))
+        expected = chord_grid.fit_to_window(chords.chroma(start=start, duration=span), 16)
+        np.testing.assert_array_equal(chroma, expected)
     assert not np.array_equal(seen[0], seen[1])
 
 
@@ -226,7 +229,8 @@ def test_seed_is_reported_and_reproduces_the_output(mono):
     zero = mono.generate("pop", GenerationParams(duration=0.5, seed=0))
     assert zero.seed == 0
     assert np.array_equal(zero.tokens, mono.generate("pop", GenerationParams(duration=0.5, seed=0)).tokens)
-    assert not np.array_equal(zero.tokens, mono.generate("pop", GenerationParams(duration=0.5, seed=1)).tokens)
+    one = mono.generate("pop", GenerationParams(duration=0.5, seed=1))
+    assert not np.array_equal(zero.tokens, one.tokens)
 
 
 def test_mono_short_output(mono):
@@ -251,15 +255,18 @@ def test_continuation_keeps_the_prompt_tokens(mono):
     prompt = AudioClip(rng.standard_normal((2, 22050)).astype(np.float32) * 0.1, 44100)  # 0.5 s stereo
     encoded, _ = mono.model.compression_model.encode(prompt.tensor(32000, 1))
     for duration, chords in ((1.5, None), (3.5, PROGRESSION)):
-        result = mono.generate("pop", GenerationParams(duration=duration, seed=4), prompt=prompt, chords=chords)
+        params = GenerationParams(duration=duration, seed=4)
+        result = mono.generate("pop", params, prompt=prompt, chords=chords)
         assert result.tokens.shape == (4, int(duration * 50))
         np.testing.assert_array_equal(result.tokens[:, :25], encoded[0].numpy())
     with pytest.raises(ValueError, match="audio prompt lasts 2.50 s"):
-        mono.generate("pop", GenerationParams(duration=4.0), prompt=AudioClip(np.zeros((1, 80000), np.float32), 32000))
+        too_long = AudioClip(np.zeros((1, 80000), np.float32), 32000)
+        mono.generate("pop", GenerationParams(duration=4.0), prompt=too_long)
 
 
 def test_melody_model_follows_a_waveform(assets, shared):
-    lm_path, codec_path = assets / "musicgen-melody" / "state_dict.bin", assets / "musicgen-melody" / "compression_state_dict.bin"
+    files = assets / "musicgen-melody"
+    lm_path, codec_path = files / "state_dict.bin", files / "compression_state_dict.bin"
     model = load_melody_model(lm_path, codec_path, device="cpu", text_encoder=shared[0],
                               stem_model=tiny_htdemucs())
     assert "condition_provider.conditioners.self_wav.chroma.spec.window" in model.lm.state_dict()
