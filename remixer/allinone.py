@@ -68,6 +68,7 @@ with _keeping_demucs():
     from allin1_infer.stems import quantize_stem_to_madmom_mono_int16
 
 from remixer.analysis import Beats, Section, beats_from_activations
+from remixer.audio import check_positive_int
 from remixer.separation import Stems
 
 if tp.TYPE_CHECKING:
@@ -306,9 +307,7 @@ def sections_from_logits(logits: AllInOneLogits, fps: float,
 
 
 def _validate(wav: np.ndarray, sample_rate: int, stems: Stems | None) -> None:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-            or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    check_positive_int(sample_rate, "sample_rate")
     if not isinstance(wav, np.ndarray) or wav.ndim not in (1, 2) or wav.shape[-1] == 0 \
             or (wav.ndim == 2 and not 1 <= wav.shape[0] <= 2):
         raise ValueError(f"audio must be a non-empty (channels, samples) array with 1 or 2 "

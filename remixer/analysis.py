@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from remixer.audio import check_positive_int, resample
+
 logger = logging.getLogger(__name__)
 
 MADMOM_SAMPLE_RATE = 44_100
@@ -212,21 +214,14 @@ class Analyzer(tp.Protocol):
         ...
 
 
-def _is_positive_int(value: tp.Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
-
-
 def _mono_44k(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     """Validate (channels, samples) or (samples,) audio and return it mono at 44.1 kHz, float32."""
-    from remixer.audio import resample
-
     wav = np.asarray(wav)
     if wav.ndim not in (1, 2) or wav.ndim == 2 and wav.shape[0] == 0:
         raise ValueError(f"audio must be shaped (channels, samples) or (samples,), got {wav.shape}")
     if not np.issubdtype(wav.dtype, np.floating):
         raise ValueError(f"audio must be floating point samples, got dtype {wav.dtype}")
-    if not _is_positive_int(sample_rate):
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    check_positive_int(sample_rate, "sample_rate")
     if wav.shape[-1] == 0:
         raise ValueError("audio is empty (0 samples)")
     if not np.all(np.isfinite(wav)):

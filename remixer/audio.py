@@ -77,6 +77,14 @@ class AudioError(ValueError):
     """An audio file (or array) that cannot be used; the message names the file and the problem."""
 
 
+def check_positive_int(value: object, name: str) -> int:
+    """Return ``value`` as an int, or raise ``ValueError`` naming ``name`` unless it is a positive
+    integer (``bool`` is refused although it is an ``int``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def load_audio(path: str | os.PathLike[str], sample_rate: int | None = None,
                channels: int | None = None, *, allow_silent: bool = False,
                max_duration: float | None = None) -> tuple[np.ndarray, int]:
@@ -151,9 +159,8 @@ def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     The output has ``round(samples * target_sr / orig_sr)`` samples and dtype float32; equal
     rates return a float32 copy. Three minutes of stereo take about 0.15 s on one core.
     """
-    for name, rate in (("orig_sr", orig_sr), ("target_sr", target_sr)):
-        if not isinstance(rate, (int, np.integer)) or rate <= 0:
-            raise ValueError(f"{name} must be a positive integer sample rate, got {rate!r}")
+    check_positive_int(orig_sr, "orig_sr")
+    check_positive_int(target_sr, "target_sr")
     wav = np.asarray(wav, dtype=np.float32)
     if wav.ndim not in (1, 2):
         raise ValueError(f"expected audio shaped (samples,) or (channels, samples), "
@@ -212,8 +219,7 @@ def loudness_lufs(wav: np.ndarray, sample_rate: int) -> float:
     wav = np.asarray(wav, dtype=np.float32)
     if wav.ndim != 2 or wav.shape[1] == 0:
         raise ValueError(f"expected non-empty audio shaped (channels, samples), got {wav.shape}")
-    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    check_positive_int(sample_rate, "sample_rate")
     if wav.shape[0] not in _LOUDNESS_WEIGHTS:
         raise ValueError(f"loudness is defined for 1-8 channels, got {wav.shape[0]}")
     if not np.isfinite(wav).all():

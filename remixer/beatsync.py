@@ -12,10 +12,11 @@ sides, whatever the sign of the offsets, and the output is exactly the requested
 """
 from __future__ import annotations
 
-import typing as tp
 from dataclasses import dataclass
 
 import numpy as np
+
+from remixer.audio import check_positive_int
 
 # Song-side gap accepted when the tempo is unknown (the original Remixer's documented default).
 FALLBACK_THRESHOLD = 0.75
@@ -66,10 +67,6 @@ def default_threshold(bpm: float | None, beats: float = 1.1) -> float:
     if not (np.isfinite(bpm) and bpm > 0):
         raise ValueError(f"bpm must be a positive number or None, got {bpm}")
     return float(beats * 60.0 / bpm)
-
-
-def _is_positive_int(value: tp.Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
 def _times(name: str, times: np.ndarray) -> np.ndarray:
@@ -199,10 +196,8 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
                          f"got {generated.shape}")
     if not np.issubdtype(generated.dtype, np.floating):
         raise ValueError(f"generated audio must be floating point, got dtype {generated.dtype}")
-    if not _is_positive_int(sample_rate):
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    if not _is_positive_int(out_length):
-        raise ValueError(f"out_length must be a positive number of samples, got {out_length!r}")
+    check_positive_int(sample_rate, "sample_rate")
+    check_positive_int(out_length, "out_length")
     audio = np.nan_to_num(generated.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
     pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
 

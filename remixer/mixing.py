@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from remixer.audio import check_positive_int
+
 INSTRUMENTAL_GAIN_DB = float(20 * np.log10(0.5))
 VOCAL_GAIN_DB = float(20 * np.log10(0.25))
 # Level of the vocals' loud parts: the 95th percentile of 50 ms RMS windows, so a song that only
@@ -39,10 +41,6 @@ class MixResult:
     audio: np.ndarray
     vocals_used: bool
     vocal_level_db: float
-
-
-def _is_positive_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
 
 
 def _audio(name: str, wav: np.ndarray) -> np.ndarray:
@@ -123,8 +121,7 @@ def mix(instrumental: np.ndarray, vocals: np.ndarray, sample_rate: int, *,
     """
     instrumental = _audio("instrumental", instrumental)
     vocals = _audio("vocals", vocals)
-    if not _is_positive_int(sample_rate):
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    check_positive_int(sample_rate, "sample_rate")
     for name, value in (("vocal_floor_db", vocal_floor_db), ("vocal_gain_db", vocal_gain_db),
                         ("instrumental_gain_db", instrumental_gain_db)):
         if not np.isfinite(value):

@@ -35,13 +35,13 @@ import torch
 from btc.labels import ChordSegment, parse_chord_text
 from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
-from remixer.analysis import Analyzer, Beats, make_analyzer
+from remixer.analysis import Analyzer, make_analyzer
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.chords import parse_time_signature, validate_bpm
 from remixer.generation import (CHORD_VERSIONS, MELODY_VERSIONS, AudioChords, AudioClip,
-                                GenerationParams, GenerationResult, ModelCache, TextChords)
+                                GenerationParams, ModelCache, TextChords)
 from remixer.mixing import mix
-from remixer.separation import Separator, Stems
+from remixer.separation import Separator
 from remixer.weights import WeightsStore
 
 logger = logging.getLogger(__name__)

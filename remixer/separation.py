@@ -25,6 +25,8 @@ import yaml
 from demucs.apply import BagOfModels, Model, apply_model
 from demucs.states import load_model
 
+from remixer.audio import check_positive_int
+
 STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 _LEGACY_KEYS = ("klass", "args", "kwargs", "state")
 
@@ -208,8 +210,7 @@ def _max_segment(model: Model | BagOfModels) -> float:
 
 
 def _validate_wav(wav: np.ndarray, sample_rate: int) -> torch.Tensor:
-    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
+    check_positive_int(sample_rate, "sample_rate")
     if not isinstance(wav, np.ndarray):
         raise ValueError(f"audio must be a numpy array, got {type(wav).__name__}")
     if wav.ndim == 1:

@@ -119,7 +119,7 @@ def test_bad_checkpoints_are_named(tmp_path):
     (np.zeros((100, 2), np.float32), 44100, r"got shape \(100, 2\)"),
     (np.zeros((2, 0), np.float32), 44100, "empty"),
     (np.full((2, 10), np.nan, np.float32), 44100, "NaN"),
-    (np.zeros((2, 10), np.float32), 0, "sample_rate must be a positive int"),
+    (np.zeros((2, 10), np.float32), 0, "sample_rate must be a positive integer"),
     ([0.0, 1.0], 44100, "numpy array"),
 ])
 def test_bad_audio_is_rejected(wav, rate, match):
