@@ -188,7 +188,7 @@ class Separator:
             mix = julius.resample_frac(mix, int(sample_rate), self.sample_rate, full=True)
         # Standardise like demucs' CLI, but scale only: its mean shift adds the song's DC
         # offset back to every stem, so the four would no longer sum to the mix.
-        std = mix.mean(0).std() + 1e-8
+        std = mix.mean(0).std(correction=0) + 1e-8  # population std: defined for 1 sample
         out = apply_model(self.model, (mix / std)[None], shifts=0, split=True,
                           overlap=self.overlap, segment=self.segment, progress=self.progress,
                           device=self.device)[0]

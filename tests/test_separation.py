@@ -60,6 +60,14 @@ def test_stems_come_back_at_the_input_rate_and_length():
     np.testing.assert_allclose(stems.bass, 0.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("length, rate", [(1, 44100), (1, 22050), (7, 48000)])
+def test_very_short_audio_separates(length, rate):
+    separator = Separator(ScaledSources(STEM_NAMES, gains=[1.0, 1.0, 1.0, 3.0]))
+    stems = separator.separate(np.full((1, length), 0.5, np.float32), rate)
+    assert stems.vocals.shape == (2, length)
+    np.testing.assert_allclose(stems.vocals, 1.5, rtol=1e-4)
+
+
 def test_legacy_checkpoint_loads_and_separates(tmp_path):
     model = tiny_htdemucs()
     path = save_legacy(model, tmp_path / "955717e8-tiny.th")
