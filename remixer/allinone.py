@@ -6,11 +6,15 @@ the four htdemucs stems. ``allin1`` separates the song itself; here the stems co
 8-fold Harmonix checkpoints and the feature chain are reused from ``allin1_infer`` (a pure-PyTorch
 port that loads the same files).
 
-Features (reference §4.5): each stem at 44.1 kHz is quantised exactly like a 16-bit wav written
-by demucs (``clip='rescale'``) and read back by madmom as int16 mono, then framed at 100 fps
-(2048-sample Hann frames), filtered by a 12-band/octave log filterbank (30 Hz-17 kHz, 81 bins) and
-compressed with ``log10(1 + S)``; stacked bass, drums, other, vocals -> ``[4, T, 81]`` with
-``T = ceil(samples_44k / 441)``.
+Features (reference §4.5): each stem, resampled to 44.1 kHz (soxr) when the song has another
+rate, is quantised exactly like a 16-bit wav written by demucs (``clip='rescale'``) and read back
+by madmom as int16 mono, then framed at 100 fps (2048-sample Hann frames), filtered by a
+12-band/octave log filterbank (30 Hz-17 kHz, 81 bins) and compressed with ``log10(1 + S)``;
+stacked bass, drums, other, vocals -> ``[4, T, 81]`` with ``T = ceil(samples_44k / 441)``.
+At 44.1 kHz this is bit-identical to ``allin1_infer``'s own in-memory feature path.
+
+Cost: the network is linear in length, about 3 CPU-seconds per fold per minute of audio (one
+core), so the 8-fold ensemble needs ~25 CPU-s per minute; the features ~1.2 s.
 
 Audio without stems (the generated instrumental, which must not be separated again) uses the
 whole mix as bass, drums AND other and silence as vocals: an instrumental really has no vocals,
