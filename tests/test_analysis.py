@@ -117,9 +117,10 @@ def test_madmom_any_rate_and_layout(madmom, sample_rate, channels):
 
 
 def test_madmom_two_second_clip(madmom):
-    song = synth_song(120, 4, duration=2.0)
-    beats = madmom.analyze(song.audio, song.sample_rate)
-    assert mir_eval.beat.f_measure(song.beats, beats.beats, 0.07) >= 0.9
+    song = synth_song(120, 4, duration=4.0)
+    clip = song.audio[:, :2 * song.sample_rate]
+    beats = madmom.analyze(clip, song.sample_rate)
+    assert mir_eval.beat.f_measure(song.beats[song.beats < 2.0], beats.beats, 0.07) >= 0.9
     assert beats.downbeats.size >= 1
     assert np.abs(beats.downbeats[0] - song.downbeats[0]) <= 0.07
 

@@ -20,7 +20,7 @@ def weights(tmp_path_factory):
 def test_cli_remix_writes_the_mix_and_extras_beside_it(weights, tmp_path, monkeypatch, capsys):
     root, manifest = weights
     monkeypatch.setenv("REMIXER_WEIGHTS_MANIFEST", str(manifest))
-    song = synth_song(100, duration=2.5, sample_rate=22_050, channels=1)
+    song = synth_song(120, duration=2.5, sample_rate=22_050, channels=1)
     sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
     out = tmp_path / "out" / "remix.mp3"
     code = main([str(tmp_path / "song.wav"), "--prompt", "bossa nova", "-o", str(out),

@@ -71,7 +71,7 @@ def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path,
 
 
 def test_high_rate_stereo_song_keeps_its_rate_and_length(models, tmp_path):
-    song = synth_song(100, duration=1.5, sample_rate=96_000)
+    song = synth_song(120, duration=2.5, sample_rate=96_000)
     path = _write(tmp_path / "hi.wav", song.audio, 96_000)
     result = Pipeline(models).remix(_request(path), tmp_path / "out")
     info = sf.info(result.outputs[0])
@@ -93,7 +93,7 @@ def test_instrumental_song_keeps_no_separation_residue(models, tmp_path, monkeyp
     # A separator whose vocal stem is exactly silent: the mix must not normalise it up (bug 27).
     oracle = Separator(ScaledSources(["drums", "bass", "other", "vocals"], [0.5, 0.3, 0.2, 0.0]))
     monkeypatch.setattr(models, "separator", oracle)
-    song = synth_song(110, duration=2.0, sample_rate=32_000)
+    song = synth_song(120, duration=2.5, sample_rate=32_000)
     path = _write(tmp_path / "inst.wav", song.audio, 32_000)
     result = Pipeline(models).remix(_request(path, return_analysis=True), tmp_path / "out")
     assert result.analysis["mix"] == {"vocals_used": False, "vocal_level_db": None}
