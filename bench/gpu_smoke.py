@@ -46,7 +46,7 @@ def main() -> int:
     parser.add_argument("--weights", type=Path, default=None,
                         help="weights cache (default $REMIXER_WEIGHTS_DIR, else <repo>/weights)")
     parser.add_argument("--device", default=None,
-                        help="default cuda; give 'cpu' to run the real models on the CPU anyway (slow)")
+                        help="default cuda; 'cpu' runs the real models on the CPU anyway (slow)")
     parser.add_argument("--out", type=Path, default=None, help="keep the outputs in this folder")
     args = parser.parse_args()
     if not args.duration > 1.0:
@@ -56,7 +56,8 @@ def main() -> int:
         print("error: no CUDA GPU visible to torch; this smoke run is for GPU machines "
               "(use --device cpu to run the real models on the CPU)", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
 
     store = WeightsStore(args.weights)
     start = time.perf_counter()
@@ -78,18 +79,22 @@ def main() -> int:
         out = args.out or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         song = demo_song(args.duration, DEMO_BPM)
-        song_path = audio_io.export_audio(song.audio, song.sample_rate, out / "demo_song.wav", strategy=None)
+        song_path = audio_io.export_audio(song.audio, song.sample_rate, out / "demo_song.wav",
+                                          strategy=None)
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        result = pipeline.remix(RemixRequest(song=song_path, prompt=args.prompt, model_version=args.version,
-                                             sampling=Sampling(seed=0), return_analysis=True), out)
+        request = RemixRequest(song=song_path, prompt=args.prompt, model_version=args.version,
+                               sampling=Sampling(seed=0), return_analysis=True)
+        result = pipeline.remix(request, out)
         outputs = [str(path) for path in result.outputs] if args.out else ["(temporary, not kept)"]
 
     total = sum(result.timings.values())
     analysis = result.analysis or {}
-    print(f"device {device} ({torch.cuda.get_device_name() if device.startswith('cuda') else 'CPU'}), "
+    gpu = device.startswith("cuda")
+    print(f"device {device} ({torch.cuda.get_device_name() if gpu else 'CPU'}), "
           f"model {args.version}, song {args.duration:g} s")
-    print(f"weights fetch/verify {fetched:.1f} s, model load {loaded:.1f} s, warm-up {warmed:.1f} s")
+    print(f"weights fetch/verify {fetched:.1f} s, model load {loaded:.1f} s, "
+          f"warm-up {warmed:.1f} s")
     for stage, seconds in result.timings.items():
         print(f"  {stage:<26}{seconds:>8.2f} s")
     print(f"  {'total':<26}{total:>8.2f} s")
@@ -100,8 +105,9 @@ def main() -> int:
     print(f"song tempo detected {song_bpm if song_bpm is None else round(song_bpm, 2)} BPM "
           f"(true {DEMO_BPM:g}) by {analysis.get('song', {}).get('backend')}; "
           f"beat-sync: {analysis.get('beat_sync', {}).get('reason')}")
-    if device.startswith("cuda"):
-        print(f"GPU peak memory during the remix {torch.cuda.max_memory_allocated() / 2 ** 30:.2f} GiB")
+    if gpu:
+        peak = torch.cuda.max_memory_allocated() / 2 ** 30
+        print(f"GPU peak memory during the remix {peak:.2f} GiB")
     print("outputs: " + ", ".join(outputs))
     return 0
 

@@ -147,7 +147,8 @@ def generated_take(song: SynthSong, case: Case) -> SynthSong:
                    sample_rate=GENERATION_RATE, first_downbeat=case.take_first_downbeat)
 
 
-def nearest_errors_ms(truth: np.ndarray, detected: np.ndarray, tolerance: float) -> tuple[np.ndarray, int]:
+def nearest_errors_ms(truth: np.ndarray, detected: np.ndarray,
+                      tolerance: float) -> tuple[np.ndarray, int]:
     """Nearest detected minus truth, in ms, for truths with a detection within ``tolerance``
     seconds, and how many truths had none."""
     if detected.size == 0:
@@ -182,10 +183,12 @@ def evaluate(case: Case, analyzer: Analyzer, workdir: Path,
     """Remix ``case``'s song with the stand-ins above and measure the result."""
     start_time = time.perf_counter()
     truth = demo_song(case.seconds, case.bpm, case.beats_per_bar, seed=case.seed)
-    path = audio_io.export_audio(truth.audio, truth.sample_rate, workdir / "song.wav", strategy=None)
+    path = audio_io.export_audio(truth.audio, truth.sample_rate, workdir / "song.wav",
+                                 strategy=None)
     song, rate = audio_io.load_audio(path)
     stems = known_stems(truth)
-    chords = tuple(ChordScore(name, chord_majmin(truth.chords, model.recognize(stems.chord_source, rate)))
+    chords = tuple(ChordScore(name, chord_majmin(truth.chords,
+                                                 model.recognize(stems.chord_source, rate)))
                    for name, model in chord_models)
     beats = analyzer.analyze(song, rate, stems=stems)
 
@@ -196,7 +199,8 @@ def evaluate(case: Case, analyzer: Analyzer, workdir: Path,
     out_length = int(round(song.shape[1] / rate * out_rate))
     synced = beat_sync(instrumental, out_rate, take_beats.downbeats, beats.downbeats, out_length,
                        threshold=default_threshold(beats.bpm))
-    vocals = audio_io.to_channels(audio_io.resample(stems.vocals, rate, out_rate), synced.audio.shape[0])
+    vocals = audio_io.to_channels(audio_io.resample(stems.vocals, rate, out_rate),
+                                  synced.audio.shape[0])
     mixed = mix(synced.audio, vocals, out_rate)
     remix_path = audio_io.export_audio(mixed.audio, out_rate, workdir / "remix.wav",
                                        strategy="loudness", loudness_compressor=True)
@@ -208,7 +212,8 @@ def evaluate(case: Case, analyzer: Analyzer, workdir: Path,
     aligned, missed = nearest_errors_ms(targets, analyzer.analyze(synced.audio, out_rate).downbeats,
                                         beat / 2)
     if synced.warped:
-        moved = np.interp(take.downbeats[:bars] * out_rate, synced.anchors[0], synced.anchors[1]) / out_rate
+        moved = np.interp(take.downbeats[:bars] * out_rate, synced.anchors[0],
+                          synced.anchors[1]) / out_rate
     else:
         moved = take.downbeats[:bars]
     analysis, _ = nearest_errors_ms(truth.downbeats, beats.downbeats, beat / 2)
@@ -276,9 +281,9 @@ def main() -> None:
             print("BTC chord accuracy skipped: no verified real BTC weights in the weights cache")
         else:
             chord_models.append(("btc", btc))
-    print("Separation = the synth's known stems (the offline tiny htdemucs is random); generation = "
-          "a known re-timing of the accompaniment. Analysis (madmom, pretrained), beat-sync, mix "
-          "and export are the product's.")
+    print("Separation = the synth's known stems (the offline tiny htdemucs is random); "
+          "generation = a known re-timing of the accompaniment. Analysis (madmom, pretrained), "
+          "beat-sync, mix and export are the product's.")
     analyzer = MadmomAnalyzer()
     results = []
     with tempfile.TemporaryDirectory(prefix="remixer-quality-") as tmp:

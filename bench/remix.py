@@ -204,15 +204,18 @@ def stage_report(results: tp.Sequence[LengthRuns]) -> str:
     lines = [head + f"{'slope':>8}", "-" * (len(head) + 8)]
     slopes = growth_slopes(results) if len(results) > 1 else {}
     for stage in STAGES + ("total",):
-        cells = "".join(f"{(r.total() if stage == 'total' else r.median(stage)) / (r.seconds / 60):>11.3f}"
-                        for r in results)
+        cells = "".join(
+            f"{(r.total() if stage == 'total' else r.median(stage)) / (r.seconds / 60):>11.3f}"
+            for r in results)
         slope = slopes.get(stage)
         mark = "" if slope is None else f"{slope:>8.2f}" + ("  <-- worse than linear"
                                                            if slope > GROWTH_LIMIT else "")
         lines.append(f"{stage:<26}{cells}{mark}")
     lines.append("-" * (len(head) + 8))
-    lines.append(f"{'peak RSS after load, MiB':<26}" + "".join(f"{r.rss_loaded_mib:>11.0f}" for r in results))
-    lines.append(f"{'peak RSS after remix, MiB':<26}" + "".join(f"{r.rss_peak_mib:>11.0f}" for r in results))
+    lines.append(f"{'peak RSS after load, MiB':<26}"
+                 + "".join(f"{r.rss_loaded_mib:>11.0f}" for r in results))
+    lines.append(f"{'peak RSS after remix, MiB':<26}"
+                 + "".join(f"{r.rss_peak_mib:>11.0f}" for r in results))
     longest = results[-1]
     flagged = [f"{stage} ({longest.total() if stage == 'total' else longest.median(stage):.2f} s "
                f"at {longest.seconds:g} s)"
@@ -242,11 +245,13 @@ class ReferenceWindowChords:
 
     def __init__(self, song: np.ndarray, separator: Separator, recognizer: ChordRecognizer,
                  stages: _Stages) -> None:
-        self.song, self.separator, self.recognizer, self.stages = song, separator, recognizer, stages
+        self.song, self.separator, self.recognizer = song, separator, recognizer
+        self.stages = stages
 
     def chroma(self, *, start: float, duration: float) -> np.ndarray:
         with self.stages("chords in conditioner (per window)"):
-            piece = self.song[:, int(start * GENERATION_RATE):int(round((start + duration) * GENERATION_RATE))]
+            first = int(start * GENERATION_RATE)
+            piece = self.song[:, first:first + int(round(duration * GENERATION_RATE))]
             stems = self.separator.separate(piece, GENERATION_RATE)
             source = (stems.vocals + stems.bass + stems.other).mean(axis=0, keepdims=True)
             segments = reference_segments(self.recognizer, source, GENERATION_RATE)
@@ -265,9 +270,10 @@ def reference_remix(store: WeightsStore, analyzer: Analyzer, song_path: Path, wo
                                  text_encoder=store.group_paths("t5-base")[0].parent,
                                  compression_model=store.group_paths("encodec-32khz")[0].parent)
         # The conditioner builds htdemucs twice (ChromaStemConditioner's, then its own) and BTC.
-        vocal_separator, chord_separator = (Separator.from_checkpoint(store.path("htdemucs"), device)
-                                            for _ in range(2))
-        recognizer = ChordRecognizer.from_checkpoint(store.path("btc-model-large-voca"), device=device)
+        vocal_separator, chord_separator = (
+            Separator.from_checkpoint(store.path("htdemucs"), device) for _ in range(2))
+        recognizer = ChordRecognizer.from_checkpoint(store.path("btc-model-large-voca"),
+                                                     device=device)
     with stages("analysis (song): decode + separation + beats"):
         wav, rate = audio_io.load_audio(song_path)
         separator = Separator.from_checkpoint(store.path("htdemucs"), device)
@@ -275,8 +281,8 @@ def reference_remix(store: WeightsStore, analyzer: Analyzer, song_path: Path, wo
     with stages("decode"):
         song, rate = audio_io.load_audio(song_path)
     with stages("separation (vocals)"):
-        vocals = audio_io.resample(vocal_separator.separate(song, rate).vocals.mean(axis=0, keepdims=True),
-                                   rate, GENERATION_RATE)
+        vocals = vocal_separator.separate(song, rate).vocals.mean(axis=0, keepdims=True)
+        vocals = audio_io.resample(vocals, rate, GENERATION_RATE)
         audio_io.export_audio(vocals, GENERATION_RATE, workdir / "input_vocal.wav")
     prompt = PROMPT if beats.bpm is None else f"{PROMPT}, bpm : {int(beats.bpm)}"
     song32 = audio_io.resample(song, rate, GENERATION_RATE)
@@ -284,21 +290,22 @@ def reference_remix(store: WeightsStore, analyzer: Analyzer, song_path: Path, wo
         generated = Generator(model).generate(
             prompt, Sampling(seed=0).params(song.shape[1] / rate),
             chords=ReferenceWindowChords(song32, chord_separator, recognizer, stages))
-        background = audio_io.export_audio(generated.audio, GENERATION_RATE, workdir / "background.wav",
-                                           strategy="loudness")
+        background = audio_io.export_audio(generated.audio, GENERATION_RATE,
+                                           workdir / "background.wav", strategy="loudness")
     with stages("analysis (instrumental): decode + separation + beats"):
         wav, rate = audio_io.load_audio(background, allow_silent=True)
         separator = Separator.from_checkpoint(store.path("htdemucs"), device)
         generated_beats = analyzer.analyze(wav, rate, stems=separator.separate(wav, rate))
     with stages("beat-sync + export"):
-        synced = beat_sync(generated.audio, GENERATION_RATE, generated_beats.downbeats, beats.downbeats,
-                           generated.audio.shape[1], threshold=default_threshold(beats.bpm))
+        synced = beat_sync(generated.audio, GENERATION_RATE, generated_beats.downbeats,
+                           beats.downbeats, generated.audio.shape[1],
+                           threshold=default_threshold(beats.bpm))
         audio_io.export_audio(synced.audio, GENERATION_RATE, workdir / "background_synced.wav",
                               strategy="loudness", loudness_compressor=True)
     with stages("mix + export"):
         mixed = mix(synced.audio, vocals, GENERATION_RATE)
-        audio_io.export_audio(mixed.audio, GENERATION_RATE, workdir / "out.wav", strategy="loudness",
-                              loudness_compressor=True)
+        audio_io.export_audio(mixed.audio, GENERATION_RATE, workdir / "out.wav",
+                              strategy="loudness", loudness_compressor=True)
     seconds = stages.seconds
     # Generation's own time excludes the chord path it called, reported on its own line.
     seconds["generation (+ chords in conditioner)"] -= seconds["chords in conditioner (per window)"]
@@ -316,7 +323,8 @@ class Comparison:
     def report(self) -> str:
         ours_total = [sum(t.values()) for t in self.ours]
         theirs_total = [sum(t.values()) for t in self.reference]
-        lines = [f"song {self.seconds:g} s, {len(self.ours)} runs each, alternating; medians in seconds",
+        lines = [f"song {self.seconds:g} s, {len(self.ours)} runs each, alternating; "
+                 f"medians in seconds",
                  "ours (Pipeline.remix: models loaded once, one separation shared by every stage):"]
         lines += [f"  {stage:<52}{statistics.median(t.get(stage, 0.0) for t in self.ours):>9.2f}"
                   for stage in STAGES]
@@ -327,8 +335,9 @@ class Comparison:
         lines.append(f"  {'total':<52}{statistics.median(theirs_total):>9.2f}")
         ratio = statistics.median(theirs_total) / statistics.median(ours_total)
         paired = statistics.median(r / o for r, o in zip(theirs_total, ours_total))
+        verdict = "OK" if min(ratio, paired) >= 2 else "MISSED"
         lines.append(f"reference / ours: {ratio:.2f}x (ratio of medians), {paired:.2f}x (median of "
-                     f"per-run ratios); target >= 2x: {'OK' if min(ratio, paired) >= 2 else 'MISSED'}")
+                     f"per-run ratios); target >= 2x: {verdict}")
         return "\n".join(lines)
 
 
@@ -360,22 +369,27 @@ def compare_reference(setup: Setup, seconds: float, runs: int) -> Comparison:
 
 def in_fresh_process(fn: tp.Callable[..., tp.Any], *args: tp.Any) -> tp.Any:
     """``fn(*args)`` in a new interpreter: its own peak memory, thread settings and caches."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         return pool.submit(fn, *args).result()
+
+
+def _seconds(values: tp.Sequence[float], separator: str) -> str:
+    return separator.join(f"{value:g}" for value in values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=float, nargs="+", default=None,
-                        help=f"song lengths in seconds (default {' '.join(f'{s:g}' for s in LENGTHS)})")
+                        help=f"song lengths in seconds (default {_seconds(LENGTHS, ' ')})")
     parser.add_argument("--runs", type=int, default=3, help="runs per length (median)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"smoke run: {' and '.join(f'{s:g}' for s in QUICK_LENGTHS)} s songs, one run")
+                        help=f"smoke run: {_seconds(QUICK_LENGTHS, ' and ')} s songs, one run")
     parser.add_argument("--compare-reference", action="store_true",
                         help="time our pipeline against the reference's structure on one song")
     parser.add_argument("--compare-seconds", type=float, default=60.0)
     parser.add_argument("--weights", type=Path, default=None,
-                        help="a fetched real weights cache (default: tiny random models in a temp dir)")
+                        help="a fetched real weights cache (default: tiny random models)")
     parser.add_argument("--device", default=None, help="default: cuda when available")
     parser.add_argument("--analysis", choices=("auto", "allinone", "madmom"), default=None,
                         help="beat backend (default: madmom with tiny models, else auto)")
@@ -416,8 +430,10 @@ def main() -> None:
         results = []
         for seconds in lengths:
             results.append(in_fresh_process(measure_length, setup, seconds, runs))
-            print(f"  {seconds:g} s done: total {results[-1].total():.1f} s (median of {runs})", flush=True)
-        print(f"medians of {runs} run(s) after a warm-up; peak RSS = ru_maxrss of a fresh process per length")
+            print(f"  {seconds:g} s done: total {results[-1].total():.1f} s (median of {runs})",
+                  flush=True)
+        print(f"medians of {runs} run(s) after a warm-up; peak RSS = ru_maxrss of a fresh process "
+              f"per length")
         print(stage_report(results))
         if tiny:
             print("(tiny random models: structure, not production speed)")

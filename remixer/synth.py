@@ -179,7 +179,8 @@ def retimed(song: SynthSong, tempo_curve: float | tp.Sequence[float], *,
                    song.beats_per_bar, song.progression, vocals=has_vocals,
                    sample_rate=song.sample_rate if sample_rate is None else sample_rate,
                    channels=song.audio.shape[0], seed=song.seed,
-                   first_downbeat=float(song.beats[0]) if first_downbeat is None else first_downbeat)
+                   first_downbeat=(float(song.beats[0]) if first_downbeat is None
+                                   else first_downbeat))
 
 
 def beat_grid(tempo_curve: float | tp.Sequence[float], duration: float,
@@ -219,15 +220,16 @@ def _beat_count(phase: float) -> int:
 
 
 def _curve(tempo_curve: float | tp.Sequence[float]) -> tuple[float, ...]:
-    values = (tempo_curve,) if isinstance(tempo_curve, (int, float, np.number)) else tuple(tempo_curve)
+    scalar = isinstance(tempo_curve, (int, float, np.number))
+    values = (tempo_curve,) if scalar else tuple(tempo_curve)
     if not values:
         raise ValueError("tempo_curve needs at least one BPM value")
     return tuple(validate_bpm(value) for value in values)
 
 
 def _check_times(duration: float, first_downbeat: float) -> None:
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) \
-            or duration <= 0:
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) \
+            or not math.isfinite(duration) or duration <= 0:
         raise ValueError(f"duration must be a finite number of seconds > 0, got {duration!r}")
     if isinstance(first_downbeat, bool) or not isinstance(first_downbeat, (int, float)) \
             or not 0 <= first_downbeat < duration:
@@ -236,7 +238,8 @@ def _check_times(duration: float, first_downbeat: float) -> None:
 
 
 def _check_int(name: str, value: tp.Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or not low <= value <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
     return int(value)
 
@@ -340,7 +343,8 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
                      tempo_curve=curve, seed=seed)
 
 
-def _chord_segments(downbeats: np.ndarray, labels: list[str], duration: float) -> list[ChordSegment]:
+def _chord_segments(downbeats: np.ndarray, labels: list[str],
+                    duration: float) -> list[ChordSegment]:
     ends = np.append(downbeats[1:], duration)
     segments = [ChordSegment(float(start), float(end), label)
                 for start, end, label in zip(downbeats, ends, labels)]
@@ -361,8 +365,8 @@ def _drums(beats: np.ndarray, beats_per_bar: int, clock: _Clock, length: int, sa
     kick, snare, hat = _kick(sample_rate), _snare(sample_rate, rng), _hat(sample_rate, rng)
     out = np.zeros(length)
     for i, start in enumerate(beats):
-        _add(out, start, _GAINS["kick"] * kick if i % beats_per_bar == 0 else _GAINS["snare"] * snare,
-             sample_rate)
+        hit = _GAINS["kick"] * kick if i % beats_per_bar == 0 else _GAINS["snare"] * snare
+        _add(out, start, hit, sample_rate)
         _add(out, start, _GAINS["hat"] * hat, sample_rate)
         _add(out, clock(i + 0.5), 0.7 * _GAINS["hat"] * hat, sample_rate)
     return out
@@ -396,14 +400,15 @@ def _bass(note: int, seconds: float, sample_rate: int) -> np.ndarray:
     n = max(1, int(seconds * sample_rate))
     t = np.arange(n) / sample_rate
     f = _midi_hz(note)
-    tone = np.sin(2 * np.pi * f * t) + 0.5 * np.sin(4 * np.pi * f * t) + 0.25 * np.sin(6 * np.pi * f * t)
+    tone = sum(np.sin(2 * np.pi * k * f * t) / 2 ** (k - 1) for k in (1, 2, 3))
     return tone / 1.75 * np.exp(-t / 0.4) * _envelope(n, sample_rate, 0.005, 0.02)
 
 
 def _pad(notes: np.ndarray, seconds: float, sample_rate: int) -> np.ndarray:
     n = max(1, int(seconds * sample_rate))
     t = np.arange(n) / sample_rate
-    tone = sum(np.sin(2 * np.pi * _midi_hz(note) * k * t) / k ** 2 for note in notes for k in (1, 2, 3))
+    tone = sum(np.sin(2 * np.pi * _midi_hz(note) * k * t) / k ** 2
+               for note in notes for k in (1, 2, 3))
     return tone * (0.7 + 0.3 * np.exp(-t / 0.5)) * _envelope(n, sample_rate, 0.02, 0.05)
 
 
