@@ -20,6 +20,8 @@ from remixer.audio import check_positive_int
 
 # Song-side gap accepted when the tempo is unknown (the original Remixer's documented default).
 FALLBACK_THRESHOLD = 0.75
+# Below -80 dBFS a take's head counts as silent (see _wsola).
+SILENCE = 1e-4
 
 
 @dataclass
@@ -159,6 +161,36 @@ def _anchor_map(pairs: np.ndarray, out_length: int) -> tuple[np.ndarray, int]:
     return np.array(head + kept + tail, dtype=np.int64).T, len(kept)
 
 
+def _wsola(audio: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """``pytsmod.wsola`` over the anchor map, with the silent head added after warping.
+
+    On silence WSOLA's similarity search is flat and settles on its largest lag (pytsmod's
+    512-sample tolerance); the lag then persists into the music, which would land ~12 ms early.
+    So the head of the map that is silent (padding before the take's start, where the map
+    reaches there, and the take's own leading silence) is not warped but prepended as zeros.
+    """
+    import pytsmod
+
+    sources, targets = anchors.astype(np.float64)
+    loud = np.flatnonzero(np.abs(audio).max(axis=0) > SILENCE)
+    onset = int(loud[0]) if loud.size else audio.shape[1]
+    lead = 0
+    if onset > sources[0]:
+        lead = int(round(np.interp(onset, sources, targets)))
+        keep = (anchors[0] - onset >= 1) & (anchors[1] - lead >= 1)
+        anchors = np.concatenate([np.zeros((2, 1), dtype=np.int64),
+                                  anchors[:, keep] - np.array([[onset], [lead]])], axis=1)
+        audio = audio[:, onset:]
+        if anchors.shape[1] < 2 or audio.shape[1] == 0:
+            return np.zeros((audio.shape[0], lead), dtype=np.float32)
+    # Silence after the take's end, where the map reaches there; pytsmod transposes any array
+    # with more rows than columns, so a tiny clip gets extra zeros.
+    pad_right = max(0, int(anchors[0, -1]) + 1 - audio.shape[1], audio.shape[0] + 1 - audio.shape[1])
+    warped = pytsmod.wsola(np.pad(audio, ((0, 0), (0, pad_right))), anchors)
+    warped = np.nan_to_num(np.asarray(warped, dtype=np.float32).reshape(audio.shape[0], -1))
+    return np.pad(warped, ((0, 0), (lead, 0)))
+
+
 def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.ndarray,
               reference_downbeats: np.ndarray, out_length: int, *, threshold: float) -> SyncResult:
     """Warp ``generated`` so its downbeats land on ``reference_downbeats``.
@@ -188,8 +220,6 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
     ValueError
         On malformed audio, rate, length, threshold or downbeat arrays.
     """
-    import pytsmod
-
     generated = np.asarray(generated)
     if generated.ndim != 2 or generated.shape[0] == 0:
         raise ValueError(f"generated audio must be shaped (channels, samples), "
@@ -213,14 +243,7 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
     if n_matched == 0:
         return unwarped(f"not warped: no generated downbeat within {threshold:.3f} s of a song "
                         f"downbeat inside the output")
-    # Silence before the generated audio's start / after its end, where the map reaches there.
-    pad_left = max(0, -int(anchors[0, 0]))
-    pad_right = max(0, int(anchors[0, -1]) + 1 - audio.shape[1])
-    # pytsmod transposes any array with more rows than columns, so a tiny clip gets extra zeros.
-    pad_right = max(pad_right, audio.shape[0] + 1 - audio.shape[1] - pad_left)
-    padded = np.pad(audio, ((0, 0), (pad_left, pad_right)))
-    warped = pytsmod.wsola(padded, anchors + np.array([[pad_left], [0]]))
-    warped = np.nan_to_num(np.asarray(warped, dtype=np.float32).reshape(audio.shape[0], -1))
+    warped = _wsola(audio, anchors)
     return SyncResult(audio=_fit(warped, out_length), anchors=anchors, n_matched=n_matched,
                       warped=True, reason=f"warped: {n_matched} of {len(generated_downbeats)} "
                                           f"generated downbeats matched within {threshold:.3f} s")

@@ -203,3 +203,24 @@ def test_sync_rejects_bad_input(kwargs, match):
             "out_length": 100} | kwargs
     with pytest.raises(ValueError, match=match):
         beat_sync(**args, threshold=0.5)
+
+
+@pytest.mark.parametrize("delay", [0.3, -0.3])
+def test_silent_head_does_not_pull_the_music_early(delay):
+    # A take that starts with 0.5 s of silence, moved later (silence prepended) or earlier. WSOLA
+    # run over silence locks onto its largest lag and would shift the music ~512 samples early.
+    rate = 32_000
+    rng = np.random.default_rng(0)
+    music = np.zeros((1, 6 * rate), np.float32)
+    music[0, rate // 2:] = 0.3 * rng.standard_normal(music.shape[1] - rate // 2)
+    downbeats = np.array([0.5, 2.5, 4.5])
+    result = beat_sync(music, rate, downbeats, downbeats + delay, 6 * rate, threshold=0.5)
+    assert result.warped and result.audio.shape == (1, 6 * rate)
+    shift = int(round(delay * rate))
+    got, expected = result.audio[0], np.roll(music[0], shift)
+    lags = range(-600, 601)
+    window = slice(rate, 5 * rate)
+    corr = [float(np.dot(np.roll(got, -lag)[window], expected[window])) for lag in lags]
+    assert abs(lags[int(np.argmax(corr))]) <= 2
+    if delay > 0:
+        assert not np.any(result.audio[0, :shift + rate // 2 - 64])
