@@ -118,6 +118,12 @@ class Predictor(BasePredictor):
                 return_instrumental=return_instrumental, return_stems=return_stems,
                 return_analysis=return_analysis)
         else:
+            remix_only = {"beat_sync_threshold": beat_sync_threshold not in (None, -1),
+                          "return_instrumental": return_instrumental, "return_stems": return_stems,
+                          "return_analysis": return_analysis}
+            extra = [name for name, given in remix_only.items() if given]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} apply only to a remix: give music_input")
             request = GenerateRequest(
                 prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
                 output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,

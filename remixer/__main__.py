@@ -93,6 +93,12 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
         return RemixRequest(song=args.song, beat_sync_threshold=args.beat_sync_threshold,
                             return_instrumental=args.return_instrumental, return_stems=args.return_stems,
                             return_analysis=args.return_analysis, **common)
+    remix_only = {"--beat-sync-threshold": args.beat_sync_threshold is not None,
+                  "--return-instrumental": args.return_instrumental, "--return-stems": args.return_stems,
+                  "--return-analysis": args.return_analysis}
+    extra = [name for name, given in remix_only.items() if given]
+    if extra:
+        raise ValueError(f"{', '.join(extra)} apply only to a remix: give a song")
     return GenerateRequest(duration=args.duration, text_chords=args.text_chords, bpm=args.bpm,
                            time_sig=args.time_sig, audio=args.input_audio, audio_start=args.audio_start,
                            audio_end=args.audio_end, continuation=args.continuation, **common)

@@ -47,6 +47,13 @@ def test_cli_reports_bad_input_without_a_traceback(weights, tmp_path, capsys):
     assert code == 2 and "error:" in err and "'H'" in err and "Traceback" not in err
 
 
+def test_cli_remix_options_need_a_song(weights, tmp_path, capsys):
+    root, _ = weights
+    code = main(["--prompt", "x", "--return-stems", "-o", str(tmp_path / "a.wav"), "--weights-dir", str(root),
+                 "--offline"])
+    assert code == 2 and "--return-stems apply only to a remix" in capsys.readouterr().err
+
+
 def test_cli_rejects_an_unknown_output_suffix(weights, tmp_path, capsys):
     root, _ = weights
     code = main(["--prompt", "x", "-o", str(tmp_path / "a.ogg"), "--weights-dir", str(root), "--offline"])

@@ -131,6 +131,8 @@ def test_generation_without_music_input(server):
     ({"prompt": "rock", "text_chords": "C G,", "bpm": 120}, "G,"),
     ({"prompt": "rock", "text_chords": "C G", "bpm": 1000}, "bpm"),
     ({"prompt": "rock", "music_input": "LONG"}, "20"),
+    ({"prompt": "rock", "music_input": "SONG", "text_chords": "C G", "bpm": 100}, "without music_input"),
+    ({"prompt": "rock", "return_stems": True}, "give music_input"),
 ])
 def test_bad_inputs_fail_with_a_clear_message_and_the_server_keeps_serving(server, song, tmp_path,
                                                                            payload, message):
