@@ -12,14 +12,13 @@ import logging
 import os
 import sys
 import tempfile
-import typing as tp
 from pathlib import Path as _Path
 
 from cog import BasePredictor, Input, Path
 
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
 from remixer.pipeline import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
-                              Models, Output, Pipeline, RemixRequest, Sampling)
+                              Models, Output, Pipeline, RemixRequest, Result, Sampling)
 
 # Inputs that only make sense without a song to remix.
 _GENERATION_ONLY = ("text_chords", "bpm", "input_audio", "continuation", "audio_start", "audio_end")
@@ -135,7 +134,7 @@ class Predictor(BasePredictor):
         result = await asyncio.to_thread(self._run, request, workdir)
         return [Path(path) for path in result.outputs]
 
-    def _run(self, request: RemixRequest | GenerateRequest, workdir: _Path) -> tp.Any:
+    def _run(self, request: RemixRequest | GenerateRequest, workdir: _Path) -> Result:
         if isinstance(request, RemixRequest):
             return self.pipeline.remix(request, workdir)
         return self.pipeline.generate(request, workdir)
