@@ -18,7 +18,8 @@ from cog import BasePredictor, Input, Path
 
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
 from remixer.pipeline import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
-                              Models, Output, Pipeline, RemixRequest, Result, Sampling)
+                              Models, Output, Pipeline, RemixRequest, Result, Sampling,
+                              reject_options)
 
 # Inputs that only make sense without a song to remix.
 _GENERATION_ONLY = ("text_chords", "bpm", "input_audio", "continuation", "audio_start", "audio_end")
@@ -106,10 +107,9 @@ class Predictor(BasePredictor):
             given = {"text_chords": text_chords, "bpm": bpm, "input_audio": input_audio,
                      "continuation": continuation or None, "audio_start": audio_start or None,
                      "audio_end": audio_end}
-            extra = [name for name in _GENERATION_ONLY if given[name] is not None]
-            if extra:
-                raise ValueError(f"{', '.join(extra)} apply only to generation without music_input; "
-                                 f"a remix takes its chords and tempo from the song")
+            reject_options({name: given[name] is not None for name in _GENERATION_ONLY},
+                           "apply only to generation without music_input; a remix takes its "
+                           "chords and tempo from the song")
             request: RemixRequest | GenerateRequest = RemixRequest(
                 song=_Path(music_input), prompt=prompt, model_version=model_version, sampling=sampling,
                 output=output, beat_sync_threshold=beat_sync_threshold, large_chord_voca=large_chord_voca,
@@ -117,12 +117,9 @@ class Predictor(BasePredictor):
                 return_instrumental=return_instrumental, return_stems=return_stems,
                 return_analysis=return_analysis)
         else:
-            remix_only = {"beat_sync_threshold": beat_sync_threshold not in (None, -1),
-                          "return_instrumental": return_instrumental, "return_stems": return_stems,
-                          "return_analysis": return_analysis}
-            extra = [name for name, given in remix_only.items() if given]
-            if extra:
-                raise ValueError(f"{', '.join(extra)} apply only to a remix: give music_input")
+            reject_options({"beat_sync_threshold": beat_sync_threshold not in (None, -1),
+                            "return_instrumental": return_instrumental, "return_stems": return_stems,
+                            "return_analysis": return_analysis}, "apply only to a remix: give music_input")
             request = GenerateRequest(
                 prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
                 output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,

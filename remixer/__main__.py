@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
 from remixer.pipeline import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
-                              Models, Output, Pipeline, RemixRequest, Sampling)
+                              Models, Output, Pipeline, RemixRequest, Sampling,
+                              reject_options)
 from remixer.weights import WeightsError, WeightsStore
 
 REMIX_STAGES = 9  # decode, separation, chords, 2 analyses, generation, beat-sync, mix, export
@@ -88,17 +89,14 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
                   large_chord_voca=not args.small_chord_voca, chroma_coefficient=args.chroma_coefficient,
                   multi_band_diffusion=args.multi_band_diffusion)
     if args.song is not None:
-        if args.text_chords or args.input_audio or args.continuation:
-            raise ValueError("--text-chords, --input-audio and --continuation apply only without a song")
+        reject_options({"--text-chords": bool(args.text_chords), "--input-audio": args.input_audio is not None,
+                        "--continuation": args.continuation}, "apply only without a song")
         return RemixRequest(song=args.song, beat_sync_threshold=args.beat_sync_threshold,
                             return_instrumental=args.return_instrumental, return_stems=args.return_stems,
                             return_analysis=args.return_analysis, **common)
-    remix_only = {"--beat-sync-threshold": args.beat_sync_threshold is not None,
-                  "--return-instrumental": args.return_instrumental, "--return-stems": args.return_stems,
-                  "--return-analysis": args.return_analysis}
-    extra = [name for name, given in remix_only.items() if given]
-    if extra:
-        raise ValueError(f"{', '.join(extra)} apply only to a remix: give a song")
+    reject_options({"--beat-sync-threshold": args.beat_sync_threshold is not None,
+                    "--return-instrumental": args.return_instrumental, "--return-stems": args.return_stems,
+                    "--return-analysis": args.return_analysis}, "apply only to a remix: give a song")
     return GenerateRequest(duration=args.duration, text_chords=args.text_chords, bpm=args.bpm,
                            time_sig=args.time_sig, audio=args.input_audio, audio_start=args.audio_start,
                            audio_end=args.audio_end, continuation=args.continuation, **common)

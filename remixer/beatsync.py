@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from remixer.audio import check_positive_int
+from remixer.audio import check_positive_int, sanitize
 
 # Song-side gap accepted when the tempo is unknown (the original Remixer's documented default).
 FALLBACK_THRESHOLD = 0.75
@@ -228,7 +228,7 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         raise ValueError(f"generated audio must be floating point, got dtype {generated.dtype}")
     check_positive_int(sample_rate, "sample_rate")
     check_positive_int(out_length, "out_length")
-    audio = np.nan_to_num(generated.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    audio = sanitize(generated)
     pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
 
     def unwarped(reason: str) -> SyncResult:

@@ -92,6 +92,18 @@ class Output:
                              f"got {self.normalization!r}")
 
 
+def reject_options(given: tp.Mapping[str, bool], reason: str) -> None:
+    """Raise ``ValueError("<names> <reason>")`` naming every option whose flag is set; for the
+    front-ends (predictor, CLI), whose inputs of the other request kind must not pass silently."""
+    names = [name for name, is_given in given.items() if is_given]
+    if names:
+        raise ValueError(f"{', '.join(names)} {reason}")
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _check_version(version: str, allowed: tp.Sequence[str]) -> None:
     if version not in allowed:
         raise ValueError(f"model_version must be one of {', '.join(allowed)}, got {version!r}")
@@ -105,7 +117,7 @@ def _check_mbd(multi_band_diffusion: bool, version: str) -> None:
 
 def _check_coefficient(value: float) -> None:
     low, high = CHROMA_COEFFICIENT_RANGE
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+    if not _is_finite_number(value) or not low <= value <= high:
         raise ValueError(f"chroma_coefficient must be between {low} and {high}, got {value!r}")
 
 
@@ -139,8 +151,7 @@ class RemixRequest:
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
         threshold = self.beat_sync_threshold
-        if threshold is not None and not (isinstance(threshold, (int, float)) and math.isfinite(threshold)
-                                          and (threshold > 0 or threshold == -1)):
+        if threshold is not None and not (_is_finite_number(threshold) and (threshold > 0 or threshold == -1)):
             raise ValueError(f"beat_sync_threshold must be a number of seconds > 0, or -1 / unset "
                              f"for automatic (1.1 beats), got {threshold!r}")
 
@@ -174,8 +185,7 @@ class GenerateRequest:
         _check_version(self.model_version, CHORD_VERSIONS + MELODY_VERSIONS)
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
-        if not isinstance(self.duration, (int, float)) or not math.isfinite(self.duration) \
-                or not 0 < self.duration <= DEFAULT_MAX_DURATION:
+        if not _is_finite_number(self.duration) or not 0 < self.duration <= DEFAULT_MAX_DURATION:
             raise ValueError(f"duration must be in (0, {DEFAULT_MAX_DURATION:g}] seconds, got {self.duration!r}")
         chord_model = self.model_version in CHORD_VERSIONS
         text_chords = (self.text_chords or "").strip() or None
@@ -201,10 +211,9 @@ class GenerateRequest:
         if self.audio is not None and not chord_model and self.model_version not in MELODY_VERSIONS:
             raise ValueError(f"{self.model_version!r} cannot take input audio")
         start, end = self.audio_start, self.audio_end
-        if not isinstance(start, (int, float)) or not math.isfinite(start) or start < 0:
+        if not _is_finite_number(start) or start < 0:
             raise ValueError(f"audio_start must be >= 0 seconds, got {start!r}")
-        if end is not None and end != -1 and (not isinstance(end, (int, float)) or not math.isfinite(end)
-                                              or end <= start):
+        if end is not None and end != -1 and (not _is_finite_number(end) or end <= start):
             raise ValueError(f"audio_end must be after audio_start ({start} s), or -1 / unset for "
                              f"the end of the file, got {end!r}")
 
