@@ -202,6 +202,15 @@ def to_channels(wav: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"no standard conversion from {src} to {channels} channels")
 
 
+def fit_length(wav: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad the time axis of ``(channels, samples)`` audio to ``length`` samples
+    (a new array of the same dtype)."""
+    out = np.zeros((wav.shape[0], length), dtype=wav.dtype)
+    n = min(length, wav.shape[1])
+    out[:, :n] = wav[:, :n]
+    return out
+
+
 def sanitize(wav: np.ndarray) -> np.ndarray:
     """Return a float32 copy with NaN replaced by 0 and +/-Inf by +/-1."""
     return np.nan_to_num(np.asarray(wav, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)

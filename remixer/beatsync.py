@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from remixer.audio import check_positive_int, sanitize
+from remixer.audio import check_positive_int, fit_length, sanitize
 
 # Song-side gap accepted when the tempo is unknown (the original Remixer's documented default).
 FALLBACK_THRESHOLD = 0.75
@@ -136,14 +136,6 @@ def match_downbeats(generated: np.ndarray, reference: np.ndarray, threshold: flo
     return np.array(pairs[::-1], dtype=np.float64).reshape(-1, 2)
 
 
-def _fit(audio: np.ndarray, length: int) -> np.ndarray:
-    """Trim or zero-pad the time axis to ``length``."""
-    out = np.zeros((audio.shape[0], length), dtype=np.float32)
-    n = min(length, audio.shape[1])
-    out[:, :n] = audio[:, :n]
-    return out
-
-
 def _anchor_map(pairs: np.ndarray, out_length: int) -> tuple[np.ndarray, int]:
     """Strictly increasing (2, K) sample anchors with speed-1 head and tail, and the pairs kept."""
     kept: list[tuple[int, int]] = []
@@ -232,7 +224,7 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
     pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
 
     def unwarped(reason: str) -> SyncResult:
-        return SyncResult(audio=_fit(audio, out_length), anchors=np.zeros((2, 0), dtype=np.int64),
+        return SyncResult(audio=fit_length(audio, out_length), anchors=np.zeros((2, 0), dtype=np.int64),
                           n_matched=0, warped=False, reason=reason)
 
     if np.size(generated_downbeats) == 0:
@@ -244,6 +236,6 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         return unwarped(f"not warped: no generated downbeat within {threshold:.3f} s of a song "
                         f"downbeat inside the output")
     warped = _wsola(audio, anchors)
-    return SyncResult(audio=_fit(warped, out_length), anchors=anchors, n_matched=n_matched,
+    return SyncResult(audio=fit_length(warped, out_length), anchors=anchors, n_matched=n_matched,
                       warped=True, reason=f"warped: {n_matched} of {len(generated_downbeats)} "
                                           f"generated downbeats matched within {threshold:.3f} s")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from remixer.audio import check_positive_int
+from remixer.audio import check_positive_int, fit_length
 
 INSTRUMENTAL_GAIN_DB = float(20 * np.log10(0.5))
 VOCAL_GAIN_DB = float(20 * np.log10(0.25))
@@ -127,10 +127,7 @@ def mix(instrumental: np.ndarray, vocals: np.ndarray, sample_rate: int, *,
         if not np.isfinite(value):
             raise ValueError(f"{name} must be a finite number of dB, got {value}")
     channels, length = instrumental.shape
-    vocals = _match_channels(vocals, channels)
-    fitted = np.zeros_like(instrumental)
-    n = min(length, vocals.shape[1])
-    fitted[:, :n] = vocals[:, :n]
+    fitted = fit_length(_match_channels(vocals, channels), length)
     level = active_level_db(fitted, sample_rate) if length else float("-inf")
     out = _peak_scaled(instrumental, instrumental_gain_db)
     used = level >= vocal_floor_db
