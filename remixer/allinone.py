@@ -6,7 +6,7 @@ the four htdemucs stems. ``allin1`` separates the song itself; here the stems co
 8-fold Harmonix checkpoints and the feature chain are reused from ``allin1_infer`` (a pure-PyTorch
 port that loads the same files).
 
-Features (reference §4.5): each stem, resampled to 44.1 kHz (soxr) when the song has another
+Features (reference §4.5): each stem, resampled to 44.1 kHz (remixer.audio.resample, soxr) when the song has another
 rate, is quantised exactly like a 16-bit wav written by demucs (``clip='rescale'``) and read back
 by madmom as int16 mono, then framed at 100 fps (2048-sample Hann frames), filtered by a
 12-band/octave log filterbank (30 Hz-17 kHz, 81 bins) and compressed with ``log10(1 + S)``;
@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 from madmom_infer.audio.signal import Signal
 from omegaconf import OmegaConf
@@ -72,7 +71,7 @@ with _keeping_demucs():
     from allin1_infer.stems import quantize_stem_to_madmom_mono_int16
 
 from remixer.analysis import Beats, Section, beats_from_activations
-from remixer.audio import check_positive_int
+from remixer.audio import check_positive_int, resample
 from remixer.separation import Stems
 
 if tp.TYPE_CHECKING:
@@ -233,7 +232,7 @@ class AllInOneAnalyzer:
         specs = []
         for signal in signals:
             if sample_rate != SAMPLE_RATE:
-                signal = soxr.resample(signal.T, sample_rate, SAMPLE_RATE).T
+                signal = resample(signal, sample_rate, SAMPLE_RATE)
             tensor = torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32))
             mono = quantize_stem_to_madmom_mono_int16(tensor)
             specs.append(np.asarray(self._spec(Signal(mono, sample_rate=SAMPLE_RATE)),
