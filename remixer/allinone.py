@@ -6,8 +6,8 @@ the four htdemucs stems. ``allin1`` separates the song itself; here the stems co
 8-fold Harmonix checkpoints and the feature chain are reused from ``allin1_infer`` (a pure-PyTorch
 port that loads the same files).
 
-Features (reference §4.5): each stem, resampled to 44.1 kHz (remixer.audio.resample, soxr) when the song has another
-rate, is quantised exactly like a 16-bit wav written by demucs (``clip='rescale'``) and read back
+Features (reference §4.5): each stem, resampled to 44.1 kHz (``remixer.audio.resample``) when
+the song has another rate, is quantised exactly like a 16-bit wav written by demucs (``clip='rescale'``) and read back
 by madmom as int16 mono, then framed at 100 fps (2048-sample Hann frames), filtered by a
 12-band/octave log filterbank (30 Hz-17 kHz, 81 bins) and compressed with ``log10(1 + S)``;
 stacked bass, drums, other, vocals -> ``[4, T, 81]`` with ``T = ceil(samples_44k / 441)``.
