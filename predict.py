@@ -3,7 +3,7 @@
 Inputs keep the published MusicGen Remixer's names, types and defaults; the MusicGen Chord /
 Melody generation inputs (duration, text chords, melody, continuation) apply when no
 ``music_input`` is given. This file only maps inputs to validated requests: the work is in
-:mod:`remixer.pipeline`.
+:mod:`remixer.pipeline` (requests: :mod:`remixer.requests`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pathlib import Path as _Path
 from cog import BasePredictor, Input, Path
 
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
-from remixer.pipeline import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
-                              Models, Output, Pipeline, RemixRequest, Result, Sampling,
-                              reject_options)
+from remixer.pipeline import Models, Pipeline, Result
+from remixer.requests import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
+                              Output, RemixRequest, Sampling, reject_options)
 
 # Inputs that only make sense without a song to remix.
 _GENERATION_ONLY = ("text_chords", "bpm", "input_audio", "continuation", "audio_start", "audio_end")

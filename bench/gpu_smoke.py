@@ -31,7 +31,8 @@ import torch  # noqa: E402
 
 from remixer import audio as audio_io  # noqa: E402
 from remixer.generation import CHORD_VERSIONS  # noqa: E402
-from remixer.pipeline import Models, Pipeline, RemixRequest, Sampling  # noqa: E402
+from remixer.pipeline import Models, Pipeline  # noqa: E402
+from remixer.requests import RemixRequest, Sampling  # noqa: E402
 from remixer.synth import demo_song  # noqa: E402
 from remixer.weights import WeightsError, WeightsStore  # noqa: E402
 

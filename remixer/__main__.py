@@ -21,9 +21,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
-from remixer.pipeline import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
-                              Models, Output, Pipeline, RemixRequest, Sampling,
-                              reject_options)
+from remixer.pipeline import Models, Pipeline
+from remixer.requests import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
+                              Output, RemixRequest, Sampling, reject_options)
 from remixer.weights import WeightsError, WeightsStore
 
 REMIX_STAGES = 9  # decode, separation, chords, 2 analyses, generation, beat-sync, mix, export

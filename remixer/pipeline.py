@@ -15,8 +15,8 @@ Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from
 (separated once), a melody to follow (melody models) or an audio prompt to continue.
 
 Every request writes only inside the directory it is given (the predictor makes one per
-request), output names are distinct, and each stage is logged with its duration. All request
-fields are validated when the request is built, before any model runs.
+request), output names are distinct, and each stage is logged with its duration. Requests
+(:mod:`remixer.requests`) are validated when they are built, before any model runs.
 """
 from __future__ import annotations
 
@@ -26,197 +26,28 @@ import math
 import time
 import typing as tp
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from btc.labels import ChordSegment, parse_chord_text
+from btc.labels import ChordSegment
 from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
 from remixer.analysis import Analyzer, make_analyzer
 from remixer.beatsync import beat_sync, default_threshold
-from remixer.chords import parse_time_signature, validate_bpm
-from remixer.generation import (CHORD_VERSIONS, MELODY_VERSIONS, AudioChords, AudioClip,
-                                GenerationParams, ModelCache, TextChords)
+from remixer.generation import AudioChords, AudioClip, GenerationParams, ModelCache, TextChords
 from remixer.mixing import mix
+from remixer.requests import DEFAULT_MAX_DURATION, GenerateRequest, Output, RemixRequest
 from remixer.separation import Separator
 from remixer.weights import WeightsStore
 
 logger = logging.getLogger(__name__)
 
-STEREO_VERSIONS = tuple(v for v in CHORD_VERSIONS + MELODY_VERSIONS if v.startswith("stereo"))
-NORMALIZATIONS = ("loudness", "clip", "peak", "rms")
-OUTPUT_FORMATS = ("wav", "mp3", "flac")
-# Songs longer than this are refused before any model runs (generation is ~linear in length).
-DEFAULT_MAX_DURATION = 600.0
-CHROMA_COEFFICIENT_RANGE = (0.5, 2.5)
 # Generation of a remix's instrumental at less than this is not a song (and no window of chords).
 MIN_SONG_SECONDS = 1.0
 _BTC_WEIGHTS = {True: "btc-model-large-voca", False: "btc-model"}
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """MusicGen sampling settings shared by both requests (the published predictors' defaults)."""
-
-    top_k: int = 250
-    top_p: float = 0.0
-    temperature: float = 1.0
-    classifier_free_guidance: float = 3.0
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        self.params(1.0)  # validates every field with GenerationParams' messages
-
-    def params(self, duration: float) -> GenerationParams:
-        return GenerationParams(duration=duration, top_k=self.top_k, top_p=self.top_p,
-                                temperature=self.temperature, cfg_coef=self.classifier_free_guidance,
-                                seed=self.seed)
-
-
-@dataclass(frozen=True)
-class Output:
-    """How results are written: container and loudness normalization."""
-
-    format: str = "wav"
-    normalization: str = "loudness"
-
-    def __post_init__(self) -> None:
-        if self.format not in OUTPUT_FORMATS:
-            raise ValueError(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, "
-                             f"got {self.format!r}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization_strategy must be one of {', '.join(NORMALIZATIONS)}, "
-                             f"got {self.normalization!r}")
-
-
-def reject_options(given: tp.Mapping[str, bool], reason: str) -> None:
-    """Raise ``ValueError("<names> <reason>")`` naming every option whose flag is set; for the
-    front-ends (predictor, CLI), whose inputs of the other request kind must not pass silently."""
-    names = [name for name, is_given in given.items() if is_given]
-    if names:
-        raise ValueError(f"{', '.join(names)} {reason}")
-
-
-def _is_finite_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _check_version(version: str, allowed: tp.Sequence[str]) -> None:
-    if version not in allowed:
-        raise ValueError(f"model_version must be one of {', '.join(allowed)}, got {version!r}")
-
-
-def _check_mbd(multi_band_diffusion: bool, version: str) -> None:
-    if multi_band_diffusion and version in STEREO_VERSIONS:
-        raise ValueError(f"multi_band_diffusion decodes mono models only; {version!r} is stereo "
-                         f"(choose {version.removeprefix('stereo-')!r} or turn it off)")
-
-
-def _check_coefficient(value: float) -> None:
-    low, high = CHROMA_COEFFICIENT_RANGE
-    if not _is_finite_number(value) or not low <= value <= high:
-        raise ValueError(f"chroma_coefficient must be between {low} and {high}, got {value!r}")
-
-
-def _check_prompt(prompt: str | None, *, required: bool) -> None:
-    if prompt is not None and not isinstance(prompt, str):
-        raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
-    if required and not (prompt or "").strip():
-        raise ValueError("prompt is required: describe the style of the remix, e.g. 'bossa nova'")
-
-
-@dataclass(frozen=True)
-class RemixRequest:
-    """Remix ``song`` in the style of ``prompt`` (the published Remixer's inputs, plus extras)."""
-
-    song: Path
-    prompt: str
-    model_version: str = "stereo-chord"
-    sampling: Sampling = field(default_factory=Sampling)
-    output: Output = field(default_factory=Output)
-    beat_sync_threshold: float | None = None
-    large_chord_voca: bool = True
-    chroma_coefficient: float = 1.0
-    multi_band_diffusion: bool = False
-    return_instrumental: bool = False
-    return_stems: bool = False
-    return_analysis: bool = False
-
-    def __post_init__(self) -> None:
-        _check_prompt(self.prompt, required=True)
-        _check_version(self.model_version, CHORD_VERSIONS)
-        _check_mbd(self.multi_band_diffusion, self.model_version)
-        _check_coefficient(self.chroma_coefficient)
-        threshold = self.beat_sync_threshold
-        if threshold is not None and not (_is_finite_number(threshold) and (threshold > 0 or threshold == -1)):
-            raise ValueError(f"beat_sync_threshold must be a number of seconds > 0, or -1 / unset "
-                             f"for automatic (1.1 beats), got {threshold!r}")
-
-
-@dataclass(frozen=True)
-class GenerateRequest:
-    """Generate ``duration`` seconds without a song to remix (MusicGen Chord / Melody features).
-
-    ``audio`` is, by model and ``continuation``: the audio whose chords condition the output
-    (chord models), the melody to follow (melody models), or the prompt to continue.
-    """
-
-    prompt: str | None = None
-    model_version: str = "stereo-chord"
-    duration: float = 8.0
-    sampling: Sampling = field(default_factory=Sampling)
-    output: Output = field(default_factory=Output)
-    text_chords: str | None = None
-    bpm: float | None = None
-    time_sig: str = "4/4"
-    audio: Path | None = None
-    audio_start: float = 0.0
-    audio_end: float | None = None
-    continuation: bool = False
-    chroma_coefficient: float = 1.0
-    large_chord_voca: bool = True
-    multi_band_diffusion: bool = False
-
-    def __post_init__(self) -> None:
-        _check_prompt(self.prompt, required=False)
-        _check_version(self.model_version, CHORD_VERSIONS + MELODY_VERSIONS)
-        _check_mbd(self.multi_band_diffusion, self.model_version)
-        _check_coefficient(self.chroma_coefficient)
-        if not _is_finite_number(self.duration) or not 0 < self.duration <= DEFAULT_MAX_DURATION:
-            raise ValueError(f"duration must be in (0, {DEFAULT_MAX_DURATION:g}] seconds, got {self.duration!r}")
-        chord_model = self.model_version in CHORD_VERSIONS
-        text_chords = (self.text_chords or "").strip() or None
-        object.__setattr__(self, "text_chords", text_chords)
-        if not (self.prompt or "").strip() and self.audio is None and text_chords is None:
-            raise ValueError("give a prompt, text_chords or an input audio")
-        if text_chords is not None:
-            if not chord_model:
-                raise ValueError(f"text_chords need a chord model (one of {', '.join(CHORD_VERSIONS)}); "
-                                 f"{self.model_version!r} is a melody model")
-            if self.bpm is None:
-                raise ValueError("text_chords need bpm (the tempo that sets each bar's length)")
-            validate_bpm(self.bpm)
-            parse_time_signature(self.time_sig)
-            parse_chord_text(text_chords)
-            if self.audio is not None and not self.continuation:
-                raise ValueError("give either text_chords or chords from input audio, not both "
-                                 "(both are allowed only with continuation=True)")
-        elif self.bpm is not None:
-            validate_bpm(self.bpm)
-        if self.continuation and self.audio is None:
-            raise ValueError("continuation=True needs an input audio to continue")
-        if self.audio is not None and not chord_model and self.model_version not in MELODY_VERSIONS:
-            raise ValueError(f"{self.model_version!r} cannot take input audio")
-        start, end = self.audio_start, self.audio_end
-        if not _is_finite_number(start) or start < 0:
-            raise ValueError(f"audio_start must be >= 0 seconds, got {start!r}")
-        if end is not None and end != -1 and (not _is_finite_number(end) or end <= start):
-            raise ValueError(f"audio_end must be after audio_start ({start} s), or -1 / unset for "
-                             f"the end of the file, got {end!r}")
-
 
 @dataclass
 class Result:

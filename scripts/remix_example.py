@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from remixer.audio import export_audio  # noqa: E402
-from remixer.pipeline import Models, Pipeline, RemixRequest, Sampling  # noqa: E402
+from remixer.pipeline import Models, Pipeline  # noqa: E402
+from remixer.requests import RemixRequest, Sampling  # noqa: E402
 from remixer.synth import demo_song  # noqa: E402
 from remixer.weights import Manifest, WeightsError, WeightsStore  # noqa: E402
 

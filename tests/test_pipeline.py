@@ -9,7 +9,8 @@ from fixtures.demucs import ScaledSources
 from fixtures.music import noise, synth_song
 from fixtures.weights_dir import build_tiny_weights
 from remixer.audio import AudioError
-from remixer.pipeline import Models, Pipeline, RemixRequest, Sampling
+from remixer.pipeline import Models, Pipeline
+from remixer.requests import RemixRequest, Sampling
 from remixer.separation import Separator
 from remixer.weights import Manifest, WeightsStore
 
