@@ -15,6 +15,7 @@ from pathlib import Path
 from btc.labels import parse_chord_text
 from remixer.chords import parse_time_signature, validate_bpm
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS, GenerationParams
+from remixer.transform import check_key_shift, check_target_bpm
 
 __all__ = ["Sampling", "Output", "RemixRequest", "GenerateRequest", "reject_options",
            "NORMALIZATIONS", "OUTPUT_FORMATS", "DEFAULT_MAX_DURATION", "STEREO_VERSIONS",
@@ -115,9 +116,13 @@ class RemixRequest:
     return_instrumental: bool = False
     return_stems: bool = False
     return_analysis: bool = False
+    target_bpm: float | None = None  # None: the song's tempo (checked against it after analysis)
+    key_shift: int = 0
 
     def __post_init__(self) -> None:
         _check_prompt(self.prompt, required=True)
+        object.__setattr__(self, "target_bpm", check_target_bpm(self.target_bpm))
+        object.__setattr__(self, "key_shift", check_key_shift(self.key_shift))
         _check_version(self.model_version, CHORD_VERSIONS)
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
