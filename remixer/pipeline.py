@@ -39,8 +39,10 @@ from remixer.analysis import Analyzer, make_analyzer
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.generation import AudioChords, AudioClip, GenerationParams, ModelCache, TextChords
 from remixer.mixing import mix
+from remixer.plot import AnalysisPlot, write_analysis_png
 from remixer.requests import DEFAULT_MAX_DURATION, GenerateRequest, Output, RemixRequest
 from remixer.separation import Separator
+from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transform_stems
 from remixer.weights import WeightsStore
 
 logger = logging.getLogger(__name__)
@@ -142,8 +144,19 @@ class Pipeline:
             chords = self.models.recognizers[request.large_chord_voca].recognize(stems.chord_source, rate)
         with timer("analysis (song)"):
             beats = self.models.analyzer.analyze(song, rate, stems=stems)
+        # From here on the song's timeline and key are the remix's (see remixer.transform).
+        transform = Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)
+        song_beats, song_chords, vocals = beats, chords, stems.vocals
+        if not transform.identity:
+            with timer("transform"):
+                beats, chords = scale_beats(beats, transform), transform_chords(chords, transform)
+                if request.return_stems:
+                    stems = transform_stems(stems, transform)
+                    vocals = stems.vocals
+                else:
+                    vocals = transform_audio(stems.vocals, rate, transform)
         description = _with_bpm(request.prompt, beats.bpm)
-        duration = song.shape[1] / rate
+        duration = song.shape[1] * transform.ratio / rate
         logger.info("remixing %.1f s at %s BPM with %d chord segments: %r", duration,
                     "unknown" if beats.bpm is None else f"{beats.bpm:.1f}", len(chords), description)
         with timer("generation"):
@@ -163,13 +176,17 @@ class Pipeline:
                                out_length, threshold=threshold)
         logger.info("beat-sync: %s", synced.reason)
         with timer("mix"):
-            vocals = audio_io.resample(stems.vocals, rate, out_rate)
+            vocals = audio_io.resample(vocals, rate, out_rate)
             mixed = mix(synced.audio, vocals, out_rate)
         if not mixed.vocals_used:
             logger.info("vocals left out: their level (%.1f dBFS) is separation residue, not singing",
                         mixed.vocal_level_db)
-        analysis = {"song": beats.to_dict(), "instrumental": generated_beats.to_dict(),
-                    "chords": [_segment_dict(s) for s in chords], "seed": generated.seed,
+        analysis = {"song": song_beats.to_dict(), "instrumental": generated_beats.to_dict(),
+                    "chords": [_segment_dict(s) for s in song_chords], "seed": generated.seed,
+                    "transform": {"target_bpm": request.target_bpm, "stretch_ratio": transform.ratio,
+                                  "key_shift": transform.semitones, "bpm": beats.bpm,
+                                  "downbeats": [float(t) for t in beats.downbeats],
+                                  "chords": [_segment_dict(s) for s in chords]},
                     "beat_sync": {"threshold_s": threshold, "matched_downbeats": synced.n_matched,
                                   "warped": synced.warped, "reason": synced.reason},
                     "mix": {"vocals_used": mixed.vocals_used,
@@ -186,6 +203,9 @@ class Pipeline:
                             for name, stem in stems.as_dict().items()]
             if request.return_analysis:
                 outputs.append(_write_json(workdir / "analysis.json", analysis))
+                outputs.append(write_analysis_png(workdir / "analysis.png", AnalysisPlot.of_remix(
+                    song, rate, beats, chords, generated_beats.downbeats, synced, out_rate,
+                    title=f"{description} (length x{transform.ratio:.3f}, key {transform.semitones:+d})")))
         return Result(outputs=outputs, seed=generated.seed, timings=timer.seconds, analysis=analysis)
 
     def generate(self, request: GenerateRequest, workdir: Path) -> Result:

@@ -1,0 +1,212 @@
+"""A remix at a new tempo and key, end to end through Pipeline.remix with tiny real-format models.
+
+Separation and chord recognition are replaced by the synth's known stems and chords (the tiny
+htdemucs and BTC are random), so the vocals and chords that go through the transform are known;
+for the tempo test the generator is replaced by the accompaniment rendered at the bpm the
+pipeline asks for, drifting (as MusicGen's takes do), so madmom can re-detect the result. Beat
+analysis is madmom's real pretrained model throughout.
+"""
+from __future__ import annotations
+
+import json
+import re
+import struct
+
+import librosa
+import numpy as np
+import pedalboard
+import pytest
+import soundfile as sf
+import torch
+
+from btc.labels import label_to_chroma
+from fixtures.weights_dir import build_tiny_weights
+from remixer import chords as chord_grid
+from remixer.analysis import MadmomAnalyzer
+from remixer.generation import GenerationResult
+from remixer.musicgen_chord import CHROMA_ATTRIBUTE
+from remixer.pipeline import Models, Pipeline
+from remixer.requests import RemixRequest, Sampling
+from remixer.separation import Stems
+from remixer.synth import SynthSong, demo_song, retimed
+from remixer.weights import Manifest, WeightsStore
+
+RATE = 32_000  # the model's rate: outputs keep the song's sample count base
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # A tiny LM is latency-bound: OpenMP wake-ups cost more than its matmuls on a busy 2-core box.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Models:
+    root = tmp_path_factory.mktemp("weights")
+    store = WeightsStore(root, offline=True, manifest=Manifest.load(build_tiny_weights(root)))
+    return Models.load(store, analysis_backend="madmom", preload=("chord",))
+
+
+@pytest.fixture(scope="module")
+def song() -> SynthSong:
+    """Long enough for madmom to find the tempo of the remix again (5 bars at 120 BPM)."""
+    return demo_song(12.0, 100, sample_rate=RATE, channels=2, seed=2)
+
+
+@pytest.fixture(scope="module")
+def short_song() -> SynthSong:
+    """For what needs no re-detection: each second costs a real (tiny) generation."""
+    return demo_song(6.0, 100, sample_rate=RATE, channels=2, seed=2)
+
+
+def _known_stems(song: SynthSong) -> Stems:
+    return Stems(drums=song.stems["drums"], bass=song.stems["bass"], other=song.stems["harmony"],
+                 vocals=song.stems["vocals"], sample_rate=song.sample_rate)
+
+
+@pytest.fixture
+def oracle(models, monkeypatch):
+    """Makes separation and chord recognition return a song's truth."""
+    def use(song: SynthSong) -> SynthSong:
+        monkeypatch.setattr(models.separator, "separate", lambda wav, rate: _known_stems(song))
+        monkeypatch.setattr(models.recognizers[True], "recognize", lambda wav, rate: list(song.chords))
+        return song
+    return use
+
+
+def _write_song(song: SynthSong, tmp_path):
+    path = tmp_path / "song.wav"
+    sf.write(path, song.audio.T, song.sample_rate, subtype="FLOAT")
+    return path
+
+
+def _request(path, **kwargs) -> RemixRequest:
+    return RemixRequest(song=path, prompt="lofi", model_version="chord", sampling=Sampling(seed=4),
+                        **kwargs)
+
+
+def _outputs(result) -> dict[str, object]:
+    return {path.name: path for path in result.outputs}
+
+
+def _nearest_errors(truth: np.ndarray, detected: np.ndarray) -> np.ndarray:
+    return np.array([np.min(np.abs(detected - t)) for t in truth])
+
+
+def test_remix_at_120_bpm_from_a_100_bpm_song(models, song, oracle, tmp_path, monkeypatch):
+    oracle(song)
+    asked: list[str] = []
+
+    def take_at_the_asked_tempo(description, params, **_):
+        asked.append(description)
+        bpm = float(re.search(r"bpm : (\d+)", description).group(1))
+        take = retimed(song, (0.97 * bpm, 1.02 * bpm), vocals=False, sample_rate=RATE,
+                       first_downbeat=0.3, duration=params.duration)
+        return GenerationResult(take.audio, RATE, params.seed, np.zeros((1, 0), np.int64))
+
+    monkeypatch.setattr(models.generators.get("chord"), "generate", take_at_the_asked_tempo)
+    result = Pipeline(models).remix(
+        _request(_write_song(song, tmp_path), target_bpm=120, return_instrumental=True,
+                 return_stems=True, return_analysis=True), tmp_path / "out")
+    out = _outputs(result)
+    analysis = json.loads(out["analysis.json"].read_text())
+    song_bpm = analysis["song"]["bpm"]
+    ratio = analysis["transform"]["stretch_ratio"]
+    assert abs(song_bpm - 100) < 1.5 and ratio == pytest.approx(song_bpm / 120, rel=1e-12)
+    assert analysis["transform"]["bpm"] == 120 and re.search(r"bpm : 120\b", asked[0])
+
+    mix, rate = sf.read(out["remix.wav"], always_2d=True)
+    assert rate == RATE and abs(mix.shape[0] - song.audio.shape[1] * ratio) <= 1
+    assert abs(MadmomAnalyzer().analyze(mix.T, rate).bpm - 120) < 2
+
+    # Downbeats of the synced instrumental, re-detected, on the song's downbeats scaled by the ratio.
+    targets = np.array(analysis["transform"]["downbeats"])
+    assert np.allclose(targets, np.array(analysis["song"]["downbeats"]) * ratio)
+    instrumental, _ = sf.read(out["instrumental.wav"], always_2d=True)
+    detected = MadmomAnalyzer().analyze(instrumental.T, RATE).downbeats
+    errors = _nearest_errors(targets, detected)
+    assert len(targets) >= 3 and np.median(errors) <= 0.020 and errors.max() <= 0.035
+
+    # The returned vocal stem is the song's vocals stretched like an independent Rubber Band run.
+    vocals, _ = sf.read(out["stem-vocals.wav"], always_2d=True)
+    reference = pedalboard.time_stretch(song.stems["vocals"], RATE, stretch_factor=120 / song_bpm)
+    n = min(vocals.shape[0], reference.shape[1])
+    assert vocals.shape[0] == round(song.audio.shape[1] * ratio)
+    assert np.corrcoef(vocals[:n, 0], reference[0, :n])[0, 1] > 0.95
+
+
+def _median_f0_cents(wav: np.ndarray, rate: int) -> float:
+    f0 = librosa.yin(wav, fmin=150, fmax=1000, sr=rate, frame_length=2048, hop_length=256)
+    rms = librosa.feature.rms(y=wav, frame_length=2048, hop_length=256)[0][:f0.size]
+    return float(np.median(1200 * np.log2(f0[rms > 0.3 * rms.max()] / 27.5)))
+
+
+def test_key_shift_conditions_on_the_transposed_chords_and_shifts_the_vocals(models, short_song, oracle,
+                                                                             tmp_path, monkeypatch):
+    song = oracle(short_song)
+    generator = models.generators.get("chord")
+    conditioner = generator.model.lm.condition_provider.conditioners[CHROMA_ATTRIBUTE]
+    chromas: list[np.ndarray] = []
+    real_condition = conditioner.condition
+
+    def spy(chroma):
+        chromas.append(chroma.numpy().copy())
+        return real_condition(chroma)
+
+    monkeypatch.setattr(conditioner, "condition", spy)
+    result = Pipeline(models).remix(
+        _request(_write_song(song, tmp_path), key_shift=2, return_stems=True, return_analysis=True),
+        tmp_path / "out")
+    out = _outputs(result)
+
+    # Window k of the generation is conditioned on the known chords of its span, shifted up 2.
+    frame_rate = generator.model.frame_rate
+    stride = int(generator.extend_stride * frame_rate) / frame_rate
+    assert len(chromas) >= 3
+    for k, chroma in enumerate(chromas):
+        start = k * stride
+        span = min(generator.window, song.duration - start)
+        known = chord_grid.fit_to_window(chord_grid.segments_to_chroma(
+            song.chords, duration=span, start=start), conditioner.chroma_len)
+        assert known.sum() > 0 and np.array_equal(chroma, np.roll(known, 2, axis=1)), k
+    # The same, label by label: C G A:min became D A B:min; analysis.json holds both.
+    analysis = json.loads(out["analysis.json"].read_text())
+    assert [c["label"] for c in analysis["chords"][:4]] == ["N", "C", "G", "A:min"]
+    assert [c["label"] for c in analysis["transform"]["chords"][:4]] == ["N", "D", "A", "B:min"]
+    assert all(np.array_equal(np.roll(label_to_chroma(a["label"]), 2), label_to_chroma(b["label"]))
+               and a["start"] == b["start"] for a, b in zip(analysis["chords"], analysis["transform"]["chords"]))
+    assert analysis["transform"]["stretch_ratio"] == 1.0 and analysis["transform"]["key_shift"] == 2
+
+    vocals, rate = sf.read(out["stem-vocals.wav"], always_2d=True)
+    truth = song.stems["vocals"].mean(axis=0)
+    assert vocals.shape[0] == song.audio.shape[1] and rate == RATE
+    shift = _median_f0_cents(vocals.mean(axis=1), rate) - _median_f0_cents(truth, RATE)
+    assert shift == pytest.approx(200, abs=15)
+    assert sf.info(out["remix.wav"]).frames == song.audio.shape[1]
+
+
+def _png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_analysis_png_is_written_beside_the_json(models, short_song, oracle, tmp_path):
+    song = oracle(short_song)
+    result = Pipeline(models).remix(_request(_write_song(song, tmp_path), target_bpm=90, key_shift=-1,
+                                             return_analysis=True), tmp_path / "out")
+    out = _outputs(result)
+    assert [p.name for p in result.outputs] == ["remix.wav", "analysis.json", "analysis.png"]
+    assert out["analysis.png"].parent == out["analysis.json"].parent
+    assert _png_size(out["analysis.png"]) == (1600, 900)
+
+
+def test_bad_target_for_the_song_fails_before_generation(models, short_song, oracle, tmp_path, monkeypatch):
+    song = oracle(short_song)
+    monkeypatch.setattr(models.generators.get("chord"), "generate",
+                        lambda *a, **k: pytest.fail("generation ran"))
+    with pytest.raises(ValueError, match=r"target_bpm 230 is 2\.\d\dx the song's tempo"):
+        Pipeline(models).remix(_request(_write_song(song, tmp_path), target_bpm=230), tmp_path / "out")
