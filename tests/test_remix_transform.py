@@ -22,6 +22,7 @@ import torch
 from btc.labels import label_to_chroma
 from fixtures.weights_dir import build_tiny_weights
 from remixer import chords as chord_grid
+from remixer import plot
 from remixer.analysis import MadmomAnalyzer
 from remixer.generation import GenerationResult
 from remixer.musicgen_chord import CHROMA_ATTRIBUTE
@@ -194,14 +195,27 @@ def _png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_analysis_png_is_written_beside_the_json(models, short_song, oracle, tmp_path):
+def test_analysis_png_is_written_beside_the_json(models, short_song, oracle, tmp_path, monkeypatch):
     song = oracle(short_song)
+    figures = []
+    real_figure = plot.analysis_figure
+    monkeypatch.setattr(plot, "analysis_figure", lambda data: figures.append(real_figure(data)) or figures[-1])
     result = Pipeline(models).remix(_request(_write_song(song, tmp_path), target_bpm=90, key_shift=-1,
                                              return_analysis=True), tmp_path / "out")
     out = _outputs(result)
     assert [p.name for p in result.outputs] == ["remix.wav", "analysis.json", "analysis.png"]
     assert out["analysis.png"].parent == out["analysis.json"].parent
     assert _png_size(out["analysis.png"]) == (1600, 900)
+    # The picture drew what analysis.json reports, on the remix's timeline.
+    analysis = json.loads(out["analysis.json"].read_text())
+    (figure,) = figures
+    marks = {gid: [seg[0, 0] for seg in artist.get_segments()] for artist in figure.findobj()
+             if (gid := artist.get_gid()) in ("downbeats", "beats", "generated downbeats")}
+    assert len(analysis["song"]["downbeats"]) >= 2
+    assert marks["downbeats"] == pytest.approx(analysis["transform"]["downbeats"])
+    assert len(marks["beats"]) == len(analysis["song"]["beats"])
+    assert marks["generated downbeats"] == pytest.approx(analysis["instrumental"]["downbeats"])
+    assert figure.axes[-1].get_xlim()[1] == pytest.approx(sf.info(out["remix.wav"]).duration)
 
 
 def test_bad_target_for_the_song_fails_before_generation(models, short_song, oracle, tmp_path, monkeypatch):
