@@ -57,6 +57,11 @@ class Predictor(BasePredictor):
         beat_sync_threshold: float = Input(description="Largest gap in seconds between a generated downbeat "
                                                        "and the song's downbeat it is moved to. Unset or -1: "
                                                        "1.1 beats at the song's tempo.", default=None),
+        target_bpm: float = Input(description="Remix: tempo of the remix, 40-240 BPM and within 0.5x-2x of "
+                                              "the song's; the vocals are time-stretched to it (pitch kept). "
+                                              "Unset: the song's tempo.", default=None),
+        key_shift: int = Input(description="Remix: semitones to move the key by, -12 to 12; the vocals are "
+                                           "pitch-shifted (formants kept) and the chords transposed.", default=0),
         large_chord_voca: bool = Input(description="Read chords with the 170-class BTC vocabulary (7ths, "
                                                    "dim, aug, sus...); off: 25 classes (major/minor).",
                                        default=True),
@@ -75,7 +80,8 @@ class Predictor(BasePredictor):
         return_stems: bool = Input(description="Remix: also return the song's separated stems (drums, "
                                                "bass, other, vocals).", default=False),
         return_analysis: bool = Input(description="Remix: also return analysis.json (bpm, beats, "
-                                                  "downbeats, chords, beat-sync report, seed).", default=False),
+                                                  "downbeats, chords, beat-sync report, seed) and its "
+                                                  "picture, analysis.png.", default=False),
         seed: int = Input(description="Random seed; unset or -1 for a random one (the seed used is "
                                       "logged and written to analysis.json).", default=None),
         duration: float = Input(description="Generation only: seconds of music to generate (including "
@@ -115,11 +121,12 @@ class Predictor(BasePredictor):
                 output=output, beat_sync_threshold=beat_sync_threshold, large_chord_voca=large_chord_voca,
                 chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
                 return_instrumental=return_instrumental, return_stems=return_stems,
-                return_analysis=return_analysis)
+                return_analysis=return_analysis, target_bpm=target_bpm, key_shift=key_shift)
         else:
             reject_options({"beat_sync_threshold": beat_sync_threshold not in (None, -1),
                             "return_instrumental": return_instrumental, "return_stems": return_stems,
-                            "return_analysis": return_analysis}, "apply only to a remix: give music_input")
+                            "return_analysis": return_analysis, "target_bpm": target_bpm is not None,
+                            "key_shift": key_shift != 0}, "apply only to a remix: give music_input")
             request = GenerateRequest(
                 prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
                 output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,

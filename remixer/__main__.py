@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="output level strategy (loudness = -14 LUFS)")
     parser.add_argument("--beat-sync-threshold", type=float, default=None,
                         help="largest generated-to-song downbeat gap in seconds (default: 1.1 beats)")
+    parser.add_argument("--target-bpm", type=float, default=None,
+                        help="tempo of the remix (40-240, within 0.5x-2x of the song's; default: the song's)")
+    parser.add_argument("--key-shift", type=int, default=0, help="semitones to move the key by (-12..12)")
     parser.add_argument("--small-chord-voca", action="store_true",
                         help="read chords with the 25-class BTC (major/minor) instead of 170 classes")
     parser.add_argument("--chroma-coefficient", type=float, default=1.0,
@@ -56,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--return-instrumental", action="store_true", help="also write the synced instrumental")
     parser.add_argument("--return-stems", action="store_true", help="also write the song's four stems")
     parser.add_argument("--return-analysis", action="store_true",
-                        help="also write bpm, beats, downbeats and chords as JSON")
+                        help="also write bpm, beats, downbeats and chords as JSON, and their picture (PNG)")
     gen = parser.add_argument_group("generation without a song")
     gen.add_argument("--duration", type=float, default=8.0, help="seconds to generate")
     gen.add_argument("--text-chords", help="progression like 'C G A:min F' (bars by spaces, chords of a bar by commas)")
@@ -93,13 +96,20 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
                         "--continuation": args.continuation}, "apply only without a song")
         return RemixRequest(song=args.song, beat_sync_threshold=args.beat_sync_threshold,
                             return_instrumental=args.return_instrumental, return_stems=args.return_stems,
-                            return_analysis=args.return_analysis, **common)
+                            return_analysis=args.return_analysis, target_bpm=args.target_bpm,
+                            key_shift=args.key_shift, **common)
     reject_options({"--beat-sync-threshold": args.beat_sync_threshold is not None,
                     "--return-instrumental": args.return_instrumental, "--return-stems": args.return_stems,
-                    "--return-analysis": args.return_analysis}, "apply only to a remix: give a song")
+                    "--return-analysis": args.return_analysis, "--target-bpm": args.target_bpm is not None,
+                    "--key-shift": args.key_shift != 0}, "apply only to a remix: give a song")
     return GenerateRequest(duration=args.duration, text_chords=args.text_chords, bpm=args.bpm,
                            time_sig=args.time_sig, audio=args.input_audio, audio_start=args.audio_start,
                            audio_end=args.audio_end, continuation=args.continuation, **common)
+
+
+def _remix_stages(request: RemixRequest) -> int:
+    """The remix's stages, + the transform of a new tempo or key."""
+    return REMIX_STAGES + (request.target_bpm is not None or request.key_shift != 0)
 
 
 def _generation_stages(request: GenerateRequest) -> int:
@@ -132,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         versions = (request.model_version,)
         models = Models.load(store, device=args.device, analysis_backend=args.analysis_backend,
                              preload=versions)
-        stages = REMIX_STAGES if isinstance(request, RemixRequest) else _generation_stages(request)
+        stages = _remix_stages(request) if isinstance(request, RemixRequest) else _generation_stages(request)
         with tqdm(total=stages, unit="stage", disable=args.quiet or None, file=sys.stderr) as bar:
             def advance(stage: str) -> None:
                 bar.set_description(stage)

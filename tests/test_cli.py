@@ -5,6 +5,7 @@ import json
 
 import pytest
 import soundfile as sf
+import torch
 
 from fixtures.music import synth_song
 from fixtures.weights_dir import build_tiny_weights
@@ -29,7 +30,7 @@ def test_cli_remix_writes_the_mix_and_extras_beside_it(weights, tmp_path, monkey
     assert code == 0
     printed = capsys.readouterr().out.split()
     assert printed == [str(out), str(out.with_name("remix.instrumental.mp3")),
-                       str(out.with_name("remix.analysis.json"))]
+                       str(out.with_name("remix.analysis.json")), str(out.with_name("remix.analysis.png"))]
     info = sf.info(out)
     # Output rate: max(song rate, model rate 32 kHz); mp3 decodes within 50 ms of the song's length.
     assert info.samplerate == 32_000 and info.channels == 1
@@ -67,3 +68,44 @@ def test_cli_help_documents_the_options(capsys):
     text = capsys.readouterr().out
     for option in ("--prompt", "--text-chords", "--beat-sync-threshold", "--return-stems", "--offline"):
         assert option in text
+
+
+def test_cli_remix_at_a_new_tempo_and_key(weights, tmp_path, monkeypatch, capsys):
+    root, manifest = weights
+    monkeypatch.setenv("REMIXER_WEIGHTS_MANIFEST", str(manifest))
+    song = synth_song(120, duration=4.0, sample_rate=32_000, channels=1)
+    sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
+    out = tmp_path / "remix.wav"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tiny LM is latency-bound; two threads crawl on a busy machine
+    try:
+        code = main([str(tmp_path / "song.wav"), "--prompt", "lofi", "-o", str(out), "--weights-dir", str(root),
+                     "--offline", "--model-version", "chord", "--seed", "1", "--analysis-backend", "madmom",
+                     "--target-bpm", "150", "--key-shift", "-2", "--return-analysis", "-q"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, capsys.readouterr().err
+    analysis = json.loads(out.with_name("remix.analysis.json").read_text())
+    ratio = analysis["transform"]["stretch_ratio"]
+    assert ratio == pytest.approx(analysis["song"]["bpm"] / 150) and analysis["transform"]["key_shift"] == -2
+    assert analysis["prompt"] == "lofi, bpm : 150"
+    assert abs(sf.info(out).frames - 4.0 * 32_000 * ratio) <= 1
+    assert out.with_name("remix.analysis.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--key-shift", "13"], "key_shift must be between -12 and 12 semitones, got 13"),
+    (["--target-bpm", "300"], "target_bpm must be between 40 and 240 BPM, got 300"),
+])
+def test_cli_rejects_bad_tempo_and_key_before_loading_models(weights, tmp_path, capsys, options, message):
+    root, _ = weights
+    code = main([str(tmp_path / "missing.wav"), "--prompt", "x", "-o", str(tmp_path / "a.wav"),
+                 "--weights-dir", str(root), "--offline", *options])
+    assert code == 2 and capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_cli_tempo_and_key_need_a_song(weights, tmp_path, capsys):
+    root, _ = weights
+    code = main(["--prompt", "x", "--target-bpm", "90", "--key-shift", "1", "-o", str(tmp_path / "a.wav"),
+                 "--weights-dir", str(root), "--offline"])
+    assert code == 2 and "--target-bpm, --key-shift apply only to a remix" in capsys.readouterr().err
