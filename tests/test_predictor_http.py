@@ -163,3 +163,29 @@ def test_two_parallel_requests_both_succeed_with_distinct_outputs(server):
     first, second = (_decode_output(r["output"][0])[0] for r in replies)
     assert first.shape == second.shape
     assert not np.array_equal(first, second)
+
+
+def test_remix_at_a_new_tempo_and_key_returns_the_analysis_and_its_picture(server, song):
+    port, _, _ = server
+    reply = _post(port, {"prompt": "lofi", "music_input": _data_uri(song, "audio/wav"), "model_version": "chord",
+                         "target_bpm": 150, "key_shift": 2, "return_analysis": True, "seed": 2})
+    assert reply["status"] == "succeeded", reply.get("error") or reply.get("logs")
+    mix, rate, _ = _decode_output(reply["output"][0])
+    analysis = json.loads(base64.b64decode(reply["output"][1].split(",", 1)[1]))
+    png = base64.b64decode(reply["output"][2].split(",", 1)[1])
+    ratio = analysis["transform"]["stretch_ratio"]
+    assert ratio == pytest.approx(analysis["song"]["bpm"] / 150) and analysis["transform"]["key_shift"] == 2
+    assert abs(mix.shape[0] - SONG_SECONDS * rate * ratio) <= 1
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(reply["output"]) == 3
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"prompt": "rock", "music_input": "SONG", "target_bpm": 500}, "target_bpm must be between 40 and 240"),
+    ({"prompt": "rock", "music_input": "SONG", "key_shift": -13}, "key_shift must be between -12 and 12"),
+    ({"prompt": "rock", "target_bpm": 90}, "target_bpm apply only to a remix: give music_input"),
+])
+def test_bad_tempo_or_key_fails_with_a_clear_message(server, song, payload, message):
+    port, _, _ = server
+    payload = {key: _data_uri(song, "audio/wav") if value == "SONG" else value for key, value in payload.items()}
+    reply = _post(port, payload)
+    assert reply["status"] == "failed" and message in reply["error"], reply.get("error")
