@@ -9,8 +9,8 @@ Four lanes share one time axis, the remix's (the song's timeline after any tempo
 
 Drawn with matplotlib's Agg canvas on a :class:`~matplotlib.figure.Figure` of its own (no pyplot,
 so no global figure registry and nothing to close); a 3-minute song draws in well under a
-second because the waveform is reduced to one min/max pair per horizontal pixel and every lane of
-marks is one collection. Each marker collection carries a ``gid`` (``"beats"``, ``"downbeats"``,
+second because the waveform is reduced to one min/max pair per horizontal pixel, every lane of
+marks is one collection and the margins are fixed (no layout engine). Each marker collection carries a ``gid`` (``"beats"``, ``"downbeats"``,
 ``"sections"``, ``"chords"``, ``"generated downbeats"``, ``"synced downbeats"``, ``"warp map"``)
 so tests and tools can find it.
 """
@@ -80,9 +80,11 @@ class AnalysisPlot:
 
 def analysis_figure(plot: AnalysisPlot) -> Figure:
     """The four-lane figure of ``plot`` (see the module docstring)."""
-    figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
-    axes = figure.subplots(len(_LANE_HEIGHTS), 1, sharex=True,
-                           gridspec_kw={"height_ratios": _LANE_HEIGHTS})
+    figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+    # Fixed margins: a layout engine measures every text first and doubles the drawing time.
+    axes = figure.subplots(len(_LANE_HEIGHTS), 1, sharex=True, gridspec_kw={
+        "height_ratios": _LANE_HEIGHTS, "left": 0.06, "right": 0.99, "top": 0.95, "bottom": 0.06,
+        "hspace": 0.08})
     wave_ax, chord_ax, sync_ax, warp_ax = axes
     figure.suptitle(plot.title or "remix analysis", fontsize=11)
     _waveform_lane(wave_ax, plot)
@@ -97,16 +99,17 @@ def analysis_figure(plot: AnalysisPlot) -> Figure:
 def write_analysis_png(path: Path, plot: AnalysisPlot) -> Path:
     """Draw ``plot`` and write it to ``path`` as a PNG; returns ``path``."""
     figure = analysis_figure(plot)
-    FigureCanvasAgg(figure).print_png(str(path))
+    # zlib level 1 encodes faster than the default (6); the file is ~20 % larger.
+    FigureCanvasAgg(figure).print_png(str(path), pil_kwargs={"compress_level": 1})
     return path
 
 
 def _envelope(waveform: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of the mono signal in ``bins`` equal slices (fewer when it is shorter)."""
-    mono = np.asarray(waveform, dtype=np.float32).reshape(-1, np.shape(waveform)[-1]).mean(axis=0)
-    bins = max(1, min(bins, mono.size))
-    usable = mono[: mono.size // bins * bins].reshape(bins, -1)
-    return usable.min(axis=1), usable.max(axis=1)
+    """Min and max over all channels in ``bins`` equal slices (fewer when it is shorter)."""
+    wav = np.asarray(waveform).reshape(-1, np.shape(waveform)[-1])
+    bins = max(1, min(bins, wav.shape[1]))
+    usable = wav[:, : wav.shape[1] // bins * bins].reshape(wav.shape[0], bins, -1)
+    return usable.min(axis=(0, 2)), usable.max(axis=(0, 2))
 
 
 def _marks(ax: tp.Any, times: np.ndarray, low: float, high: float, gid: str, **style: tp.Any) -> None:
