@@ -85,8 +85,8 @@ def _write_song(song: SynthSong, tmp_path):
 
 
 def _request(path, **kwargs) -> RemixRequest:
-    return RemixRequest(song=path, prompt="lofi", model_version="chord", sampling=Sampling(seed=4),
-                        **kwargs)
+    return RemixRequest(**{"song": path, "prompt": "lofi", "model_version": "chord",
+                           "sampling": Sampling(seed=4), **kwargs})
 
 
 def _outputs(result) -> dict[str, object]:
@@ -195,15 +195,16 @@ def _png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_analysis_png_is_written_beside_the_json(models, short_song, oracle, tmp_path, monkeypatch):
+def test_analysis_png_is_written_beside_the_json_stereo_model(models, short_song, oracle, tmp_path, monkeypatch):
     song = oracle(short_song)
     figures = []
     real_figure = plot.analysis_figure
     monkeypatch.setattr(plot, "analysis_figure", lambda data: figures.append(real_figure(data)) or figures[-1])
     result = Pipeline(models).remix(_request(_write_song(song, tmp_path), target_bpm=90, key_shift=-1,
+                                             model_version="stereo-chord", return_instrumental=True,
                                              return_analysis=True), tmp_path / "out")
     out = _outputs(result)
-    assert [p.name for p in result.outputs] == ["remix.wav", "analysis.json", "analysis.png"]
+    assert [p.name for p in result.outputs] == ["remix.wav", "instrumental.wav", "analysis.json", "analysis.png"]
     assert out["analysis.png"].parent == out["analysis.json"].parent
     assert _png_size(out["analysis.png"]) == (1600, 900)
     # The picture drew what analysis.json reports, on the remix's timeline.
@@ -216,6 +217,11 @@ def test_analysis_png_is_written_beside_the_json(models, short_song, oracle, tmp
     assert len(marks["beats"]) == len(analysis["song"]["beats"])
     assert marks["generated downbeats"] == pytest.approx(analysis["instrumental"]["downbeats"])
     assert figure.axes[-1].get_xlim()[1] == pytest.approx(sf.info(out["remix.wav"]).duration)
+    # The stereo model's remix and instrumental: two channels at the stretched length.
+    ratio = analysis["transform"]["stretch_ratio"]
+    for name in ("remix.wav", "instrumental.wav"):
+        info = sf.info(out[name])
+        assert info.channels == 2 and abs(info.frames - song.audio.shape[1] * ratio) <= 1
 
 
 def test_bad_target_for_the_song_fails_before_generation(models, short_song, oracle, tmp_path, monkeypatch):
