@@ -16,6 +16,7 @@ import librosa
 import numpy as np
 import pedalboard
 import pytest
+import pytsmod
 import soundfile as sf
 import torch
 
@@ -131,12 +132,21 @@ def test_remix_at_120_bpm_from_a_100_bpm_song(models, song, oracle, tmp_path, mo
     errors = _nearest_errors(targets, detected)
     assert len(targets) >= 3 and np.median(errors) <= 0.020 and errors.max() <= 0.035
 
-    # The returned vocal stem is the song's vocals stretched like an independent Rubber Band run.
+    # The returned vocal stem is the song's vocals stretched like an independent Rubber Band run,
+    # and phrased like another algorithm's stretch (pytsmod's phase vocoder: loudness envelopes).
     vocals, _ = sf.read(out["stem-vocals.wav"], always_2d=True)
     reference = pedalboard.time_stretch(song.stems["vocals"], RATE, stretch_factor=120 / song_bpm)
     n = min(vocals.shape[0], reference.shape[1])
     assert vocals.shape[0] == round(song.audio.shape[1] * ratio)
     assert np.corrcoef(vocals[:n, 0], reference[0, :n])[0, 1] > 0.95
+    vocoded = np.asarray(pytsmod.phase_vocoder(song.stems["vocals"][0], ratio, phase_lock=True))
+    a, b = _envelope(vocals[:, 0]), _envelope(vocoded)
+    n = min(a.size, b.size)
+    assert abs(a.size - b.size) <= 2 and np.corrcoef(a[:n], b[:n])[0, 1] > 0.95
+
+
+def _envelope(wav: np.ndarray) -> np.ndarray:
+    return librosa.feature.rms(y=np.asarray(wav, dtype=np.float32), frame_length=1024, hop_length=256)[0]
 
 
 def _median_f0_cents(wav: np.ndarray, rate: int) -> float:
