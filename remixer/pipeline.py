@@ -14,6 +14,10 @@ Remix (:meth:`Pipeline.remix`)::
 Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from an audio file
 (separated once), a melody to follow (melody models) or an audio prompt to continue.
 
+A new tempo or key (``target_bpm``, ``key_shift``) moves the vocals, beats and chords right after
+the song's analysis (:mod:`remixer.transform`), so generation, beat-sync and the mix all work on
+the remix's timeline; ``return_analysis`` also draws ``analysis.png`` (:mod:`remixer.plot`).
+
 Every request writes only inside the directory it is given (the predictor makes one per
 request), output names are distinct, and each stage is logged with its duration. Requests
 (:mod:`remixer.requests`) are validated when they are built, before any model runs.
