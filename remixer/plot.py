@@ -8,11 +8,11 @@ Four lanes share one time axis, the remix's (the song's timeline after any tempo
 4. the warp map: generated time against song time, beside the identity line.
 
 Drawn with matplotlib's Agg canvas on a :class:`~matplotlib.figure.Figure` of its own (no pyplot,
-so no global figure registry and nothing to close); a 3-minute song draws in well under a
-second because the waveform is reduced to one min/max pair per horizontal pixel, every lane of
-marks is one collection and the margins are fixed (no layout engine). Each marker collection carries a ``gid`` (``"beats"``, ``"downbeats"``,
-``"sections"``, ``"chords"``, ``"generated downbeats"``, ``"synced downbeats"``, ``"warp map"``)
-so tests and tools can find it.
+so no global figure registry and nothing to close); a 3-minute song draws in under a second
+because the waveform is reduced to one min/max pair per horizontal pixel, every lane of marks is
+one collection and the margins are fixed (no layout engine). Each kind of mark carries a
+``gid`` (``"beats"``, ``"downbeats"``, ``"sections"``, ``"chords"``, ``"generated downbeats"``,
+``"synced downbeats"``, ``"warp map"``) so tests and tools can find it.
 """
 from __future__ import annotations
 

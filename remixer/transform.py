@@ -29,7 +29,8 @@ from remixer.audio import check_positive_int, fit_length
 from remixer.separation import STEM_NAMES, Stems
 
 __all__ = ["Transform", "TARGET_BPM_RANGE", "KEY_SHIFT_RANGE", "MAX_TEMPO_FACTOR", "check_target_bpm",
-           "check_key_shift", "transform_audio", "transform_stems", "scale_beats", "transpose_label", "transform_chords"]
+           "check_key_shift", "transform_audio", "transform_stems", "scale_beats", "transpose_label",
+           "transform_chords"]
 
 TARGET_BPM_RANGE = (40.0, 240.0)
 KEY_SHIFT_RANGE = (-12, 12)

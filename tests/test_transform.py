@@ -91,7 +91,8 @@ def test_scale_beats_moves_every_time_and_sets_the_target_tempo():
     scaled = scale_beats(beats, transform)
     ratio = 100.3 / 120
     assert scaled.bpm == 120.0
-    assert np.allclose(scaled.beats, beats.beats * ratio) and np.allclose(scaled.downbeats, [0.5 * ratio, 2.9 * ratio])
+    assert np.allclose(scaled.beats, beats.beats * ratio)
+    assert np.allclose(scaled.downbeats, [0.5 * ratio, 2.9 * ratio])
     assert scaled.sections == (Section(0.0, 2.9 * ratio, "intro"),)
     assert np.array_equal(scaled.beat_positions, beats.beat_positions) and scaled.backend == "madmom"
 
