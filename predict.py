@@ -24,7 +24,7 @@ import tempfile
 
 from cog import BasePredictor, Input, Path
 
-from remixer.cancellation import Cancelled, CancelToken
+from remixer.cancellation import CancelToken
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
 from remixer.pipeline import Models, Pipeline, Result
 from remixer.requests import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
