@@ -71,10 +71,10 @@ class Output:
     def __post_init__(self) -> None:
         if self.format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, "
-                             f"got {self.format!r}")
+                             f"got {_shown(self.format)}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization_strategy must be one of {', '.join(NORMALIZATIONS)}, "
-                             f"got {self.normalization!r}")
+                             f"got {_shown(self.normalization)}")
 
 
 def reject_options(given: tp.Mapping[str, bool], reason: str) -> None:
@@ -85,13 +85,25 @@ def reject_options(given: tp.Mapping[str, bool], reason: str) -> None:
         raise ValueError(f"{', '.join(names)} {reason}")
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for an error message, cut short: a client's 100 KB string is not echoed."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _check_flags(**flags: object) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {_shown(value)}")
+
+
 def _is_finite_number(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _check_version(version: str, allowed: tp.Sequence[str]) -> None:
     if version not in allowed:
-        raise ValueError(f"model_version must be one of {', '.join(allowed)}, got {version!r}")
+        raise ValueError(f"model_version must be one of {', '.join(allowed)}, got {_shown(version)}")
 
 
 def _check_mbd(multi_band_diffusion: bool, version: str) -> None:
@@ -103,7 +115,7 @@ def _check_mbd(multi_band_diffusion: bool, version: str) -> None:
 def _check_coefficient(value: float) -> None:
     low, high = CHROMA_COEFFICIENT_RANGE
     if not _is_finite_number(value) or not low <= value <= high:
-        raise ValueError(f"chroma_coefficient must be between {low} and {high}, got {value!r}")
+        raise ValueError(f"chroma_coefficient must be between {low} and {high}, got {_shown(value)}")
 
 
 def _check_text(value: str | None, name: str, limit: int, why: str = "") -> None:
@@ -141,13 +153,16 @@ class RemixRequest:
 
     def __post_init__(self) -> None:
         _check_prompt(self.prompt, required=True)
+        _check_flags(large_chord_voca=self.large_chord_voca, multi_band_diffusion=self.multi_band_diffusion,
+                     return_instrumental=self.return_instrumental, return_stems=self.return_stems,
+                     return_analysis=self.return_analysis)
         _check_version(self.model_version, CHORD_VERSIONS)
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
         threshold = self.beat_sync_threshold
         if threshold is not None and not (_is_finite_number(threshold) and (threshold > 0 or threshold == -1)):
             raise ValueError(f"beat_sync_threshold must be a number of seconds > 0, or -1 / unset "
-                             f"for automatic (1.1 beats), got {threshold!r}")
+                             f"for automatic (1.1 beats), got {_shown(threshold)}")
 
 
 @dataclass(frozen=True)
@@ -176,12 +191,14 @@ class GenerateRequest:
 
     def __post_init__(self) -> None:
         _check_prompt(self.prompt, required=False)
+        _check_flags(continuation=self.continuation, large_chord_voca=self.large_chord_voca,
+                     multi_band_diffusion=self.multi_band_diffusion)
         _check_version(self.model_version, CHORD_VERSIONS + MELODY_VERSIONS)
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
         if not _is_finite_number(self.duration) or not MIN_DURATION <= self.duration <= DEFAULT_MAX_DURATION:
             raise ValueError(f"duration must be in [{MIN_DURATION:g}, {DEFAULT_MAX_DURATION:g}] seconds, "
-                             f"got {self.duration!r}")
+                             f"got {_shown(self.duration)}")
         chord_model = self.model_version in CHORD_VERSIONS
         _check_text(self.text_chords, "text_chords", MAX_TEXT_CHORDS_CHARS)
         _check_text(self.time_sig, "time_sig", 16)
@@ -215,7 +232,7 @@ class GenerateRequest:
             reject_options({"audio_start": start != 0, "audio_end": end not in (None, -1)},
                            "select a part of input_audio: give input_audio")
         if not _is_finite_number(start) or start < 0:
-            raise ValueError(f"audio_start must be >= 0 seconds, got {start!r}")
+            raise ValueError(f"audio_start must be >= 0 seconds, got {_shown(start)}")
         if end is not None and end != -1 and (not _is_finite_number(end) or end <= start):
             raise ValueError(f"audio_end must be after audio_start ({start} s), or -1 / unset for "
-                             f"the end of the file, got {end!r}")
+                             f"the end of the file, got {_shown(end)}")

@@ -117,6 +117,8 @@ CORPUS = [
     ({**SONG, "top_k": -1}, ["top_k must be an integer >= 0"]),
     ({**SONG, "output_format": "ogg"}, ["output_format must be one of wav, mp3, flac"]),
     ({**SONG, "model_version": "melody"}, ["model_version must be one of"]),
+    ({**SONG, "model_version": "m" * 100_000}, ["model_version must be one of", "(100002 characters)"]),
+    ({**SONG, "return_stems": "yes"}, ["return_stems must be true or false"]),
     ({"music_input": "SONG"}, ["prompt is required"]),
     # Files that are not songs: named as the client knows them, not by Cog's temp file.
     ({"prompt": "rock", "music_input": "NOT_AUDIO"}, ["music_input: not an audio file"]),
@@ -137,6 +139,7 @@ def test_bad_input_fails_fast_and_clearly_and_leaves_nothing(server, files, payl
     for text in expected:
         assert text in error, error
     assert "Traceback" not in error and "/tmp" not in error and str(server.tmp) not in error, error
+    assert len(error) < 500, error[:1000]  # a client's long text is not echoed back
     assert "e+" not in error  # no number echoed as a float
     assert not any(stage in reply.get("logs", "") for stage in MODEL_STAGES), reply["logs"]
     assert elapsed < 1.0, f"{elapsed:.2f} s to fail"
