@@ -233,8 +233,8 @@ class Generator:
         mbd : MultiBandDiffusion, optional
             Decode with Multi-Band Diffusion instead of EnCodec (mono models only).
         cancel : CancelToken, optional
-            Checked before every decoding step: a cancel raises ``Cancelled`` within one step
-            and releases the sampling lock.
+            Checked after every decoding step and before every window: a cancel raises
+            ``Cancelled`` within one step and releases the sampling lock.
 
         Returns
         -------
