@@ -155,6 +155,8 @@ class Predictor(BasePredictor):
             # Shielded: a cancel must not abandon the thread, which goes on until it checks the token.
             result = await asyncio.shield(job)
         except asyncio.CancelledError:
+            # coglet 0.23.1 cancels by future.cancel(), which lands here; a cancel that arrives
+            # while it is still submitting this coroutine never does (bench/cancel.py).
             cancel.cancel()
             await _settled(job)
             self.dirs.discard(workdir)
