@@ -197,11 +197,14 @@ def _sent_file(value: object, name: str) -> pathlib.Path | None:
 async def _settled(job: asyncio.Future) -> None:
     """Wait for a cancelled request's thread to stop (at its next check of the token), so the
     request holds its Cog slot and the generation lock no longer than its work runs."""
-    while not job.done():
+    while True:
         try:
-            await asyncio.shield(job)
+            await asyncio.shield(job)  # also retrieves the job's exception, so none is left unseen
+            return
         except asyncio.CancelledError:
-            continue  # cancelled again: still wait for the thread
+            if job.done():
+                return
+            # cancelled again: still wait for the thread
         except BaseException:  # Cancelled, or whatever the work raised before it saw the token
             return
 
