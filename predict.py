@@ -4,25 +4,41 @@ Inputs keep the published MusicGen Remixer's names, types and defaults; the Musi
 Melody generation inputs (duration, text chords, melody, continuation) apply when no
 ``music_input`` is given. This file only maps inputs to validated requests: the work is in
 :mod:`remixer.pipeline` (requests: :mod:`remixer.requests`).
+
+Served to the public, the predictor reads only files the client sent (URLs or data URIs that Cog
+downloaded for the request), stops a cancelled request's work at its next check
+(:mod:`remixer.cancellation`), and removes each request's directory once Cog has taken the
+outputs (:mod:`remixer.workdirs`).
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import os
+import pathlib
+import re
 import sys
 import tempfile
-from pathlib import Path as _Path
 
 from cog import BasePredictor, Input, Path
 
+from remixer.cancellation import CancelToken
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
 from remixer.pipeline import Models, Pipeline, Result
 from remixer.requests import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
                               Output, RemixRequest, Sampling, reject_options)
+from remixer.workdirs import RequestDirs
 
 # Inputs that only make sense without a song to remix.
-_GENERATION_ONLY = ("text_chords", "bpm", "input_audio", "continuation", "audio_start", "audio_end")
+_GENERATION_ONLY = ("text_chords", "bpm", "input_audio", "continuation", "audio_start", "audio_end",
+                    "duration", "time_sig")
+# How Cog names the file it downloads for a URL or data URI input:
+# tempfile.NamedTemporaryFile(suffix=<the URL's file name>) in the temp directory.
+_DOWNLOAD_NAME = re.compile(r"tmp[a-z0-9_]{8}[^/]*")
+# Seconds a succeeded request's outputs stay for Cog to read (it reads them after predict returns).
+_KEEP_OUTPUTS_S = 60.0
 
 
 class Predictor(BasePredictor):
@@ -34,6 +50,7 @@ class Predictor(BasePredictor):
         self.pipeline = Pipeline(Models.load(preload=(os.environ.get("REMIXER_DEFAULT_VERSION", "stereo-chord"),)),
                                  max_duration=max_duration)
         self.pipeline.warmup()
+        self.dirs = RequestDirs(keep_s=float(os.environ.get("REMIXER_KEEP_OUTPUTS_S", _KEEP_OUTPUTS_S)))
 
     async def predict(
         self,
@@ -105,6 +122,8 @@ class Predictor(BasePredictor):
                                              "(seconds); unset or -1 for its end.", default=None),
     ) -> list[Path]:
         """Remix ``music_input`` (or generate without it); returns the main output first."""
+        sent = {"music_input": _sent_file(music_input, "music_input"),
+                "input_audio": _sent_file(input_audio, "input_audio")}
         sampling = Sampling(top_k=top_k, top_p=top_p, temperature=temperature,
                             classifier_free_guidance=classifier_free_guidance,
                             seed=None if seed in (None, -1) else seed)
@@ -112,12 +131,13 @@ class Predictor(BasePredictor):
         if music_input is not None:
             given = {"text_chords": text_chords, "bpm": bpm, "input_audio": input_audio,
                      "continuation": continuation or None, "audio_start": audio_start or None,
-                     "audio_end": audio_end}
+                     "audio_end": audio_end, "duration": None if duration == 8.0 else duration,
+                     "time_sig": None if time_sig == "4/4" else time_sig}
             reject_options({name: given[name] is not None for name in _GENERATION_ONLY},
                            "apply only to generation without music_input; a remix takes its "
                            "chords and tempo from the song")
             request: RemixRequest | GenerateRequest = RemixRequest(
-                song=_Path(music_input), prompt=prompt, model_version=model_version, sampling=sampling,
+                song=sent["music_input"], prompt=prompt, model_version=model_version, sampling=sampling,
                 output=output, beat_sync_threshold=beat_sync_threshold, large_chord_voca=large_chord_voca,
                 chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
                 return_instrumental=return_instrumental, return_stems=return_stems,
@@ -130,15 +150,76 @@ class Predictor(BasePredictor):
             request = GenerateRequest(
                 prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
                 output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,
-                audio=None if input_audio is None else _Path(input_audio), audio_start=audio_start,
+                audio=sent["input_audio"], audio_start=audio_start,
                 audio_end=audio_end, continuation=continuation, chroma_coefficient=chroma_coefficient,
                 large_chord_voca=large_chord_voca, multi_band_diffusion=multi_band_diffusion)
         # Each request gets its own directory: concurrent requests never share a file name.
-        workdir = _Path(tempfile.mkdtemp(prefix="remixer-"))
-        result = await asyncio.to_thread(self._run, request, workdir)
+        workdir = self.dirs.create()
+        cancel = CancelToken()
+        run = functools.partial(contextvars.copy_context().run, self._run, request, workdir, cancel)
+        job = asyncio.get_running_loop().run_in_executor(None, run)
+        try:
+            # Shielded: a cancel must not abandon the thread, which goes on until it checks the token.
+            result = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # coglet 0.23.1 cancels by future.cancel(), which lands here; a cancel that arrives
+            # while it is still submitting this coroutine never does (bench/cancel.py).
+            cancel.cancel()
+            await _settled(job)
+            self.dirs.discard(workdir)
+            raise
+        except BaseException as error:
+            self.dirs.discard(workdir)
+            if isinstance(error, ValueError):  # a bad input: name it as the client knows it
+                raise ValueError(_input_names(str(error), sent)) from None
+            raise
+        self.dirs.succeeded(workdir)
+        asyncio.get_running_loop().call_later(self.dirs.keep_s + 1, self.dirs.sweep)
         return [Path(path) for path in result.outputs]
 
-    def _run(self, request: RemixRequest | GenerateRequest, workdir: _Path) -> Result:
+    def _run(self, request: RemixRequest | GenerateRequest, workdir: pathlib.Path,
+             cancel: CancelToken) -> Result:
         if isinstance(request, RemixRequest):
-            return self.pipeline.remix(request, workdir)
-        return self.pipeline.generate(request, workdir)
+            return self.pipeline.remix(request, workdir, cancel)
+        return self.pipeline.generate(request, workdir, cancel)
+
+
+def _sent_file(value: object, name: str) -> pathlib.Path | None:
+    """The file Cog downloaded for this request from the URL or data URI the client sent.
+
+    Cog gives ``predict`` a downloaded input as its temp file, but a plain string
+    (``"/etc/passwd"``, another request's output) as that path itself. Only the first is
+    accepted, and the refusal does not depend on what exists at the path.
+    """
+    if value is None:
+        return None
+    path = pathlib.Path(str(value))
+    if (isinstance(value, pathlib.Path) and path.parent == pathlib.Path(tempfile.gettempdir())
+            and _DOWNLOAD_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink()):
+        return path
+    raise ValueError(f"{name} must be a file sent with the request (a URL or a data URI); "
+                     f"paths on the server are not accepted")
+
+
+async def _settled(job: asyncio.Future) -> None:
+    """Wait for a cancelled request's thread to stop (at its next check of the token), so the
+    request holds its Cog slot and the generation lock no longer than its work runs."""
+    while True:
+        try:
+            await asyncio.shield(job)  # also retrieves the job's exception, so none is left unseen
+            return
+        except asyncio.CancelledError:
+            if job.done():
+                return
+            # cancelled again: still wait for the thread
+        except BaseException:  # Cancelled, or whatever the work raised before it saw the token
+            return
+
+
+def _input_names(message: str, sent: dict[str, pathlib.Path | None]) -> str:
+    """``message`` with the inputs' temp file names replaced by the inputs' names: the client
+    knows its file as ``music_input``, not as ``/tmp/tmpab12cd34file``."""
+    for name, path in sent.items():
+        if path is not None:
+            message = message.replace(str(path), name)
+    return message

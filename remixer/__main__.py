@@ -20,8 +20,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from remixer.audio import load_audio
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
-from remixer.pipeline import Models, Pipeline
+from remixer.pipeline import MIN_SONG_SECONDS, Models, Pipeline
 from remixer.requests import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
                               Output, RemixRequest, Sampling, reject_options)
 from remixer.weights import WeightsError, WeightsStore
@@ -93,7 +94,10 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
                   multi_band_diffusion=args.multi_band_diffusion)
     if args.song is not None:
         reject_options({"--text-chords": bool(args.text_chords), "--input-audio": args.input_audio is not None,
-                        "--continuation": args.continuation}, "apply only without a song")
+                        "--continuation": args.continuation, "--bpm": args.bpm is not None,
+                        "--duration": args.duration != 8.0, "--time-sig": args.time_sig != "4/4",
+                        "--audio-start": args.audio_start != 0, "--audio-end": args.audio_end is not None},
+                       "apply only without a song")
         return RemixRequest(song=args.song, beat_sync_threshold=args.beat_sync_threshold,
                             return_instrumental=args.return_instrumental, return_stems=args.return_stems,
                             return_analysis=args.return_analysis, target_bpm=args.target_bpm,
@@ -110,6 +114,19 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
 def _remix_stages(request: RemixRequest) -> int:
     """The remix's stages, + the transform of a new tempo or key."""
     return REMIX_STAGES + (request.target_bpm is not None or request.key_shift != 0)
+
+
+def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -> None:
+    """Decode the song (or input audio) before any model loads, so that a missing, broken or
+    too long file fails in a moment instead of after the models' 15 s; the pipeline decodes it
+    again, which costs little next to loading the models."""
+    if isinstance(request, RemixRequest):
+        song, rate = load_audio(request.song, max_duration=max_duration, max_channels=2)
+        if song.shape[1] < MIN_SONG_SECONDS * rate:
+            raise ValueError(f"{request.song}: the song lasts {song.shape[1] / rate:.2f} s; "
+                             f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
+    elif request.audio is not None:
+        load_audio(request.audio, max_duration=max_duration, max_channels=2)
 
 
 def _generation_stages(request: GenerateRequest) -> int:
@@ -138,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         request = _request(args)
+        _check_audio(request, args.max_duration)
         store = WeightsStore(args.weights_dir, offline=args.offline or None)
         versions = (request.model_version,)
         models = Models.load(store, device=args.device, analysis_backend=args.analysis_backend,

@@ -12,7 +12,8 @@ Audio is ``numpy.float32`` shaped ``(channels, samples)``; the sample rate trave
   ``peak``, ``clip``, ``rms``) with a numpy BS.1770-4 meter, :func:`loudness_lufs`, several
   times faster than torchaudio's (``bench/audio_normalize.py``).
 * :func:`export_audio` sanitizes, normalizes and writes WAV (16/24-bit PCM, 32-bit float), FLAC
-  (16/24-bit) or MP3 (libmp3lame through PyAV, with a gapless header) atomically.
+  (16/24-bit) or MP3 (libmp3lame through PyAV, with a gapless header) atomically;
+  :func:`mp3_settings` picks the rate and bitrate an mp3 of any audio can use.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import math
 import os
 import struct
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -87,7 +89,8 @@ def check_positive_int(value: object, name: str) -> int:
 
 def load_audio(path: str | os.PathLike[str], sample_rate: int | None = None,
                channels: int | None = None, *, allow_silent: bool = False,
-               max_duration: float | None = None) -> tuple[np.ndarray, int]:
+               max_duration: float | None = None,
+               max_channels: int | None = None) -> tuple[np.ndarray, int]:
     """Decode an audio file to float32 ``(channels, samples)``.
 
     Parameters
@@ -103,6 +106,9 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int | None = None,
     max_duration : float, optional
         Refuse files longer than this many seconds, judged from the container's header before
         decoding when it declares a length, and while decoding otherwise.
+    max_channels : int, optional
+        Downmix files with more channels to this many (surround to stereo with
+        :func:`to_channels`); files with fewer keep theirs.
 
     Returns
     -------
@@ -125,6 +131,8 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int | None = None,
         raise ValueError(f"channels must be a positive integer, got {channels!r}")
     if max_duration is not None and not max_duration > 0:
         raise ValueError(f"max_duration must be positive seconds, got {max_duration!r}")
+    if max_channels is not None and (not isinstance(max_channels, int) or max_channels < 1):
+        raise ValueError(f"max_channels must be a positive integer, got {max_channels!r}")
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: file not found")
@@ -143,6 +151,8 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int | None = None,
     if not allow_silent and np.abs(wav).max() < SILENCE_PEAK:
         raise AudioError(f"{path}: audio is silent (peak below -90 dBFS)")
 
+    if channels is None and max_channels is not None and wav.shape[0] > max_channels:
+        channels = max_channels
     # Downmix before resampling (less to resample), upmix after.
     if channels is not None and channels < wav.shape[0]:
         wav = _convert_channels(path, wav, channels)
@@ -374,6 +384,27 @@ def export_audio(wav: np.ndarray, sample_rate: int, path: str | os.PathLike[str]
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     return path
+
+
+@dataclass(frozen=True)
+class Mp3Settings:
+    """A sample rate mp3 can store and a constant bitrate (kbps) legal at that rate."""
+
+    sample_rate: int
+    bitrate: int
+
+
+def mp3_settings(sample_rate: int, bitrate: int = 320) -> Mp3Settings:
+    """Where audio at ``sample_rate`` goes in an mp3: the lowest mp3 rate at or above it (48 kHz
+    above 48 kHz), and the highest bitrate up to ``bitrate`` legal there.
+
+    >>> mp3_settings(96_000), mp3_settings(8_000)
+    (Mp3Settings(sample_rate=48000, bitrate=320), Mp3Settings(sample_rate=8000, bitrate=160))
+    """
+    rates = sorted(_MP3_BITRATES)
+    rate = next((r for r in rates if r >= sample_rate), rates[-1])
+    legal = [b for b in _MP3_BITRATES[rate] if b <= bitrate] or [_MP3_BITRATES[rate][0]]
+    return Mp3Settings(rate, legal[-1])
 
 
 def _convert_channels(path: Path, wav: np.ndarray, channels: int) -> np.ndarray:

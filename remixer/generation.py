@@ -41,6 +41,7 @@ from audiocraft.modules.conditioners import ConditioningAttributes, WavCondition
 
 from btc.labels import ChordSegment
 from remixer import chords as chord_grid
+from remixer.cancellation import CancelToken
 from remixer.musicgen_chord import (CHROMA_ATTRIBUTE, is_chord_model, is_melody_model,
                                     load_chord_model, load_encodec, load_mbd, load_melody_model,
                                     load_text_encoder)
@@ -212,7 +213,8 @@ class Generator:
     def generate(self, description: str, params: GenerationParams, *, chords: tp.Optional[Chords] = None,
                  chroma_coefficient: float = 1.0, melody: tp.Optional[AudioClip] = None,
                  prompt: tp.Optional[AudioClip] = None,
-                 mbd: tp.Optional[MultiBandDiffusion] = None) -> GenerationResult:
+                 mbd: tp.Optional[MultiBandDiffusion] = None,
+                 cancel: tp.Optional[CancelToken] = None) -> GenerationResult:
         """Generate ``params.duration`` seconds.
 
         Parameters
@@ -230,6 +232,9 @@ class Generator:
             Audio to continue; it is the output's first seconds (chords count from its start).
         mbd : MultiBandDiffusion, optional
             Decode with Multi-Band Diffusion instead of EnCodec (mono models only).
+        cancel : CancelToken, optional
+            Checked after every decoding step and before every window: a cancel raises
+            ``Cancelled`` within one step and releases the sampling lock.
 
         Returns
         -------
@@ -246,7 +251,7 @@ class Generator:
             prompt_tokens = self._encode_prompt(prompt, total_steps)
             condition = self._condition_maker(description, params, chords, chroma_coefficient, melody)
             torch.manual_seed(seed)
-            tokens = self._sample(condition, prompt_tokens, total_steps, params)
+            tokens = self._sample(condition, prompt_tokens, total_steps, params, cancel)
             decoder = mbd.tokens_to_wav if mbd is not None else self.model.generate_audio
             audio = decoder(tokens)
         return GenerationResult(audio=audio[0].float().cpu().numpy(), sample_rate=self.sample_rate,
@@ -327,7 +332,7 @@ class Generator:
 
     def _sample(self, condition: tp.Callable[[float], ConditioningAttributes],
                 prompt: tp.Optional[torch.Tensor], total_steps: int,
-                params: GenerationParams) -> torch.Tensor:
+                params: GenerationParams, cancel: tp.Optional[CancelToken] = None) -> torch.Tensor:
         """audiocraft's ``_generate_tokens`` loop with per-window conditions."""
         frame_rate = self.model.frame_rate
         window_steps = int(self.window * frame_rate)
@@ -335,10 +340,13 @@ class Generator:
         # A k beyond the codebook is "no limit" (torch.topk would reject it).
         top_k = min(params.top_k, self.model.lm.card)
         sampling = dict(use_sampling=params.temperature > 0, temp=params.temperature, top_k=top_k,
-                        top_p=params.top_p, cfg_coef=params.cfg_coef, two_step_cfg=False)
+                        top_p=params.top_p, cfg_coef=params.cfg_coef, two_step_cfg=False,
+                        callback=None if cancel is None else cancel.progress_callback)
         pieces = [] if prompt is None else [prompt]
         offset = 0
         while True:
+            if cancel is not None:
+                cancel.check()
             steps = min(total_steps - offset, window_steps)
             with self.model.autocast:
                 tokens = self.model.lm.generate(prompt, [condition(offset / frame_rate)],

@@ -41,6 +41,7 @@ from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
 from remixer.analysis import Analyzer, make_analyzer
 from remixer.beatsync import beat_sync, default_threshold
+from remixer.cancellation import CancelToken
 from remixer.generation import AudioChords, AudioClip, GenerationParams, ModelCache, TextChords
 from remixer.mixing import mix
 from remixer.plot import AnalysisPlot, write_analysis_png
@@ -132,18 +133,22 @@ class Pipeline:
             for generator in self.models.generators.loaded():
                 generator.generate("", GenerationParams(duration=0.1, seed=0))
 
-    def remix(self, request: RemixRequest, workdir: Path) -> Result:
-        """Remix ``request.song``; outputs are written into ``workdir``."""
-        timer = _Timer(self.on_stage)
+    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken | None = None) -> Result:
+        """Remix ``request.song``; outputs are written into ``workdir``.
+
+        A set ``cancel`` token raises ``remixer.cancellation.Cancelled`` at the next stage,
+        separation chunk or decoding step.
+        """
+        timer = _Timer(self.on_stage, cancel)
         with timer("decode"):
-            song, rate = audio_io.load_audio(request.song, max_duration=self.max_duration)
+            song, rate = audio_io.load_audio(request.song, max_duration=self.max_duration, max_channels=2)
         if song.shape[1] < MIN_SONG_SECONDS * rate:
             raise ValueError(f"{request.song}: the song lasts {song.shape[1] / rate:.2f} s; "
                              f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
         generator = self.models.generators.get(request.model_version)
         mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
         with timer("separation"):
-            stems = self.models.separator.separate(song, rate)
+            stems = self.models.separator.separate(song, rate, cancel=cancel)
         with timer("chords"):
             chords = self.models.recognizers[request.large_chord_voca].recognize(stems.chord_source, rate)
         with timer("analysis (song)"):
@@ -166,7 +171,8 @@ class Pipeline:
         with timer("generation"):
             generated = generator.generate(description, request.sampling.params(duration),
                                            chords=AudioChords(chords),
-                                           chroma_coefficient=request.chroma_coefficient, mbd=mbd)
+                                           chroma_coefficient=request.chroma_coefficient, mbd=mbd,
+                                           cancel=cancel)
         out_rate = max(rate, generated.sample_rate)
         instrumental = audio_io.resample(generated.audio, generated.sample_rate, out_rate)
         with timer("analysis (instrumental)"):
@@ -212,9 +218,10 @@ class Pipeline:
                     title=f"{description} (length x{transform.ratio:.3f}, key {transform.semitones:+d})")))
         return Result(outputs=outputs, seed=generated.seed, timings=timer.seconds, analysis=analysis)
 
-    def generate(self, request: GenerateRequest, workdir: Path) -> Result:
-        """Generate from text, text chords, an audio's chords or melody, or continue an audio."""
-        timer = _Timer(self.on_stage)
+    def generate(self, request: GenerateRequest, workdir: Path, cancel: CancelToken | None = None) -> Result:
+        """Generate from text, text chords, an audio's chords or melody, or continue an audio
+        (``cancel``: as in :meth:`remix`)."""
+        timer = _Timer(self.on_stage, cancel)
         generator = self.models.generators.get(request.model_version)
         mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
         clip = None
@@ -229,7 +236,7 @@ class Pipeline:
                 prompt = clip
             elif generator.takes_chords:
                 with timer("separation"):
-                    stems = self.models.separator.separate(clip.samples, clip.sample_rate)
+                    stems = self.models.separator.separate(clip.samples, clip.sample_rate, cancel=cancel)
                 with timer("chords"):
                     recognizer = self.models.recognizers[request.large_chord_voca]
                     chords = AudioChords(recognizer.recognize(stems.chord_source, clip.sample_rate))
@@ -241,14 +248,14 @@ class Pipeline:
         with timer("generation"):
             generated = generator.generate(description, request.sampling.params(request.duration),
                                            chords=chords, chroma_coefficient=request.chroma_coefficient,
-                                           melody=melody, prompt=prompt, mbd=mbd)
+                                           melody=melody, prompt=prompt, mbd=mbd, cancel=cancel)
         with timer("export"):
             path = self._export(generated.audio, generated.sample_rate, workdir / "generated",
                                 request.output)
         return Result(outputs=[path], seed=generated.seed, timings=timer.seconds)
 
     def _audio_clip(self, request: GenerateRequest) -> AudioClip:
-        wav, rate = audio_io.load_audio(request.audio, max_duration=self.max_duration)
+        wav, rate = audio_io.load_audio(request.audio, max_duration=self.max_duration, max_channels=2)
         total = wav.shape[1] / rate
         end = total if request.audio_end in (None, -1) else min(request.audio_end, total)
         if request.audio_start >= total:
@@ -259,9 +266,13 @@ class Pipeline:
 
     @staticmethod
     def _export(wav: np.ndarray, rate: int, stem: Path, output: Output, *, normalize: bool = True) -> Path:
+        mp3 = audio_io.mp3_settings(rate)
+        if output.format == "mp3" and mp3.sample_rate != rate:
+            # mp3 stores 8-48 kHz only: a 96 kHz song's mp3 is at 48 kHz.
+            wav, rate = audio_io.resample(wav, rate, mp3.sample_rate), mp3.sample_rate
         return audio_io.export_audio(wav, rate, stem.with_suffix(f".{output.format}"),
                                      strategy=output.normalization if normalize else None,
-                                     loudness_compressor=normalize)
+                                     loudness_compressor=normalize, mp3_bitrate=mp3.bitrate)
 
 
 def _with_bpm(prompt: str, bpm: float | None) -> str:
@@ -281,14 +292,19 @@ def _write_json(path: Path, data: dict[str, tp.Any]) -> Path:
 
 
 class _Timer:
-    """Times named stages and logs each one as it ends (Cog streams logs to the user)."""
+    """Times named stages and logs each one as it ends (Cog streams logs to the user); a
+    cancelled request stops before its next stage."""
 
-    def __init__(self, on_stage: tp.Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_stage: tp.Callable[[str], None] | None = None,
+                 cancel: CancelToken | None = None) -> None:
         self.seconds: dict[str, float] = {}
         self.on_stage = on_stage
+        self.cancel = cancel
 
     @contextmanager
     def __call__(self, stage: str) -> tp.Iterator[None]:
+        if self.cancel is not None:
+            self.cancel.check()
         logger.info("%s ...", stage)
         if self.on_stage is not None:
             self.on_stage(stage)

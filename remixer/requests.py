@@ -19,14 +19,24 @@ from remixer.transform import check_key_shift, check_target_bpm
 
 __all__ = ["Sampling", "Output", "RemixRequest", "GenerateRequest", "reject_options",
            "NORMALIZATIONS", "OUTPUT_FORMATS", "DEFAULT_MAX_DURATION", "STEREO_VERSIONS",
-           "CHROMA_COEFFICIENT_RANGE"]
+           "CHROMA_COEFFICIENT_RANGE", "MIN_DURATION", "MAX_PROMPT_CHARS", "MAX_TEXT_CHORDS_CHARS"]
 
 STEREO_VERSIONS = tuple(v for v in CHORD_VERSIONS + MELODY_VERSIONS if v.startswith("stereo"))
 NORMALIZATIONS = ("loudness", "clip", "peak", "rms")
 OUTPUT_FORMATS = ("wav", "mp3", "flac")
 # Songs longer than this are refused before any model runs (generation is ~linear in length).
 DEFAULT_MAX_DURATION = 600.0
+# Shortest generation: the predictor's documented minimum (a few codec frames).
+MIN_DURATION = 0.1
 CHROMA_COEFFICIENT_RANGE = (0.5, 2.5)
+# T5 (the text encoder) was trained on at most 512 tokens, and audiocraft passes it the whole
+# text untruncated: a 100 KB prompt runs out of memory in generation. A SentencePiece token
+# covers at least one character, so a prompt of 480 characters stays within 512 tokens with
+# room for what the pipeline appends (", 4/4, bpm : 120") and the end-of-text token.
+T5_MAX_TOKENS = 512
+MAX_PROMPT_CHARS = 480
+# A progression for the longest generation at 300 BPM in 2/4 is about 2000 bars of "C " or so.
+MAX_TEXT_CHORDS_CHARS = 8192
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,10 @@ class Sampling:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        # JSON clients may send a whole seed as a float (or one beyond 2**64, which parsers
+        # turn into a float): judge and echo it as the integer it is.
+        if isinstance(self.seed, float) and self.seed.is_integer():
+            object.__setattr__(self, "seed", int(self.seed))
         self.params(1.0)  # validates every field with GenerationParams' messages
 
     def params(self, duration: float) -> GenerationParams:
@@ -58,10 +72,10 @@ class Output:
     def __post_init__(self) -> None:
         if self.format not in OUTPUT_FORMATS:
             raise ValueError(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, "
-                             f"got {self.format!r}")
+                             f"got {_shown(self.format)}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization_strategy must be one of {', '.join(NORMALIZATIONS)}, "
-                             f"got {self.normalization!r}")
+                             f"got {_shown(self.normalization)}")
 
 
 def reject_options(given: tp.Mapping[str, bool], reason: str) -> None:
@@ -72,13 +86,25 @@ def reject_options(given: tp.Mapping[str, bool], reason: str) -> None:
         raise ValueError(f"{', '.join(names)} {reason}")
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for an error message, cut short: a client's 100 KB string is not echoed."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _check_flags(**flags: object) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {_shown(value)}")
+
+
 def _is_finite_number(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _check_version(version: str, allowed: tp.Sequence[str]) -> None:
     if version not in allowed:
-        raise ValueError(f"model_version must be one of {', '.join(allowed)}, got {version!r}")
+        raise ValueError(f"model_version must be one of {', '.join(allowed)}, got {_shown(version)}")
 
 
 def _check_mbd(multi_band_diffusion: bool, version: str) -> None:
@@ -90,12 +116,21 @@ def _check_mbd(multi_band_diffusion: bool, version: str) -> None:
 def _check_coefficient(value: float) -> None:
     low, high = CHROMA_COEFFICIENT_RANGE
     if not _is_finite_number(value) or not low <= value <= high:
-        raise ValueError(f"chroma_coefficient must be between {low} and {high}, got {value!r}")
+        raise ValueError(f"chroma_coefficient must be between {low} and {high}, got {_shown(value)}")
+
+
+def _check_text(value: str | None, name: str, limit: int, why: str = "") -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be text, got {type(value).__name__}")
+    if len(value) > limit:
+        raise ValueError(f"{name} is {len(value)} characters long; at most {limit} are accepted{why}")
 
 
 def _check_prompt(prompt: str | None, *, required: bool) -> None:
-    if prompt is not None and not isinstance(prompt, str):
-        raise ValueError(f"prompt must be text, got {type(prompt).__name__}")
+    _check_text(prompt, "prompt", MAX_PROMPT_CHARS,
+                f" (the T5 text encoder reads at most {T5_MAX_TOKENS} tokens)")
     if required and not (prompt or "").strip():
         raise ValueError("prompt is required: describe the style of the remix, e.g. 'bossa nova'")
 
@@ -123,13 +158,16 @@ class RemixRequest:
         _check_prompt(self.prompt, required=True)
         object.__setattr__(self, "target_bpm", check_target_bpm(self.target_bpm))
         object.__setattr__(self, "key_shift", check_key_shift(self.key_shift))
+        _check_flags(large_chord_voca=self.large_chord_voca, multi_band_diffusion=self.multi_band_diffusion,
+                     return_instrumental=self.return_instrumental, return_stems=self.return_stems,
+                     return_analysis=self.return_analysis)
         _check_version(self.model_version, CHORD_VERSIONS)
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
         threshold = self.beat_sync_threshold
         if threshold is not None and not (_is_finite_number(threshold) and (threshold > 0 or threshold == -1)):
             raise ValueError(f"beat_sync_threshold must be a number of seconds > 0, or -1 / unset "
-                             f"for automatic (1.1 beats), got {threshold!r}")
+                             f"for automatic (1.1 beats), got {_shown(threshold)}")
 
 
 @dataclass(frozen=True)
@@ -158,12 +196,21 @@ class GenerateRequest:
 
     def __post_init__(self) -> None:
         _check_prompt(self.prompt, required=False)
+        _check_flags(continuation=self.continuation, large_chord_voca=self.large_chord_voca,
+                     multi_band_diffusion=self.multi_band_diffusion)
         _check_version(self.model_version, CHORD_VERSIONS + MELODY_VERSIONS)
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
-        if not _is_finite_number(self.duration) or not 0 < self.duration <= DEFAULT_MAX_DURATION:
-            raise ValueError(f"duration must be in (0, {DEFAULT_MAX_DURATION:g}] seconds, got {self.duration!r}")
+        if not _is_finite_number(self.duration) or not MIN_DURATION <= self.duration <= DEFAULT_MAX_DURATION:
+            raise ValueError(f"duration must be in [{MIN_DURATION:g}, {DEFAULT_MAX_DURATION:g}] seconds, "
+                             f"got {_shown(self.duration)}")
         chord_model = self.model_version in CHORD_VERSIONS
+        _check_text(self.text_chords, "text_chords", MAX_TEXT_CHORDS_CHARS)
+        _check_text(self.time_sig, "time_sig", 16)
+        try:  # even without text_chords: a bad value must not pass silently
+            parse_time_signature(self.time_sig)
+        except ValueError as error:
+            raise ValueError(f"time_sig: {error}") from None
         text_chords = (self.text_chords or "").strip() or None
         object.__setattr__(self, "text_chords", text_chords)
         if not (self.prompt or "").strip() and self.audio is None and text_chords is None:
@@ -175,7 +222,6 @@ class GenerateRequest:
             if self.bpm is None:
                 raise ValueError("text_chords need bpm (the tempo that sets each bar's length)")
             validate_bpm(self.bpm)
-            parse_time_signature(self.time_sig)
             parse_chord_text(text_chords)
             if self.audio is not None and not self.continuation:
                 raise ValueError("give either text_chords or chords from input audio, not both "
@@ -187,8 +233,11 @@ class GenerateRequest:
         if self.audio is not None and not chord_model and self.model_version not in MELODY_VERSIONS:
             raise ValueError(f"{self.model_version!r} cannot take input audio")
         start, end = self.audio_start, self.audio_end
+        if self.audio is None:
+            reject_options({"audio_start": start != 0, "audio_end": end not in (None, -1)},
+                           "select a part of input_audio: give input_audio")
         if not _is_finite_number(start) or start < 0:
-            raise ValueError(f"audio_start must be >= 0 seconds, got {start!r}")
+            raise ValueError(f"audio_start must be >= 0 seconds, got {_shown(start)}")
         if end is not None and end != -1 and (not _is_finite_number(end) or end <= start):
             raise ValueError(f"audio_end must be after audio_start ({start} s), or -1 / unset for "
-                             f"the end of the file, got {end!r}")
+                             f"the end of the file, got {_shown(end)}")

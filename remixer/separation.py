@@ -26,6 +26,7 @@ from demucs.apply import BagOfModels, Model, apply_model
 from demucs.states import load_model
 
 from remixer.audio import check_positive_int
+from remixer.cancellation import CancelToken
 
 STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 _LEGACY_KEYS = ("klass", "args", "kwargs", "state")
@@ -165,7 +166,7 @@ class Separator:
         """The rate the model works at (44100 for htdemucs)."""
         return int(self.model.samplerate)
 
-    def separate(self, wav: np.ndarray, sample_rate: int) -> Stems:
+    def separate(self, wav: np.ndarray, sample_rate: int, *, cancel: CancelToken | None = None) -> Stems:
         """Split a song into drums, bass, other and vocals in one pass.
 
         Parameters
@@ -174,6 +175,8 @@ class Separator:
             Mono or stereo audio; mono is duplicated to stereo as demucs does.
         sample_rate : int
             Rate of `wav`; the stems come back at this rate, with the same length.
+        cancel : CancelToken, optional
+            Checked before and after every chunk: a cancel raises ``Cancelled`` within one chunk.
 
         Returns
         -------
@@ -191,7 +194,8 @@ class Separator:
         std = mix.mean(0).std(correction=0) + 1e-8  # population std: defined for 1 sample
         out = apply_model(self.model, (mix / std)[None], shifts=0, split=True,
                           overlap=self.overlap, segment=self.segment, progress=self.progress,
-                          device=self.device)[0]
+                          device=self.device,
+                          callback=None if cancel is None else cancel.progress_callback)[0]
         out = out * std
         if sample_rate != self.sample_rate:
             out = julius.resample_frac(out, self.sample_rate, int(sample_rate),

@@ -18,7 +18,8 @@ from fixtures.audio import (
     tones, truncated_copy, video_without_audio, write_audio, write_lossless,
 )
 from remixer.audio import (
-    AudioError, export_audio, load_audio, loudness_lufs, normalize, resample, sanitize, to_channels,
+    AudioError, Mp3Settings, export_audio, load_audio, loudness_lufs, mp3_settings, normalize, resample,
+    sanitize, to_channels,
 )
 
 PEAK_1DB = 10 ** (-1 / 20)
@@ -85,6 +86,15 @@ def test_load_surround_to_stereo_uses_standard_downmix(tmp_path):
     out, _ = load_audio(write_lossless(tmp_path / "c.wav", wav, 8000), channels=2)
     expected = 0.5 * math.sqrt(0.5) / (1 + 2 * math.sqrt(0.5))
     np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [3, 6])
+def test_max_channels_downmixes_only_files_with_more(tmp_path, channels):
+    wav = noise(8000, channels=channels, seed=channels)
+    out, _ = load_audio(write_lossless(tmp_path / "s.wav", wav, 8000, subtype="FLOAT"), max_channels=2)
+    np.testing.assert_allclose(out, to_channels(wav, 2), atol=1e-6)
+    mono, _ = load_audio(write_lossless(tmp_path / "m.wav", wav[:1], 8000, subtype="FLOAT"), max_channels=2)
+    assert mono.shape == (1, 8000)
 
 
 # --- bad inputs ----------------------------------------------------------------------------------
@@ -341,6 +351,17 @@ def test_export_mp3(tmp_path, sr, channels, bitrate):
     assert rate == sr and back.shape[0] == channels
     assert abs(back.shape[1] - n) <= 0.05 * sr
     assert dominant_freq(back[0], sr) == pytest.approx(440, abs=2)
+
+
+@pytest.mark.parametrize("rate, settings", [
+    (96_000, Mp3Settings(48_000, 320)), (88_200, Mp3Settings(48_000, 320)), (44_100, Mp3Settings(44_100, 320)),
+    (22_050, Mp3Settings(22_050, 160)), (10_000, Mp3Settings(11_025, 160)), (8_000, Mp3Settings(8_000, 160)),
+])
+def test_mp3_settings_are_legal_for_export(tmp_path, rate, settings):
+    assert mp3_settings(rate) == settings
+    path = export_audio(tones(settings.sample_rate // 10, settings.sample_rate, 2), settings.sample_rate,
+                        tmp_path / "a.mp3", mp3_bitrate=settings.bitrate)
+    assert sf.info(path).samplerate == settings.sample_rate
 
 
 def test_export_non_finite_input_gives_finite_file(tmp_path):

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import time
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
 from fixtures.music import synth_song
 from fixtures.weights_dir import build_tiny_weights
+from remixer import __main__ as cli
 from remixer.__main__ import main
 
 
@@ -109,3 +112,28 @@ def test_cli_tempo_and_key_need_a_song(weights, tmp_path, capsys):
     code = main(["--prompt", "x", "--target-bpm", "90", "--key-shift", "1", "-o", str(tmp_path / "a.wav"),
                  "--weights-dir", str(root), "--offline"])
     assert code == 2 and "--target-bpm, --key-shift apply only to a remix" in capsys.readouterr().err
+@pytest.fixture
+def no_models(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("models were loaded before the inputs were checked")
+    monkeypatch.setattr(cli.Models, "load", refuse)
+
+
+def test_cli_refuses_a_too_long_song_before_loading_any_model(tmp_path, no_models, capsys):
+    song = tmp_path / "too_long.ogg"
+    sf.write(song, np.full((30 * 8000, 1), 0.1, dtype=np.float32), 8000)
+    start = time.perf_counter()
+    code = main([str(song), "--prompt", "x", "-o", str(tmp_path / "a.wav"), "--max-duration", "20", "--offline"])
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2 and "too_long.ogg: audio is 30.0 s long" in err, err
+    assert elapsed < 5.0  # the models take ~15 s; no_models is the real check
+
+
+@pytest.mark.parametrize("option", [["--bpm", "100"], ["--duration", "20"], ["--time-sig", "3/4"],
+                                    ["--audio-start", "1"]])
+def test_cli_generation_options_are_refused_with_a_song(tmp_path, no_models, capsys, option):
+    song = tmp_path / "song.wav"
+    sf.write(song, np.full((2 * 8000, 1), 0.1, dtype=np.float32), 8000)
+    code = main([str(song), "--prompt", "x", "-o", str(tmp_path / "a.wav"), "--offline", *option])
+    assert code == 2 and f"{option[0]} apply only without a song" in capsys.readouterr().err

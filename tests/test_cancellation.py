@@ -1,0 +1,101 @@
+"""Cancellation stops the models between steps: demucs between chunks, MusicGen between decoding
+steps, and leaves them usable (the sampling lock released, the same seed giving the same tokens)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fixtures import musicgen as fx
+from fixtures.demucs import ScaledSources
+from remixer.cancellation import CancelToken, Cancelled
+from remixer.generation import GenerationParams, Generator
+from remixer.musicgen_chord import load_chord_model, load_encodec, load_text_encoder
+from remixer.separation import STEM_NAMES, Separator
+
+
+class CancelAfter(CancelToken):
+    """A token that cancels itself at its ``steps``-th progress report (a client's cancel
+    arriving mid-way, deterministically)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.seen = 0
+
+    def progress_callback(self, *progress: object) -> None:
+        self.seen += 1
+        if self.seen == self.steps:
+            self.cancel()
+        super().progress_callback(*progress)
+
+
+class CountingSources(ScaledSources):
+    def __init__(self) -> None:
+        super().__init__(list(STEM_NAMES), gains=[1.0, 1.0, 1.0, 1.0], segment=1.0)
+        self.chunks = 0
+
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        self.chunks += 1
+        return super().forward(mix)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # A tiny LM is latency-bound: OpenMP wake-ups cost more than its matmuls on a busy 2-core box.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory) -> Generator:
+    root = tmp_path_factory.mktemp("musicgen")
+    fx.t5_dir(root / "t5-base")
+    fx.encodec_dir(root / "encodec_32khz")
+    fx.chord_checkpoint(root / "musicgen-chord.th")
+    return Generator(load_chord_model(root / "musicgen-chord.th", device="cpu",
+                                      text_encoder=load_text_encoder(root / "t5-base"),
+                                      compression_model=load_encodec(root / "encodec_32khz")))
+
+
+def test_token_raises_only_once_cancelled_and_is_no_ordinary_exception():
+    token = CancelToken()
+    token.check()
+    token.progress_callback(3, 10)
+    assert not token.cancelled
+    token.cancel()
+    with pytest.raises(Cancelled):
+        token.check()
+    assert not issubclass(Cancelled, Exception)  # `except Exception` must not swallow it
+
+
+def test_separation_stops_at_the_chunk_after_the_cancel():
+    model = CountingSources()
+    wav = np.random.default_rng(0).standard_normal((2, 10 * 44_100)).astype(np.float32) * 0.1
+    token = CancelAfter(steps=4)  # demucs reports each chunk's start and end: cancel at the 2nd end
+    with pytest.raises(Cancelled):
+        Separator(model).separate(wav, 44_100, cancel=token)
+    uncancelled = CountingSources()
+    Separator(uncancelled).separate(wav, 44_100)
+    assert model.chunks == 2 and uncancelled.chunks >= 10
+
+
+def test_generation_stops_within_one_step_and_the_model_stays_usable(generator):
+    params = GenerationParams(duration=0.5, seed=11)
+    before = generator.generate("calm", params).tokens
+    token = CancelAfter(steps=5)
+    with pytest.raises(Cancelled):
+        generator.generate("calm", GenerationParams(duration=60.0, seed=3), cancel=token)
+    assert token.seen == 5  # of the 3000+ decoding steps of 60 s
+    assert generator._lock.acquire(blocking=False)  # the sampling lock was released
+    generator._lock.release()
+    np.testing.assert_array_equal(generator.generate("calm", params).tokens, before)
+
+
+def test_a_cancelled_token_stops_generation_before_the_first_window(generator):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        generator.generate("calm", GenerationParams(duration=1.0, seed=0), cancel=token)
