@@ -22,7 +22,7 @@ while a silent drum or bass stem would tell the network "no rhythm section", whi
 what beat tracking must not be told.
 
 Post-processing (reference §4.7): fold logits are averaged (as ``harmonix-all`` does), beats and
-downbeats go through the shared bar-aware DBN of `remixer.analysis` with the folds' mean
+downbeats go through the shared bar-aware DBN of `remixer.beats` with the folds' mean
 ``best_threshold_downbeat``, and sections come from peak-picked boundary probabilities labelled
 with the mean function class of each span.
 """
@@ -70,7 +70,7 @@ with _keeping_demucs():
     from allin1_infer.spectrogram import build_spec_processor
     from allin1_infer.stems import quantize_stem_to_madmom_mono_int16
 
-from remixer.analysis import Beats, Section, beats_from_activations
+from remixer.beats import Beats, Section, beats_from_activations
 from remixer.audio import check_positive_int, resample
 from remixer.separation import Stems
 

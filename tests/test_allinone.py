@@ -12,7 +12,7 @@ from fixtures.allinone import (NUM_KEYS, NUM_PARAMS, save_random_fold, save_rand
                                structured_logits)
 from remixer.allinone import (HARMONIX_LABELS, INPUT_STEMS, AllInOneAnalyzer, beat_activations,
                               load_fold, sections_from_logits, weight_name)
-from remixer.analysis import Beats, beats_from_activations
+from remixer.beats import Beats, beats_from_activations
 from remixer.separation import Stems
 from remixer.weights import MissingWeightsError, WeightsStore
 

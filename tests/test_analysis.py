@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fixtures.music import noise, synth_song
-from remixer.analysis import (Beats, MadmomAnalyzer, Section, beats_from_activations, make_analyzer,
-                              robust_bpm)
+from remixer.analysis import MadmomAnalyzer, make_analyzer
+from remixer.beats import Beats, Section, beats_from_activations, robust_bpm
 
 
 @pytest.fixture(scope="module")
