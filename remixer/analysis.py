@@ -23,7 +23,7 @@ import typing as tp
 import numpy as np
 
 from remixer.audio import check_positive_int, resample
-from remixer.beats import Beats, beats_from_activations
+from remixer.beats import Beats, TempoPrior, beats_from_activations
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,10 @@ class Analyzer(tp.Protocol):
 
     name: str
 
-    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None) -> Beats:
-        """Analyse ``wav`` (channels, samples); ``stems`` are its separated sources, if any."""
+    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None, *,
+                prior: TempoPrior | None = None) -> Beats:
+        """Analyse ``wav`` (channels, samples); ``stems`` are its separated sources, if any;
+        ``prior`` the tempo and bar length it is known to have (see `remixer.beats`)."""
         ...
 
 
@@ -171,10 +173,13 @@ class MadmomAnalyzer:
         # Classes are (neither, beat but not downbeat, downbeat); the decoder takes "any beat".
         return np.stack([probs[:, 1] + probs[:, 2], probs[:, 2]], axis=1).clip(0, 1)
 
-    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None) -> Beats:
-        """Beats of ``wav`` (channels, samples); ``stems`` are not used (see the module doc)."""
+    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None, *,
+                prior: TempoPrior | None = None) -> Beats:
+        """Beats of ``wav`` (channels, samples); ``stems`` are not used (see the module doc);
+        ``prior`` restricts the decoded tempo and bar length."""
         return beats_from_activations(self.activations(wav, sample_rate), MADMOM_FPS,
-                                      beats_per_bar=self.beats_per_bar, backend=self.name)
+                                      beats_per_bar=self.beats_per_bar, prior=prior,
+                                      backend=self.name)
 
 
 def make_analyzer(backend: str = "auto", *, weights: tp.Any = None) -> Analyzer:

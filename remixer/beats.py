@@ -4,6 +4,12 @@
 frame-wise beat/downbeat probabilities (madmom's RNN in `remixer.analysis`, All-In-One in
 `remixer.allinone`) into one with madmom's bar-pointer DBN. Both backends import this module and
 nothing of each other.
+
+A :class:`TempoPrior` tells the decoder what is already known: the generated instrumental was
+prompted at the song's tempo and plays in its bars, so its beats are decoded only at tempi
+within ``PRIOR_TOLERANCE`` of the song's and in the song's bar length. A blind tracker reads
+sparse or half-time audio at half (or double) tempo often enough to ruin a remix; inside the
+prior's range those octaves are not states of the decoder at all.
 """
 from __future__ import annotations
 
@@ -21,6 +27,11 @@ BPM_INLIER_TOLERANCE = 0.2
 # 12 s, 76-150 BPM) and 0.01-0.09 on white/pink noise and a pure tone.
 MIN_CONFIDENCE = 0.2
 _EPS = 1e-5
+# madmom's DBN default tempo range, used without a prior.
+MIN_BPM, MAX_BPM = 55.0, 215.0
+# Half of the largest tempo error a prior accepts: MusicGen drifts a few percent off the prompt's
+# tempo, and +-20 % keeps both octaves (x0.5, x2) and the 3:2 / 2:3 readings out of range.
+PRIOR_TOLERANCE = 0.2
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,54 @@ class Beats:
         }
 
 
+@dataclass(frozen=True)
+class TempoPrior:
+    """The tempo and bar length a piece of audio is known to have, within ``tolerance``.
+
+    Attributes
+    ----------
+    bpm : float > 0
+    beats_per_bar : int >= 2
+    tolerance : float in (0, 1)
+        Beats are decoded only at tempi in ``bpm * (1 - tolerance) .. bpm * (1 + tolerance)``.
+    """
+
+    bpm: float
+    beats_per_bar: int
+    tolerance: float = PRIOR_TOLERANCE
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bpm, bool) or not (np.isfinite(self.bpm) and self.bpm > 0):
+            raise ValueError(f"prior bpm must be a positive number, got {self.bpm!r}")
+        if isinstance(self.beats_per_bar, bool) or not isinstance(self.beats_per_bar, int) \
+                or self.beats_per_bar < 2:
+            raise ValueError(f"prior beats_per_bar must be an integer >= 2, "
+                             f"got {self.beats_per_bar!r}")
+        if not 0 < self.tolerance < 1:
+            raise ValueError(f"prior tolerance must be in (0, 1), got {self.tolerance!r}")
+
+    @property
+    def min_bpm(self) -> float:
+        return self.bpm * (1 - self.tolerance)
+
+    @property
+    def max_bpm(self) -> float:
+        return self.bpm * (1 + self.tolerance)
+
+    @classmethod
+    def of(cls, beats: Beats) -> TempoPrior | None:
+        """The prior an analysis gives for music played to it: its tempo and most common bar
+        length; ``None`` when it found no tempo."""
+        if beats.bpm is None or beats.beat_positions.size == 0:
+            return None
+        # A bar's length is its last position: count the positions that end a bar.
+        ends = beats.beat_positions[np.r_[beats.beat_positions[1:] == 1, True]]
+        lengths, counts = np.unique(ends[ends >= 2], return_counts=True)
+        if lengths.size == 0:
+            return None
+        return cls(bpm=float(beats.bpm), beats_per_bar=int(lengths[counts.argmax()]))
+
+
 def empty_beats(backend: str) -> Beats:
     """A :class:`Beats` with no tempo and no beats, for audio without a detectable pulse."""
     nothing = np.zeros(0, dtype=np.float64)
@@ -115,7 +174,8 @@ def robust_bpm(beats: np.ndarray) -> float | None:
 
 def beats_from_activations(activations: np.ndarray, fps: float, *,
                            beats_per_bar: tp.Sequence[int] = (3, 4), threshold: float = 0.05,
-                           min_confidence: float = MIN_CONFIDENCE, backend: str) -> Beats:
+                           min_confidence: float = MIN_CONFIDENCE, prior: TempoPrior | None = None,
+                           backend: str) -> Beats:
     """Decode frame-wise beat/downbeat probabilities into beats, downbeats and tempo.
 
     Uses madmom's ``DBNDownBeatTrackingProcessor`` (a bar-pointer HMM that picks the best of the
@@ -136,6 +196,9 @@ def beats_from_activations(activations: np.ndarray, fps: float, *,
     min_confidence : float
         The DBN always finds *some* pulse; when the median beat probability at the decoded beats
         is below this, there is none (noise, speech, drones) and the result is empty.
+    prior : TempoPrior or None
+        When given, replaces ``beats_per_bar`` by its bar length and madmom's tempo range
+        (``MIN_BPM`` .. ``MAX_BPM``) by its own.
     backend : str
         Recorded in the result's ``backend``.
 
@@ -163,7 +226,7 @@ def beats_from_activations(activations: np.ndarray, fps: float, *,
                          f"[{activations.min():.3g}, {activations.max():.3g}]")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    bars = [int(b) for b in beats_per_bar]
+    bars = [int(b) for b in beats_per_bar] if prior is None else [prior.beats_per_bar]
     if not bars or any(b < 2 for b in bars):
         raise ValueError(f"beats_per_bar must be bar lengths of at least 2 beats, "
                          f"got {beats_per_bar}")
@@ -175,7 +238,9 @@ def beats_from_activations(activations: np.ndarray, fps: float, *,
     downbeat = np.clip(activations[:, 1], _EPS, 1 - _EPS)
     beat_only = np.clip(activations[:, 0] - activations[:, 1], _EPS, 1 - _EPS)
     beat_only = np.minimum(beat_only, 1 - _EPS - downbeat)
-    dbn = DBNDownBeatTrackingProcessor(beats_per_bar=bars, fps=fps, threshold=threshold)
+    tempo = (MIN_BPM, MAX_BPM) if prior is None else (prior.min_bpm, prior.max_bpm)
+    dbn = DBNDownBeatTrackingProcessor(beats_per_bar=bars, min_bpm=tempo[0], max_bpm=tempo[1],
+                                       fps=fps, threshold=threshold)
     decoded = dbn(np.stack([beat_only, downbeat], axis=1))
     if decoded.shape[0] == 0:
         return empty_beats(backend)
