@@ -1,9 +1,18 @@
-"""Beat-synchronise a generated instrumental to the song: downbeat matching + WSOLA warp.
+"""Beat-synchronise a generated instrumental to the song: downbeat + beat matching, WSOLA warp.
 
 MusicGen keeps the prompt's tempo only roughly and drifts; the song's vocals do not. Each
 generated downbeat is paired with a song downbeat by a monotonic alignment
 (:func:`match_downbeats`), and the generated audio is time-warped (pytsmod's WSOLA, which keeps
 pitch) so every paired generated downbeat lands on its song downbeat.
+
+Given both sides' beats as well (:func:`match_beats`), two more things are fixed:
+
+* **bar phase**: a tracker may put "1" on "3" of every bar of the take. The take's downbeat
+  labels are tried shifted by every whole number of beats within a bar, and the shift that pairs
+  the most downbeats is used (the tracker's own labels on a tie);
+* **drift inside a bar**: every generated beat between two paired downbeats is paired with the
+  song beat it lands near (within ``BEAT_TOLERANCE`` of a beat) when the bar is mapped linearly,
+  so the warp moves every beat, not only every bar line.
 
 Outside the first and last pair the audio keeps its own speed: when the song's first downbeat
 comes later, silence is prepended; when it comes earlier, the generated head is cut; the tail
@@ -22,6 +31,10 @@ from remixer.audio import check_positive_int, fit_length, sanitize
 FALLBACK_THRESHOLD = 0.75
 # Below -80 dBFS a take's head counts as silent (see _wsola).
 SILENCE = 1e-4
+# Largest distance, in song beats, between a generated beat mapped through the downbeat pairs and
+# the song beat it is paired with: MusicGen's +-2 % drift moves a beat by 0.08 beat in a bar,
+# while a double-tempo off-beat sits half a beat away and must stay unpaired.
+BEAT_TOLERANCE = 0.3
 
 
 @dataclass
@@ -136,6 +149,85 @@ def match_downbeats(generated: np.ndarray, reference: np.ndarray, threshold: flo
     return np.array(pairs[::-1], dtype=np.float64).reshape(-1, 2)
 
 
+def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarray,
+                     reference_downbeats: np.ndarray, threshold: float) -> tuple[np.ndarray, int]:
+    """The generated downbeats, relabelled by the whole-beat shift that best pairs them.
+
+    Each shift ``k`` (``-(B - 1) .. B - 1`` beats, ``B`` the take's bar length in beats) moves
+    every downbeat label ``k`` beats along ``generated_beats``; the shift pairing the most
+    downbeats with :func:`match_downbeats` wins, ties going to the tracker's own labels, then to
+    the smaller total gap.
+
+    Returns
+    -------
+    downbeats : np.ndarray
+        The chosen downbeat times (a subset of ``generated_beats``).
+    shift : int
+        The chosen shift in beats (0: the tracker's labels).
+    """
+    if generated_beats.size == 0 or generated_downbeats.size == 0:
+        return generated_downbeats, 0
+    index = np.clip(np.searchsorted(generated_beats, generated_downbeats), 0,
+                    generated_beats.size - 1)
+    # Downbeats that are not among the beats: no beat grid to shift the labels along.
+    if np.abs(generated_beats[index] - generated_downbeats).max() > 1e-6:
+        return generated_downbeats, 0
+    bar = int(round(np.median(np.diff(index)))) if index.size > 1 else 1
+    candidates = []
+    for shift in range(-(bar - 1), bar):
+        shifted = index + shift
+        downbeats = generated_beats[shifted[(shifted >= 0) & (shifted < generated_beats.size)]]
+        pairs = match_downbeats(downbeats, reference_downbeats, threshold)
+        score = (len(pairs), shift == 0, -float(np.abs(pairs[:, 0] - pairs[:, 1]).sum()))
+        candidates.append((score, shift, downbeats))
+    _, shift, downbeats = max(candidates, key=lambda candidate: candidate[0])
+    return downbeats, shift
+
+
+def match_beats(generated_beats: np.ndarray, reference_beats: np.ndarray,
+                downbeat_pairs: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pair beats between (and around) paired downbeats.
+
+    Generated beats are mapped through the downbeat pairs (linearly between two pairs, at speed 1
+    before the first and after the last) and matched monotonically (:func:`match_downbeats`)
+    with the song's beats of the same span, within ``tolerance`` seconds. The downbeat pairs are
+    kept as they are, so the result pairs every downbeat pair and never crosses one.
+
+    Parameters
+    ----------
+    generated_beats, reference_beats : np.ndarray
+        Strictly increasing beat times in seconds.
+    downbeat_pairs : np.ndarray [shape=(K, 2)]
+        Output of :func:`match_downbeats`, K >= 1.
+    tolerance : float >= 0
+
+    Returns
+    -------
+    pairs : np.ndarray [shape=(N, 2)]
+        ``(generated_time, reference_time)`` rows, both columns strictly increasing, N >= K.
+    """
+    sources, targets = downbeat_pairs[:, 0], downbeat_pairs[:, 1]
+    mapped = np.interp(generated_beats, sources, targets)
+    mapped = np.where(generated_beats < sources[0], generated_beats + targets[0] - sources[0],
+                      mapped)
+    mapped = np.where(generated_beats > sources[-1], generated_beats + targets[-1] - sources[-1],
+                      mapped)
+    edges = np.concatenate([[-np.inf], sources, [np.inf]])
+    ref_edges = np.concatenate([[-np.inf], targets, [np.inf]])
+    pairs = [downbeat_pairs]
+    for a in range(len(edges) - 1):
+        inside = (generated_beats > edges[a]) & (generated_beats < edges[a + 1])
+        ref_inside = (reference_beats > ref_edges[a]) & (reference_beats < ref_edges[a + 1])
+        if not inside.any() or not ref_inside.any():
+            continue
+        found = match_downbeats(mapped[inside], reference_beats[ref_inside], tolerance)
+        # Back from mapped times to the generated beats they came from.
+        lookup = dict(zip(mapped[inside], generated_beats[inside]))
+        pairs.append(np.array([[lookup[m], r] for m, r in found]).reshape(-1, 2))
+    merged = np.concatenate(pairs)
+    return merged[np.argsort(merged[:, 0], kind="stable")]
+
+
 def _anchor_map(pairs: np.ndarray, out_length: int) -> tuple[np.ndarray, int]:
     """Strictly increasing (2, K) sample anchors with speed-1 head and tail, and the pairs kept."""
     kept: list[tuple[int, int]] = []
@@ -184,8 +276,11 @@ def _wsola(audio: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 
 
 def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.ndarray,
-              reference_downbeats: np.ndarray, out_length: int, *, threshold: float) -> SyncResult:
-    """Warp ``generated`` so its downbeats land on ``reference_downbeats``.
+              reference_downbeats: np.ndarray, out_length: int, *, threshold: float,
+              generated_beats: np.ndarray | None = None,
+              reference_beats: np.ndarray | None = None) -> SyncResult:
+    """Warp ``generated`` so its downbeats (and, given both sides' beats, its beats) land on
+    the song's.
 
     Parameters
     ----------
@@ -199,6 +294,10 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         Output length in samples (the song's length at ``sample_rate``).
     threshold : float >= 0
         See :func:`match_downbeats`; usually :func:`default_threshold` of the song's tempo.
+    generated_beats, reference_beats : np.ndarray or None
+        Every beat time (downbeats included) of ``generated`` and of the song; give both or
+        neither. With them the bar phase is chosen (:func:`choose_bar_phase`) and beats are
+        anchored too (:func:`match_beats`, ``BEAT_TOLERANCE`` of the song's beat period).
 
     Returns
     -------
@@ -220,8 +319,21 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         raise ValueError(f"generated audio must be floating point, got dtype {generated.dtype}")
     check_positive_int(sample_rate, "sample_rate")
     check_positive_int(out_length, "out_length")
+    if (generated_beats is None) != (reference_beats is None):
+        raise ValueError("give both generated_beats and reference_beats, or neither")
     audio = sanitize(generated)
+    generated_downbeats = _times("generated downbeats", generated_downbeats)
+    shift = 0
+    if generated_beats is not None:
+        generated_beats = _times("generated beats", generated_beats)
+        reference_beats = _times("reference beats", reference_beats)
+        generated_downbeats, shift = choose_bar_phase(generated_beats, generated_downbeats,
+                                                      reference_downbeats, threshold)
     pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
+    downbeat_targets = pairs[:, 1]
+    if generated_beats is not None and pairs.size and reference_beats.size > 1:
+        period = float(np.median(np.diff(reference_beats)))
+        pairs = match_beats(generated_beats, reference_beats, pairs, BEAT_TOLERANCE * period)
 
     def unwarped(reason: str) -> SyncResult:
         return SyncResult(audio=fit_length(audio, out_length), anchors=np.zeros((2, 0), dtype=np.int64),
@@ -231,11 +343,19 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         return unwarped("not warped: no downbeats detected in the generated audio")
     if np.size(reference_downbeats) == 0:
         return unwarped("not warped: no downbeats detected in the song")
-    anchors, n_matched = _anchor_map(np.round(pairs * sample_rate).astype(np.int64), out_length)
-    if n_matched == 0:
+    anchors, n_anchored = _anchor_map(np.round(pairs * sample_rate).astype(np.int64), out_length)
+    # Downbeat pairs inside the output (where _anchor_map keeps pairs).
+    n_matched = n_anchored if generated_beats is None else int(np.sum(
+        (np.round(downbeat_targets * sample_rate) >= 0)
+        & (np.round(downbeat_targets * sample_rate) < out_length - 1)))
+    if n_anchored == 0:
         return unwarped(f"not warped: no generated downbeat within {threshold:.3f} s of a song "
                         f"downbeat inside the output")
     warped = _wsola(audio, anchors)
-    return SyncResult(audio=fit_length(warped, out_length), anchors=anchors, n_matched=n_matched,
-                      warped=True, reason=f"warped: {n_matched} of {len(generated_downbeats)} "
-                                          f"generated downbeats matched within {threshold:.3f} s")
+    reason = (f"warped: {n_matched} of {len(generated_downbeats)} generated downbeats "
+              f"matched within {threshold:.3f} s")
+    if generated_beats is not None:
+        phase = "" if shift == 0 else f", bar phase moved by {shift:+d} beats"
+        reason += f"{phase}; {n_anchored} anchors with beats"
+    return SyncResult(audio=fit_length(warped, out_length), anchors=anchors,
+                      n_matched=n_matched, warped=True, reason=reason)

@@ -36,6 +36,7 @@ from btc.labels import ChordSegment
 from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
 from remixer.analysis import Analyzer, make_analyzer
+from remixer.beats import TempoPrior
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.generation import AudioChords, AudioClip, GenerationParams, ModelCache, TextChords
 from remixer.mixing import mix
@@ -153,14 +154,17 @@ class Pipeline:
         out_rate = max(rate, generated.sample_rate)
         instrumental = audio_io.resample(generated.audio, generated.sample_rate, out_rate)
         with timer("analysis (instrumental)"):
-            generated_beats = self.models.analyzer.analyze(instrumental, out_rate)
+            # Generated at the song's tempo and in its bars: other tempo octaves are errors.
+            generated_beats = self.models.analyzer.analyze(instrumental, out_rate,
+                                                           prior=TempoPrior.of(beats))
         threshold = request.beat_sync_threshold
         if threshold is None or threshold == -1:
             threshold = default_threshold(beats.bpm)
         out_length = int(round(duration * out_rate))
         with timer("beat-sync"):
             synced = beat_sync(instrumental, out_rate, generated_beats.downbeats, beats.downbeats,
-                               out_length, threshold=threshold)
+                               out_length, threshold=threshold,
+                               generated_beats=generated_beats.beats, reference_beats=beats.beats)
         logger.info("beat-sync: %s", synced.reason)
         with timer("mix"):
             vocals = audio_io.resample(stems.vocals, rate, out_rate)
