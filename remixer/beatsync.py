@@ -7,9 +7,11 @@ pitch) so every paired generated downbeat lands on its song downbeat.
 
 Given both sides' beats as well (:func:`match_beats`), two more things are fixed:
 
-* **bar phase**: a tracker may put "1" on "3" of every bar of the take. The take's downbeat
-  labels are tried shifted by every whole number of beats within a bar, and the shift that pairs
-  the most downbeats is used (the tracker's own labels on a tie);
+* **bar phase**: a tracker may put "1" on "3" of every bar of the take, or follow its off-beats.
+  The take's downbeat labels are tried shifted by every whole number of beats within a bar (and,
+  given the song's harmony, on the grid of midpoints between the take's beats); the shift that
+  pairs the most downbeats is used, the one whose paired beats sound most like the song's when
+  the song's harmony is given (:func:`choose_bar_phase`);
 * **drift inside a bar**: every generated beat between two paired downbeats is paired with the
   song beat it lands near (within ``BEAT_TOLERANCE`` of a beat) when the bar is mapped linearly,
   so the warp moves every beat, not only every bar line.
@@ -21,6 +23,8 @@ sides, whatever the sign of the offsets, and the output is exactly the requested
 """
 from __future__ import annotations
 
+import functools
+import typing as tp
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +39,9 @@ SILENCE = 1e-4
 # the song beat it is paired with: MusicGen's +-2 % drift moves a beat by 0.08 beat in a bar,
 # while a double-tempo off-beat sits half a beat away and must stay unpaired.
 BEAT_TOLERANCE = 0.3
+# Bar phases pairing at least this share of the most downbeats any phase pairs are compared by
+# sound: a take's first or last bar may fall outside the song under one phase and not another.
+PHASE_COUNT_SLACK = 0.9
 
 
 @dataclass
@@ -149,39 +156,101 @@ def match_downbeats(generated: np.ndarray, reference: np.ndarray, threshold: flo
     return np.array(pairs[::-1], dtype=np.float64).reshape(-1, 2)
 
 
+def beat_chroma(audio: np.ndarray, sample_rate: int, beats: np.ndarray) -> np.ndarray:
+    """Unit-norm mean chroma of each beat's span (to the next beat), shaped (beats, 12).
+
+    What a take shares with its song beyond timing: MusicGen Chord plays the song's chords at
+    the song's times, so beat-synchronous chroma tells a take one beat off from one on time.
+    """
+    import librosa
+
+    mono = np.asarray(audio, dtype=np.float32).reshape(-1, np.shape(audio)[-1]).mean(axis=0)
+    hop = 512
+    chroma = librosa.feature.chroma_stft(y=mono, sr=sample_rate, hop_length=hop, n_fft=4096)
+    period = float(np.median(np.diff(beats))) if beats.size > 1 else 0.5
+    edges = np.round(np.append(beats, beats[-1] + period) * sample_rate / hop).astype(int)
+    edges = np.clip(edges, 0, chroma.shape[1])
+    spans = np.zeros((beats.size, 12))
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        if a < b:
+            spans[i] = chroma[:, a:b].mean(axis=1)
+    return spans / np.maximum(np.linalg.norm(spans, axis=1, keepdims=True), 1e-9)
+
+
+@dataclass(frozen=True)
+class BarPhase:
+    """The generated beat grid and downbeats :func:`choose_bar_phase` settled on.
+
+    Attributes
+    ----------
+    beats, downbeats : np.ndarray
+        Beat and downbeat times of the generated audio (downbeats a subset of beats).
+    shift : float
+        How far the downbeat labels moved along the tracker's beats, in beats: whole numbers
+        relabel the tracker's beats, halves put the grid on the midpoints between them.
+    """
+
+    beats: np.ndarray
+    downbeats: np.ndarray
+    shift: float
+
+
 def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarray,
-                     reference_downbeats: np.ndarray, threshold: float) -> tuple[np.ndarray, int]:
-    """The generated downbeats, relabelled by the whole-beat shift that best pairs them.
+                     reference_beats: np.ndarray, reference_downbeats: np.ndarray,
+                     threshold: float, tolerance: float, *,
+                     generated_chroma: tp.Callable[[np.ndarray], np.ndarray] | None = None,
+                     reference_chroma: np.ndarray | None = None) -> BarPhase:
+    """The generated beats and downbeats, relabelled to best explain the song's downbeats.
 
     Each shift ``k`` (``-(B - 1) .. B - 1`` beats, ``B`` the take's bar length in beats) moves
-    every downbeat label ``k`` beats along ``generated_beats``; the shift pairing the most
-    downbeats with :func:`match_downbeats` wins, ties going to the tracker's own labels, then to
-    the smaller total gap.
+    every downbeat label ``k`` beats along ``generated_beats``. Without chroma the shift pairing
+    the most downbeats (:func:`match_downbeats`) wins, ties going to the tracker's own labels,
+    then to the smaller total gap.
 
-    Returns
-    -------
-    downbeats : np.ndarray
-        The chosen downbeat times (a subset of ``generated_beats``).
-    shift : int
-        The chosen shift in beats (0: the tracker's labels).
+    Timing alone cannot tell a take half a beat early with "1" on "3" from one half a beat late
+    with "1" on "2", nor a tracker that followed the off-beats (a take's hi-hats) from one on
+    the beat. With ``generated_chroma`` (:func:`beat_chroma` of the generated audio, for any
+    beat grid) and ``reference_chroma`` (that of the song's beats), the tracker's grid and the
+    grid of midpoints between its beats are both tried, and among the shifts pairing at least
+    ``PHASE_COUNT_SLACK`` of the most downbeats the one whose beat pairs (:func:`match_beats`)
+    sound most alike wins.
     """
+    unchanged = BarPhase(generated_beats, generated_downbeats, 0.0)
     if generated_beats.size == 0 or generated_downbeats.size == 0:
-        return generated_downbeats, 0
+        return unchanged
     index = np.clip(np.searchsorted(generated_beats, generated_downbeats), 0,
                     generated_beats.size - 1)
     # Downbeats that are not among the beats: no beat grid to shift the labels along.
     if np.abs(generated_beats[index] - generated_downbeats).max() > 1e-6:
-        return generated_downbeats, 0
+        return unchanged
     bar = int(round(np.median(np.diff(index)))) if index.size > 1 else 1
+    grids = [(generated_beats, 0.0)]
+    if generated_chroma is not None and generated_beats.size > 1:
+        # Beat i's midpoint grid entry is half a beat after beat i.
+        grids.append(((generated_beats[1:] + generated_beats[:-1]) / 2, 0.5))
     candidates = []
-    for shift in range(-(bar - 1), bar):
-        shifted = index + shift
-        downbeats = generated_beats[shifted[(shifted >= 0) & (shifted < generated_beats.size)]]
-        pairs = match_downbeats(downbeats, reference_downbeats, threshold)
-        score = (len(pairs), shift == 0, -float(np.abs(pairs[:, 0] - pairs[:, 1]).sum()))
-        candidates.append((score, shift, downbeats))
-    _, shift, downbeats = max(candidates, key=lambda candidate: candidate[0])
-    return downbeats, shift
+    for beats, half in grids:
+        for shift in range(-(bar - 1), bar):
+            shifted = index + shift
+            downbeats = beats[shifted[(shifted >= 0) & (shifted < beats.size)]]
+            pairs = match_downbeats(downbeats, reference_downbeats, threshold)
+            gap = float(np.abs(pairs[:, 0] - pairs[:, 1]).sum())
+            candidates.append(((len(pairs), shift == 0 and half == 0, -gap),
+                               BarPhase(beats, downbeats, shift + half), pairs))
+    most = max(candidate[0][0] for candidate in candidates)
+    if generated_chroma is None or reference_chroma is None or most == 0:
+        return max(candidates, key=lambda candidate: candidate[0])[1]
+    chroma = {half: generated_chroma(beats) for beats, half in grids}
+
+    def likeness(phase: BarPhase, pairs: np.ndarray) -> float:
+        beat_pairs = match_beats(phase.beats, reference_beats, pairs, tolerance)
+        g = np.searchsorted(phase.beats, beat_pairs[:, 0])
+        r = np.searchsorted(reference_beats, beat_pairs[:, 1])
+        own = chroma[phase.shift % 1]
+        return float(np.mean(np.sum(own[g] * reference_chroma[r], axis=1)))
+
+    eligible = [c for c in candidates if c[0][0] >= PHASE_COUNT_SLACK * most]
+    return max(eligible, key=lambda c: (likeness(c[1], c[2]), c[0][1]))[1]
 
 
 def match_beats(generated_beats: np.ndarray, reference_beats: np.ndarray,
@@ -278,7 +347,8 @@ def _wsola(audio: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.ndarray,
               reference_downbeats: np.ndarray, out_length: int, *, threshold: float,
               generated_beats: np.ndarray | None = None,
-              reference_beats: np.ndarray | None = None) -> SyncResult:
+              reference_beats: np.ndarray | None = None,
+              reference_audio: tuple[np.ndarray, int] | None = None) -> SyncResult:
     """Warp ``generated`` so its downbeats (and, given both sides' beats, its beats) land on
     the song's.
 
@@ -298,6 +368,9 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         Every beat time (downbeats included) of ``generated`` and of the song; give both or
         neither. With them the bar phase is chosen (:func:`choose_bar_phase`) and beats are
         anchored too (:func:`match_beats`, ``BEAT_TOLERANCE`` of the song's beat period).
+    reference_audio : (np.ndarray, int) or None
+        The song's harmony (e.g. its bass + other stems) and its rate; with beats, the bar phase
+        is chosen by how alike the paired beats sound (:func:`beat_chroma`).
 
     Returns
     -------
@@ -321,18 +394,31 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
     check_positive_int(out_length, "out_length")
     if (generated_beats is None) != (reference_beats is None):
         raise ValueError("give both generated_beats and reference_beats, or neither")
+    if reference_audio is not None and generated_beats is None:
+        raise ValueError("reference_audio is used only with generated_beats and reference_beats")
     audio = sanitize(generated)
     generated_downbeats = _times("generated downbeats", generated_downbeats)
-    shift = 0
+    shift = 0.0
     if generated_beats is not None:
         generated_beats = _times("generated beats", generated_beats)
         reference_beats = _times("reference beats", reference_beats)
-        generated_downbeats, shift = choose_bar_phase(generated_beats, generated_downbeats,
-                                                      reference_downbeats, threshold)
+        reference_downbeats = _times("reference downbeats", reference_downbeats)
+        period = float(np.median(np.diff(reference_beats))) if reference_beats.size > 1 else 0.0
+        generated_chroma = reference_chroma = None
+        if reference_audio is not None and generated_beats.size and reference_beats.size:
+            harmony, harmony_rate = reference_audio
+            check_positive_int(harmony_rate, "reference_audio's sample rate")
+            generated_chroma = functools.partial(beat_chroma, audio, sample_rate)
+            reference_chroma = beat_chroma(sanitize(np.atleast_2d(harmony)), harmony_rate,
+                                           reference_beats)
+        phase = choose_bar_phase(generated_beats, generated_downbeats, reference_beats,
+                                 reference_downbeats, threshold, BEAT_TOLERANCE * period,
+                                 generated_chroma=generated_chroma,
+                                 reference_chroma=reference_chroma)
+        generated_beats, generated_downbeats, shift = phase.beats, phase.downbeats, phase.shift
     pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
     downbeat_targets = pairs[:, 1]
     if generated_beats is not None and pairs.size and reference_beats.size > 1:
-        period = float(np.median(np.diff(reference_beats)))
         pairs = match_beats(generated_beats, reference_beats, pairs, BEAT_TOLERANCE * period)
 
     def unwarped(reason: str) -> SyncResult:
@@ -355,7 +441,7 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
     reason = (f"warped: {n_matched} of {len(generated_downbeats)} generated downbeats "
               f"matched within {threshold:.3f} s")
     if generated_beats is not None:
-        phase = "" if shift == 0 else f", bar phase moved by {shift:+d} beats"
-        reason += f"{phase}; {n_anchored} anchors with beats"
+        moved = "" if shift == 0 else f", bar phase moved by {shift:+g} beats"
+        reason += f"{moved}; {n_anchored} anchors with beats"
     return SyncResult(audio=fit_length(warped, out_length), anchors=anchors,
                       n_matched=n_matched, warped=True, reason=reason)

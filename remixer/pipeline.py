@@ -164,7 +164,8 @@ class Pipeline:
         with timer("beat-sync"):
             synced = beat_sync(instrumental, out_rate, generated_beats.downbeats, beats.downbeats,
                                out_length, threshold=threshold,
-                               generated_beats=generated_beats.beats, reference_beats=beats.beats)
+                               generated_beats=generated_beats.beats, reference_beats=beats.beats,
+                               reference_audio=(stems.chord_source, rate))
         logger.info("beat-sync: %s", synced.reason)
         with timer("mix"):
             vocals = audio_io.resample(stems.vocals, rate, out_rate)

@@ -179,6 +179,9 @@ def test_madmom_without_pulse_gives_empty_beats(madmom, kind):
     beats = madmom.analyze(wav, 44_100)
     assert beats.empty and beats.bpm is None and beats.beats.size == 0
     assert beats.to_dict()["downbeats"] == []
+    # A prior's lower confidence threshold (sparse takes) still finds no pulse in noise.
+    for prior in (TempoPrior(70.0, 3), TempoPrior(120.0, 4), TempoPrior(180.0, 4)):
+        assert madmom.analyze(wav, 44_100, prior=prior).empty
 
 
 @pytest.mark.parametrize("wav,rate,match", [

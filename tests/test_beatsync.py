@@ -329,3 +329,32 @@ def test_sync_wants_beats_on_both_sides():
     with pytest.raises(ValueError, match="give both generated_beats and reference_beats"):
         beat_sync(np.zeros((1, 100), np.float32), SR, np.array([0.001]), np.array([0.001]), 100,
                   threshold=0.5, generated_beats=np.array([0.001]))
+
+
+def test_bar_phase_is_told_by_the_harmony_when_timing_cannot():
+    # Each bar of the song holds its own chord; the take plays the same music 0.26 s early (just
+    # over half a beat) and its tracker put "1" on "3". By timing alone a take 0.24 s late with
+    # "1" on "2" explains the downbeats as well (better, even); only the harmony tells them apart.
+    rate = 16_000
+    song_beats = 0.5 + 0.5 * np.arange(40)
+    t = np.arange(21 * rate) / rate
+    bar = np.clip(((t - 0.5) // 2.0).astype(int), 0, 9)
+    pitch = np.array([0, 7, 2, 9, 4, 11, 6, 1, 8, 3])[bar]  # a new pitch class every bar
+    song = (0.3 * np.sin(2 * np.pi * 220.0 * 2 ** (pitch / 12) * t))[None].astype(np.float32)
+    lead = int(0.26 * rate)
+    take = np.pad(song[:, lead:], ((0, 0), (0, lead)))
+    take_beats = song_beats - 0.26
+    kwargs = dict(threshold=0.55, generated_beats=take_beats, reference_beats=song_beats)
+    by_timing = beat_sync(take, rate, take_beats[2::4], song_beats[::4], song.shape[1], **kwargs)
+    assert "bar phase moved by -1 beats" in by_timing.reason  # the timing-only choice
+    result = beat_sync(take, rate, take_beats[2::4], song_beats[::4], song.shape[1],
+                       reference_audio=(song, rate), **kwargs)
+    assert "bar phase moved by -2 beats" in result.reason
+    np.testing.assert_allclose(np.interp(take_beats * rate, *result.anchors) / rate, song_beats,
+                               atol=1.5 / rate)
+
+
+def test_reference_audio_needs_the_beats():
+    with pytest.raises(ValueError, match="reference_audio is used only with generated_beats"):
+        beat_sync(np.zeros((1, 100), np.float32), SR, np.array([0.001]), np.array([0.001]), 100,
+                  threshold=0.5, reference_audio=(np.zeros((1, 100), np.float32), SR))
