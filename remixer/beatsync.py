@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from remixer.audio import check_positive_int, fit_length, sanitize
+from remixer.audio import check_positive_int, fit_length, resample, sanitize
 
 # Song-side gap accepted when the tempo is unknown (the original Remixer's documented default).
 FALLBACK_THRESHOLD = 0.75
@@ -42,6 +42,10 @@ BEAT_TOLERANCE = 0.3
 # Bar phases pairing at least this share of the most downbeats any phase pairs are compared by
 # sound: a take's first or last bar may fall outside the song under one phase and not another.
 PHASE_COUNT_SLACK = 0.9
+# Chroma for the bar-phase choice: pitch classes need no more than 5.5 kHz of bandwidth, and
+# 23 ms frames resolve beats up to 300 BPM.
+CHROMA_RATE = 11_025
+CHROMA_HOP = 256
 
 
 @dataclass
@@ -156,19 +160,29 @@ def match_downbeats(generated: np.ndarray, reference: np.ndarray, threshold: flo
     return np.array(pairs[::-1], dtype=np.float64).reshape(-1, 2)
 
 
-def beat_chroma(audio: np.ndarray, sample_rate: int, beats: np.ndarray) -> np.ndarray:
-    """Unit-norm mean chroma of each beat's span (to the next beat), shaped (beats, 12).
+def chroma_frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Chroma (12, frames) of the mono mix at ``CHROMA_RATE`` / ``CHROMA_HOP`` frames a second.
 
-    What a take shares with its song beyond timing: MusicGen Chord plays the song's chords at
-    the song's times, so beat-synchronous chroma tells a take one beat off from one on time.
+    Tuning is taken as standard (A = 440 Hz): both sides are compared with each other, and
+    librosa's tuning estimate would cost more than everything else in beat-sync but WSOLA.
     """
     import librosa
 
     mono = np.asarray(audio, dtype=np.float32).reshape(-1, np.shape(audio)[-1]).mean(axis=0)
-    hop = 512
-    chroma = librosa.feature.chroma_stft(y=mono, sr=sample_rate, hop_length=hop, n_fft=4096)
+    mono = resample(mono, sample_rate, CHROMA_RATE)
+    return librosa.feature.chroma_stft(y=mono, sr=CHROMA_RATE, hop_length=CHROMA_HOP,
+                                       n_fft=2048, tuning=0.0)
+
+
+def beat_chroma(chroma: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Unit-norm mean of :func:`chroma_frames` over each beat's span (to the next beat; the last
+    beat's for one median beat period), shaped (beats, 12).
+
+    What a take shares with its song beyond timing: MusicGen Chord plays the song's chords at
+    the song's times, so beat-synchronous chroma tells a take one beat off from one on time.
+    """
     period = float(np.median(np.diff(beats))) if beats.size > 1 else 0.5
-    edges = np.round(np.append(beats, beats[-1] + period) * sample_rate / hop).astype(int)
+    edges = np.round(np.append(beats, beats[-1] + period) * CHROMA_RATE / CHROMA_HOP).astype(int)
     edges = np.clip(edges, 0, chroma.shape[1])
     spans = np.zeros((beats.size, 12))
     for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
@@ -408,9 +422,9 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         if reference_audio is not None and generated_beats.size and reference_beats.size:
             harmony, harmony_rate = reference_audio
             check_positive_int(harmony_rate, "reference_audio's sample rate")
-            generated_chroma = functools.partial(beat_chroma, audio, sample_rate)
-            reference_chroma = beat_chroma(sanitize(np.atleast_2d(harmony)), harmony_rate,
-                                           reference_beats)
+            generated_chroma = functools.partial(beat_chroma, chroma_frames(audio, sample_rate))
+            reference_chroma = beat_chroma(
+                chroma_frames(sanitize(np.atleast_2d(harmony)), harmony_rate), reference_beats)
         phase = choose_bar_phase(generated_beats, generated_downbeats, reference_beats,
                                  reference_downbeats, threshold, BEAT_TOLERANCE * period,
                                  generated_chroma=generated_chroma,
