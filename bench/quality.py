@@ -41,8 +41,9 @@ on downbeats only) and **after** (the product's chain, :func:`sync_take`). The j
 independent of our tracker, which may misread the output as it misread the take: at each of the
 excerpt's downbeats found by madmom's own stock processors, the lag that best aligns librosa's
 onset envelopes (16 mel bands) of the synced output with those of what the take plays on the
-excerpt's time line (:func:`stand_in_source`), over +-4 s windows and lags up to +-1 s. Reported: |error| median and
-p95 per take and pooled, the share of takes whose median is within 20 ms, the worst take.
+excerpt's time line (:func:`stand_in_source`), over +-4 s windows and lags up to +-1 s.
+Reported: |error| median and p95 per take and pooled, the share of takes whose median is within
+20 ms, the worst take.
 
 Usage: ``python bench/quality.py [--reduced] [--no-chords] [--only synth|real]``. ``--reduced``
 (CI) runs 3 songs of 20 s, the full set 6 songs of 45 s (90/120/140 BPM in 3/4 and 4/4); the real

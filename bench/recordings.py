@@ -94,7 +94,8 @@ class Excerpt:
 
 
 def cache_dir() -> Path:
-    """Where packages are unpacked: ``$REMIXER_RECORDINGS_DIR`` or ``~/.cache/remixer-recordings``."""
+    """Where packages are unpacked: ``$REMIXER_RECORDINGS_DIR``, else
+    ``~/.cache/remixer-recordings``."""
     configured = os.environ.get("REMIXER_RECORDINGS_DIR")
     return Path(configured) if configured else Path.home() / ".cache" / "remixer-recordings"
 
@@ -133,7 +134,8 @@ def fetch(package: str, cache: Path | None = None) -> Path:
     return root
 
 
-def recordings(packages: tuple[str, ...] = tuple(PACKAGES), cache: Path | None = None) -> list[Recording]:
+def recordings(packages: tuple[str, ...] = tuple(PACKAGES),
+               cache: Path | None = None) -> list[Recording]:
     """Every music file of ``packages`` (fetched as needed), sorted by name."""
     found = []
     for package in packages:
@@ -182,7 +184,8 @@ def cut(recording: Recording, start: float, seconds: float, *, sample_rate: int 
         raise RecordingsUnavailable("decoding the recordings needs the `ffmpeg` command "
                                     "(apt-get install ffmpeg)")
     wanted = int(round(seconds * sample_rate))
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{start:.6f}", "-i", str(recording.path),
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{start:.6f}",
+               "-i", str(recording.path),
                # A little more than asked: the cut is trimmed to the exact sample count below.
                "-t", f"{seconds + 0.1:.6f}", "-ac", str(channels), "-ar", str(sample_rate),
                "-f", "f32le", "-"]

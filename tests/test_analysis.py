@@ -80,7 +80,8 @@ def test_tempo_prior_rules_out_the_half_tempo_octave():
 
 def test_tempo_prior_imposes_the_bar_length():
     act, _ = impulse_activations(120.0, 3)
-    assert set(beats_from_activations(act, 100.0, backend="test").beat_positions.tolist()) == {1, 2, 3}
+    blind = beats_from_activations(act, 100.0, backend="test")
+    assert set(blind.beat_positions.tolist()) == {1, 2, 3}
     beats = beats_from_activations(act, 100.0, prior=TempoPrior(120.0, 4), backend="test")
     assert set(beats.beat_positions.tolist()) == {1, 2, 3, 4}
 

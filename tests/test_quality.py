@@ -63,8 +63,9 @@ def test_stand_in_take_plays_the_source_along_its_time_map():
     assert take.shape == (1, 20 * GENERATION_RATE)
     times = take_source_times(take.shape[1], GENERATION_RATE)
     expected = np.interp(clicks, times, np.arange(take.shape[1]) / GENERATION_RATE)
-    found = [np.abs(take[0, int((t - 0.05) * GENERATION_RATE):int((t + 0.05) * GENERATION_RATE)]).argmax()
-             / GENERATION_RATE + t - 0.05 for t in expected]
+    found = [t - 0.05 + np.abs(take[0, int((t - 0.05) * GENERATION_RATE):
+                                      int((t + 0.05) * GENERATION_RATE)]).argmax() / GENERATION_RATE
+             for t in expected]
     np.testing.assert_allclose(found, expected, atol=1e-3)
     assert expected[0] == pytest.approx(3.0 - 0.23, abs=1e-3)  # 0.23 s early from the start
 

@@ -34,9 +34,9 @@ def no_tools(monkeypatch, tmp_path):
 
 def test_a_cached_package_is_listed_without_fetching(cache, no_tools):
     (found,) = recordings(("fb-music-high",), cache)
-    assert found == Recording(name="fb-music-high/theme",
-                              path=cache / "fb-music-high/usr/share/games/frozen-bubble/snd/theme.xm",
-                              package="fb-music-high", license="GPL-2+")
+    path = cache / "fb-music-high/usr/share/games/frozen-bubble/snd/theme.xm"
+    assert found == Recording(name="fb-music-high/theme", path=path, package="fb-music-high",
+                              license="GPL-2+")
     assert recording("fb-music-high/theme", cache) == found
     with pytest.raises(ValueError, match="'fb-music-high/other' is not in package"):
         recording("fb-music-high/other", cache)
