@@ -1,4 +1,7 @@
-"""Quality of the remix chain on synthesized songs whose chords and downbeats are known.
+"""Quality of the remix chain on synthesized songs whose chords and downbeats are known, and of
+beat-sync on real recordings.
+
+**Synthesized songs.**
 
 For each case (tempo, meter, length) a :func:`remixer.synth.demo_song` is written to a wav file
 and remixed by the product's own stages, with two stand-ins that make the result checkable:
@@ -10,8 +13,9 @@ and remixed by the product's own stages, with two stand-ins that make the result
   and its first downbeat moved), the way MusicGen's take drifts off the prompt's tempo.
 
 Everything else is real: decoding, madmom beat/downbeat analysis of the song and of the take
-(madmom's pretrained models ship with the package), beat-sync (downbeat matching + WSOLA),
-the mix and the loudness-normalised export. Reported per song:
+(madmom's pretrained models ship with the package; the take with the song's tempo and bar length
+as priors), beat-sync (bar phase, downbeat and beat matching + WSOLA), the mix and the
+loudness-normalised export. Reported per song:
 
 * downbeat alignment error after sync, (a) **re-detected**: madmom run again on the synced
   instrumental, each true song downbeat against the nearest detected one (a true downbeat with
@@ -25,9 +29,27 @@ the mix and the loudness-normalised export. Reported per song:
   b·vocals`` per channel; the correlation of ``remix − a·instrumental`` with the input vocals;
 * loudness of the exported remix (LUFS, :func:`remixer.audio.loudness_lufs`).
 
-Usage: ``python bench/quality.py [--reduced]``. ``--reduced`` (CI) runs 3 songs of 20 s, the
-full set 6 songs of 45 s (90/120/140 BPM in 3/4 and 4/4). Target: median alignment error after
-sync <= 20 ms. Writes only to a temporary directory.
+**Real recordings** (``REAL_CASES``): 30 s excerpts of freely licensed game soundtracks that
+`bench.recordings` fetches from Debian packages into a cache outside the repository (skipped,
+saying why, where that is impossible). Each excerpt plays the song; its stand-in takes are the
+excerpt played at a known piecewise tempo drift (``DRIFT``, +-2 %) starting ``TAKE_OFFSET``
+(0.23 s) into it, at 32 kHz: **full**; **sparse**, low-passed at 250 Hz (kick and bass only, the
+half-time feel that makes a tracker read half tempo); **hats**, a hi-hat added on every off-beat
+(a double-time feel); **phase**, the full take with the tracker's bar labels moved two beats (it
+put "1" on "3"). Each is synced **before** (the chain as it was: the take analysed blind, synced
+on downbeats only) and **after** (the product's chain, :func:`sync_take`). The judge is
+independent of our tracker, which may misread the output as it misread the take: at each of the
+excerpt's downbeats found by madmom's own stock processors, the lag that best aligns librosa's
+onset envelopes (16 mel bands) of the synced output with those of what the take plays on the
+excerpt's time line (:func:`stand_in_source`), over +-4 s windows and lags up to +-1 s.
+Reported: |error| median and p95 per take and pooled, the share of takes whose median is within
+20 ms, the worst take.
+
+Usage: ``python bench/quality.py [--reduced] [--no-chords] [--only synth|real]``. ``--reduced``
+(CI) runs 3 songs of 20 s, the full set 6 songs of 45 s (90/120/140 BPM in 3/4 and 4/4); the real
+set is 6 excerpts x 4 takes (one thread, ~2 min per excerpt on a busy 2-core machine). Targets:
+synthesized, median alignment error after sync <= 20 ms; real, median <= 15 ms, p95 <= 40 ms,
+no take more than 100 ms off. Writes only to a temporary directory and the recordings cache.
 """
 from __future__ import annotations
 
@@ -45,10 +67,12 @@ sys.path[:0] = [str(ROOT)]
 import mir_eval  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.recordings import Excerpt, RecordingsUnavailable, cut, recording  # noqa: E402
 from btc.labels import ChordSegment, normalize_label  # noqa: E402
 from remixer import audio as audio_io  # noqa: E402
-from remixer.analysis import Analyzer, MadmomAnalyzer  # noqa: E402
-from remixer.beatsync import beat_sync, default_threshold  # noqa: E402
+from remixer.analysis import MADMOM_SAMPLE_RATE, Analyzer, MadmomAnalyzer  # noqa: E402
+from remixer.beats import Beats, TempoPrior  # noqa: E402
+from remixer.beatsync import SyncResult, beat_sync, default_threshold  # noqa: E402
 from remixer.mixing import mix  # noqa: E402
 from remixer.separation import Stems  # noqa: E402
 from remixer.synth import SynthSong, demo_song, retimed  # noqa: E402
@@ -195,10 +219,9 @@ def evaluate(case: Case, analyzer: Analyzer, workdir: Path,
     take = generated_take(truth, case)
     out_rate = max(rate, take.sample_rate)
     instrumental = audio_io.resample(take.audio, take.sample_rate, out_rate)
-    take_beats = analyzer.analyze(instrumental, out_rate)
     out_length = int(round(song.shape[1] / rate * out_rate))
-    synced = beat_sync(instrumental, out_rate, take_beats.downbeats, beats.downbeats, out_length,
-                       threshold=default_threshold(beats.bpm))
+    synced = sync_take(instrumental, out_rate, beats, out_length, analyzer,
+                       (stems.chord_source, rate))
     vocals = audio_io.to_channels(audio_io.resample(stems.vocals, rate, out_rate),
                                   synced.audio.shape[0])
     mixed = mix(synced.audio, vocals, out_rate)
@@ -224,6 +247,251 @@ def evaluate(case: Case, analyzer: Analyzer, workdir: Path,
                        vocal_correlation=vocal_correlation(remix, synced.audio, fitted),
                        lufs=audio_io.loudness_lufs(remix, out_rate), sync=synced.reason,
                        seconds=time.perf_counter() - start_time)
+
+
+def sync_take(instrumental: np.ndarray, rate: int, song_beats: Beats, out_length: int,
+              analyzer: Analyzer, harmony: tuple[np.ndarray, int], *, informed: bool = True,
+              misread: tp.Callable[[Beats], Beats] | None = None) -> SyncResult:
+    """Analyse a take and beat-sync it to the song, as ``Pipeline.remix`` does.
+
+    ``harmony`` is the song's bass + other and its rate. ``informed=False`` is the chain before
+    issue 12: the take analysed blind and synced on downbeats only. ``misread`` alters the
+    take's analysis (a stand-in for a tracker error).
+    """
+    prior = TempoPrior.of(song_beats) if informed else None
+    take_beats = analyzer.analyze(instrumental, rate, prior=prior)
+    if misread is not None:
+        take_beats = misread(take_beats)
+    beats = dict(generated_beats=take_beats.beats, reference_beats=song_beats.beats,
+                 reference_audio=harmony) if informed else {}
+    return beat_sync(instrumental, rate, take_beats.downbeats, song_beats.downbeats, out_length,
+                     threshold=default_threshold(song_beats.bpm), **beats)
+
+
+# --- Real recordings ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RealCase:
+    """An excerpt of a recording from `bench.recordings`: name, start and length in seconds."""
+
+    recording: str
+    start: float
+    seconds: float = 30.0
+
+
+# Excerpts with a steady pulse (madmom's tracker confident on them), 85-165 BPM, 3/4 and 4/4,
+# from all four packages.
+REAL_CASES = (
+    RealCase("drascula-music/track22", 15.0),
+    RealCase("hyperrogue-music/hr3-desert", 20.0),
+    RealCase("drascula-music/track1", 20.0),
+    RealCase("fb-music-high/frozen-mainzik-2p", 20.0),
+    RealCase("singularity-music/Inevitable", 20.0),
+    RealCase("hyperrogue-music/hr3-motion", 20.0),
+)
+# Stand-in takes: "full" = the excerpt drifting and offset; "sparse" = the same low-passed at
+# SPARSE_CUTOFF Hz (kick and bass only, a half-time feel); "hats" = the same plus a hi-hat on
+# every off-beat (a double-time feel); "phase" = "full" with the tracker's bar labels moved
+# two beats (it put "1" on "3").
+TAKE_KINDS = ("full", "sparse", "hats", "phase")
+# Piecewise-constant tempo of the take relative to the excerpt, each for DRIFT_SEGMENT seconds.
+DRIFT = (1.0, 1.02, 0.985, 1.015, 0.98)
+DRIFT_SEGMENT = 6.0
+# The take starts this far into the excerpt: every event of it comes 0.23 s early.
+TAKE_OFFSET = 0.23
+SPARSE_CUTOFF = 250.0
+# Judge: onset envelopes at 2.9 ms hops, compared over +-JUDGE_WINDOW s around each downbeat at
+# lags up to +-JUDGE_MAX_LAG s (half a bar at 80 BPM: a phase error must stay measurable).
+JUDGE_HOP = 128
+JUDGE_WINDOW = 4.0
+JUDGE_MAX_LAG = 1.0
+JUDGE_BANDS = 16
+WITHIN_MS = 20.0
+
+
+@dataclass(frozen=True)
+class RealQuality:
+    """One stand-in take of one excerpt: downbeat errors (ms, signed, + = late) before/after."""
+
+    excerpt: str
+    kind: str
+    bpm: float | None
+    beats_per_bar: int | None
+    before_ms: np.ndarray
+    after_ms: np.ndarray
+    before: str
+    after: str
+    seconds: float
+
+
+def take_source_times(length: int, rate: int) -> np.ndarray:
+    """Excerpt time (s) played at each of ``length`` take samples: DRIFT from TAKE_OFFSET."""
+    speed = np.asarray(DRIFT)[(np.arange(length) / rate // DRIFT_SEGMENT).astype(int) % len(DRIFT)]
+    return TAKE_OFFSET + np.concatenate([[0.0], np.cumsum(speed[:-1])]) / rate
+
+
+def stand_in_source(excerpt: Excerpt, kind: str, source_beats: np.ndarray) -> np.ndarray:
+    """What the take of ``kind`` plays, on the excerpt's own time line and at its rate: the
+    excerpt, low-passed ("sparse") or with a hi-hat between each two of ``source_beats``
+    ("hats"). The synced output is judged against it."""
+    from scipy.signal import butter, sosfiltfilt
+
+    rate = excerpt.sample_rate
+    source = excerpt.audio.astype(np.float64)
+    if kind == "sparse":
+        source = sosfiltfilt(butter(4, SPARSE_CUTOFF, fs=rate, output="sos"), source)
+    elif kind == "hats":
+        rng = np.random.default_rng(0)
+        burst = np.diff(rng.standard_normal(int(0.02 * rate)), prepend=0.0)
+        burst *= np.exp(-np.arange(burst.size) / (0.004 * rate))
+        burst *= 0.5 * np.abs(source).max() / np.abs(burst).max()
+        for t in (source_beats[1:] + source_beats[:-1]) / 2:
+            start = int(round(t * rate))
+            if start + burst.size <= source.shape[1]:
+                source[:, start:start + burst.size] += burst
+    elif kind not in ("full", "phase"):
+        raise ValueError(f"unknown take kind {kind!r}; choose from {TAKE_KINDS}")
+    return source.astype(np.float32)
+
+
+def stand_in_take(source: np.ndarray, rate: int) -> np.ndarray:
+    """The "generated" take: ``source`` played along :func:`take_source_times` at MusicGen's
+    32 kHz (variable speed by linear interpolation), as long as it, silent past its end."""
+    source = audio_io.resample(source, rate, GENERATION_RATE)
+    length = source.shape[1]
+    times = take_source_times(length, GENERATION_RATE)
+    positions = np.arange(length) / GENERATION_RATE
+    return np.stack([np.interp(times, positions, channel, right=0.0)
+                     for channel in source]).astype(np.float32)
+
+
+def misread_bar_phase(beats: Beats, by: int = 2) -> Beats:
+    """``beats`` with every bar label moved ``by`` beats: what a tracker that put "1" on
+    "1 + by" reports."""
+    if beats.empty:
+        return beats
+    bar = int(beats.beat_positions.max())
+    positions = (beats.beat_positions - 1 - by) % bar + 1
+    return Beats(bpm=beats.bpm, beats=beats.beats, downbeats=beats.beats[positions == 1],
+                 beat_positions=positions, backend=beats.backend)
+
+
+def stock_madmom(audio: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Beats and downbeats by madmom's own processors (RNNDownBeatProcessor + its DBN, 3/4 and
+    4/4), independent of our batched network, priors and decoding."""
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+
+    mono = audio_io.resample(audio.mean(axis=0), rate, MADMOM_SAMPLE_RATE)
+    decoded = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(
+        RNNDownBeatProcessor()(mono))
+    return decoded[:, 0], decoded[decoded[:, 1] == 1, 0]
+
+
+def onset_envelope(audio: np.ndarray, rate: int) -> np.ndarray:
+    """librosa's spectral-flux onset strength of the mono mix at JUDGE_HOP-sample hops, in
+    JUDGE_BANDS mel bands (bands, frames): one envelope of the whole mix repeats every beat
+    of a steady groove and lets a one-beat lag score as well as none."""
+    import librosa
+
+    channels = np.linspace(0, 128, JUDGE_BANDS + 1).astype(int)
+    return librosa.onset.onset_strength_multi(y=audio.mean(axis=0), sr=rate, n_mels=128,
+                                              hop_length=JUDGE_HOP, channels=channels)
+
+
+def downbeat_lags_ms(output: np.ndarray, source: np.ndarray, rate: int,
+                     downbeats: np.ndarray) -> np.ndarray:
+    """At each downbeat, the lag (ms, + = output late) that best aligns the onset envelope of
+    ``output`` with that of ``source`` (normalised cross-correlation, parabolic peak).
+
+    Independent of our beat tracking: a tracker that reads the take at another tempo octave
+    may read the output so too, this compares the audio itself with the known original.
+    """
+    fps = rate / JUDGE_HOP
+    out_env, src_env = onset_envelope(output, rate), onset_envelope(source, rate)
+    half, max_lag = int(JUDGE_WINDOW * fps), int(JUDGE_MAX_LAG * fps)
+    frames = min(out_env.shape[1], src_env.shape[1])
+    lags = []
+    for t in downbeats:
+        centre = int(round(t * fps))
+        if centre - half - max_lag < 0 or centre + half + max_lag > frames:
+            continue
+        reference = src_env[:, centre - half:centre + half]
+        reference = reference - reference.mean(axis=1, keepdims=True)
+        scores = np.empty(2 * max_lag + 1)
+        for i, lag in enumerate(range(-max_lag, max_lag + 1)):
+            window = out_env[:, centre - half + lag:centre + half + lag]
+            window = window - window.mean(axis=1, keepdims=True)
+            scores[i] = np.sum(reference * window) / (np.linalg.norm(reference)
+                                                      * np.linalg.norm(window) + 1e-12)
+        best = int(scores.argmax())
+        offset = 0.0
+        if 0 < best < scores.size - 1:
+            a, b, c = scores[best - 1:best + 2]
+            offset = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
+        lags.append(1000 * (best - max_lag + offset) / fps)
+    return np.array(lags)
+
+
+def evaluate_recording(case: RealCase, analyzer: Analyzer,
+                       kinds: tp.Sequence[str] = TAKE_KINDS) -> list[RealQuality]:
+    """Sync every stand-in take of ``case``'s excerpt, before and after issue 12, and judge."""
+    excerpt = cut(recording(case.recording), case.start, case.seconds)
+    rate = excerpt.sample_rate
+    song_beats = analyzer.analyze(excerpt.audio, rate)
+    source_beats, judged_downbeats = stock_madmom(excerpt.audio, rate)
+    prior = TempoPrior.of(song_beats)
+    results = []
+    for kind in kinds:
+        start_time = time.perf_counter()
+        source = stand_in_source(excerpt, kind, source_beats)
+        take = stand_in_take(source, rate)
+        out_rate = max(rate, GENERATION_RATE)
+        instrumental = audio_io.resample(take, GENERATION_RATE, out_rate)
+        out_length = int(round(excerpt.seconds * out_rate))
+        misread = misread_bar_phase if kind == "phase" else None
+        # The excerpt is the stand-ins' whole song: no vocals to leave out of the harmony.
+        synced = {informed: sync_take(instrumental, out_rate, song_beats, out_length, analyzer,
+                                      (excerpt.audio, rate), informed=informed, misread=misread)
+                  for informed in (False, True)}
+        errors = {informed: downbeat_lags_ms(audio_io.resample(result.audio, out_rate, rate),
+                                             source, rate, judged_downbeats)
+                  for informed, result in synced.items()}
+        results.append(RealQuality(
+            excerpt=excerpt.name, kind=kind, bpm=song_beats.bpm,
+            beats_per_bar=None if prior is None else prior.beats_per_bar,
+            before_ms=errors[False], after_ms=errors[True], before=synced[False].reason,
+            after=synced[True].reason, seconds=time.perf_counter() - start_time))
+    return results
+
+
+def _take_median(errors: np.ndarray) -> float:
+    return float(np.median(np.abs(errors))) if errors.size else float("inf")
+
+
+def real_summary(results: tp.Sequence[RealQuality], field: str) -> dict[str, float]:
+    """Pooled |downbeat error| median and p95 (ms), the share of takes whose median is within
+    WITHIN_MS, and the worst take's median."""
+    pooled = np.abs(np.concatenate([getattr(r, field) for r in results]))
+    medians = [_take_median(getattr(r, field)) for r in results]
+    return {"median": float(np.median(pooled)), "p95": float(np.percentile(pooled, 95)),
+            "within": float(np.mean([m <= WITHIN_MS for m in medians])), "worst": max(medians)}
+
+
+def report_real(results: tp.Sequence[RealQuality]) -> str:
+    """One row per take (|error| median / p95 in ms, before and after), then the summary."""
+    head = (f"{'excerpt':<42} {'take':<6} {'BPM':>5} {'bar':>3} {'before med/p95':>15} "
+            f"{'after med/p95':>15}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(f"{r.excerpt:<42} {r.kind:<6} {r.bpm or 0:>5.0f} {r.beats_per_bar or 0:>3} "
+                     f"{_stats(r.before_ms):>15} {_stats(r.after_ms):>15}")
+    lines.append("-" * len(head))
+    for field, name in (("before_ms", "before"), ("after_ms", "after")):
+        summary = real_summary(results, field)
+        lines.append(f"{name:<7} median {summary['median']:6.1f} ms, p95 {summary['p95']:6.1f} ms, "
+                     f"{100 * summary['within']:5.1f} % of takes within {WITHIN_MS:g} ms, "
+                     f"worst take {summary['worst']:6.1f} ms")
+    return "\n".join(lines)
 
 
 def _stats(values: np.ndarray) -> str:
@@ -271,10 +539,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reduced", action="store_true", help="3 songs of 20 s (CI, < 3 min)")
     parser.add_argument("--no-chords", action="store_true", help="skip chord accuracy")
+    parser.add_argument("--only", choices=("synth", "real"), default=None,
+                        help="run only the synthesized songs or only the real recordings")
     args = parser.parse_args()
-    cases = REDUCED if args.reduced else FULL
+    analyzer = MadmomAnalyzer()
+    if args.only != "real":
+        run_synthesized(REDUCED if args.reduced else FULL, analyzer, chords=not args.no_chords)
+    if args.only != "synth":
+        run_real(REAL_CASES, analyzer)
+
+
+def run_synthesized(cases: tp.Sequence[Case], analyzer: Analyzer, *, chords: bool) -> None:
     chord_models: list[tuple[str, ChordModel]] = []
-    if not args.no_chords:
+    if chords:
         chord_models.append(("madmom", MadmomChords()))
         btc = real_btc()
         if btc is None:
@@ -284,7 +561,6 @@ def main() -> None:
     print("Separation = the synth's known stems (the offline tiny htdemucs is random); "
           "generation = a known re-timing of the accompaniment. Analysis (madmom, pretrained), "
           "beat-sync, mix and export are the product's.")
-    analyzer = MadmomAnalyzer()
     results = []
     with tempfile.TemporaryDirectory(prefix="remixer-quality-") as tmp:
         for case in cases:
@@ -294,6 +570,27 @@ def main() -> None:
     median = float(np.median(np.abs(np.concatenate([r.aligned_ms for r in results]))))
     print(f"target: median re-detected alignment error <= 20 ms: {median:.1f} ms "
           f"{'OK' if median <= 20 else 'MISSED'}")
+
+
+def run_real(cases: tp.Sequence[RealCase], analyzer: Analyzer) -> None:
+    print(f"\nReal recordings ({len(cases)} excerpts, stand-in takes {', '.join(TAKE_KINDS)}); "
+          f"before = take analysed blind, synced on downbeats; after = the product's chain.")
+    results = []
+    try:
+        for case in cases:
+            results += evaluate_recording(case, analyzer)
+            for r in results[-len(TAKE_KINDS):]:
+                print(f"  {r.excerpt} {r.kind}: before {_take_median(r.before_ms):.1f} ms "
+                      f"({r.before}); after {_take_median(r.after_ms):.1f} ms ({r.after})",
+                      flush=True)
+    except RecordingsUnavailable as err:
+        print(f"real recordings skipped: {err}")
+        return
+    print(report_real(results))
+    after = real_summary(results, "after_ms")
+    met = after["median"] <= 15 and after["p95"] <= 40 and after["worst"] <= 100
+    print(f"target: median <= 15 ms, p95 <= 40 ms, no take > 100 ms: {after['median']:.1f} / "
+          f"{after['p95']:.1f} / {after['worst']:.1f} ms {'OK' if met else 'MISSED'}")
 
 
 if __name__ == "__main__":

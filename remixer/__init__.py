@@ -1,8 +1,9 @@
 """MusicGen Remixer: remix a song in a new style with MusicGen Chord.
 
 Pipeline modules, each with one job: `audio` (I/O, normalization, export), `weights` (model files),
-`separation` (htdemucs stems), `analysis` (bpm, beats, downbeats), `chords` (chord conditioning),
-`generation` (MusicGen Chord / Melody), `beatsync` (downbeat alignment + WSOLA), `mixing`,
+`separation` (htdemucs stems), `beats` (the beat record and its decoder), `analysis` (bpm, beats,
+downbeats), `chords` (chord conditioning), `generation` (MusicGen Chord / Melody), `beatsync`
+(bar phase, downbeat and beat alignment + WSOLA), `mixing`,
 and `pipeline` (the remix, used by `predict.py` and the CLI).
 """
 

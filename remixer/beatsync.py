@@ -1,9 +1,20 @@
-"""Beat-synchronise a generated instrumental to the song: downbeat matching + WSOLA warp.
+"""Beat-synchronise a generated instrumental to the song: downbeat + beat matching, WSOLA warp.
 
 MusicGen keeps the prompt's tempo only roughly and drifts; the song's vocals do not. Each
 generated downbeat is paired with a song downbeat by a monotonic alignment
 (:func:`match_downbeats`), and the generated audio is time-warped (pytsmod's WSOLA, which keeps
 pitch) so every paired generated downbeat lands on its song downbeat.
+
+Given both sides' beats as well (:func:`match_beats`), two more things are fixed:
+
+* **bar phase**: a tracker may put "1" on "3" of every bar of the take, or follow its off-beats.
+  The take's downbeat labels are tried shifted by every whole number of beats within a bar (and,
+  given the song's harmony, on the grid of midpoints between the take's beats); the shift that
+  pairs the most downbeats is used, the one whose paired beats sound most like the song's when
+  the song's harmony is given (:func:`choose_bar_phase`);
+* **drift inside a bar**: every generated beat between two paired downbeats is paired with the
+  song beat it lands near (within ``BEAT_TOLERANCE`` of a beat) when the bar is mapped linearly,
+  so the warp moves every beat, not only every bar line.
 
 Outside the first and last pair the audio keeps its own speed: when the song's first downbeat
 comes later, silence is prepended; when it comes earlier, the generated head is cut; the tail
@@ -12,16 +23,29 @@ sides, whatever the sign of the offsets, and the output is exactly the requested
 """
 from __future__ import annotations
 
+import functools
+import typing as tp
 from dataclasses import dataclass
 
 import numpy as np
 
-from remixer.audio import check_positive_int, fit_length, sanitize
+from remixer.audio import check_positive_int, fit_length, resample, sanitize
 
 # Song-side gap accepted when the tempo is unknown (the original Remixer's documented default).
 FALLBACK_THRESHOLD = 0.75
 # Below -80 dBFS a take's head counts as silent (see _wsola).
 SILENCE = 1e-4
+# Largest distance, in song beats, between a generated beat mapped through the downbeat pairs and
+# the song beat it is paired with: MusicGen's +-2 % drift moves a beat by 0.08 beat in a bar,
+# while a double-tempo off-beat sits half a beat away and must stay unpaired.
+BEAT_TOLERANCE = 0.3
+# Bar phases pairing at least this share of the most downbeats any phase pairs are compared by
+# sound: a take's first or last bar may fall outside the song under one phase and not another.
+PHASE_COUNT_SLACK = 0.9
+# Chroma for the bar-phase choice: pitch classes need no more than 5.5 kHz of bandwidth, and
+# 23 ms frames resolve beats up to 300 BPM.
+CHROMA_RATE = 11_025
+CHROMA_HOP = 256
 
 
 @dataclass
@@ -136,6 +160,157 @@ def match_downbeats(generated: np.ndarray, reference: np.ndarray, threshold: flo
     return np.array(pairs[::-1], dtype=np.float64).reshape(-1, 2)
 
 
+def chroma_frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Chroma (12, frames) of the mono mix at ``CHROMA_RATE`` / ``CHROMA_HOP`` frames a second.
+
+    Tuning is taken as standard (A = 440 Hz): both sides are compared with each other, and
+    librosa's tuning estimate would cost more than everything else in beat-sync but WSOLA.
+    """
+    import librosa
+
+    mono = np.asarray(audio, dtype=np.float32).reshape(-1, np.shape(audio)[-1]).mean(axis=0)
+    mono = resample(mono, sample_rate, CHROMA_RATE)
+    return librosa.feature.chroma_stft(y=mono, sr=CHROMA_RATE, hop_length=CHROMA_HOP,
+                                       n_fft=2048, tuning=0.0)
+
+
+def beat_chroma(chroma: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Unit-norm mean of :func:`chroma_frames` over each beat's span (to the next beat; the last
+    beat's for one median beat period), shaped (beats, 12).
+
+    What a take shares with its song beyond timing: MusicGen Chord plays the song's chords at
+    the song's times, so beat-synchronous chroma tells a take one beat off from one on time.
+    """
+    period = float(np.median(np.diff(beats))) if beats.size > 1 else 0.5
+    edges = np.round(np.append(beats, beats[-1] + period) * CHROMA_RATE / CHROMA_HOP).astype(int)
+    edges = np.clip(edges, 0, chroma.shape[1])
+    spans = np.zeros((beats.size, 12))
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        if a < b:
+            spans[i] = chroma[:, a:b].mean(axis=1)
+    return spans / np.maximum(np.linalg.norm(spans, axis=1, keepdims=True), 1e-9)
+
+
+@dataclass(frozen=True)
+class BarPhase:
+    """The generated beat grid and downbeats :func:`choose_bar_phase` settled on.
+
+    Attributes
+    ----------
+    beats, downbeats : np.ndarray
+        Beat and downbeat times of the generated audio (downbeats a subset of beats).
+    shift : float
+        How far the downbeat labels moved along the tracker's beats, in beats: whole numbers
+        relabel the tracker's beats, halves put the grid on the midpoints between them.
+    """
+
+    beats: np.ndarray
+    downbeats: np.ndarray
+    shift: float
+
+
+def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarray,
+                     reference_beats: np.ndarray, reference_downbeats: np.ndarray,
+                     threshold: float, tolerance: float, *,
+                     generated_chroma: tp.Callable[[np.ndarray], np.ndarray] | None = None,
+                     reference_chroma: np.ndarray | None = None) -> BarPhase:
+    """The generated beats and downbeats, relabelled to best explain the song's downbeats.
+
+    Each shift ``k`` (``-(B - 1) .. B - 1`` beats, ``B`` the take's bar length in beats) moves
+    every downbeat label ``k`` beats along ``generated_beats``. Without chroma the shift pairing
+    the most downbeats (:func:`match_downbeats`) wins, ties going to the tracker's own labels,
+    then to the smaller total gap.
+
+    Timing alone cannot tell a take half a beat early with "1" on "3" from one half a beat late
+    with "1" on "2", nor a tracker that followed the off-beats (a take's hi-hats) from one on
+    the beat. With ``generated_chroma`` (:func:`beat_chroma` of the generated audio, for any
+    beat grid) and ``reference_chroma`` (that of the song's beats), the tracker's grid and the
+    grid of midpoints between its beats are both tried, and among the shifts pairing at least
+    ``PHASE_COUNT_SLACK`` of the most downbeats the one whose beat pairs (:func:`match_beats`)
+    sound most alike wins.
+    """
+    unchanged = BarPhase(generated_beats, generated_downbeats, 0.0)
+    if generated_beats.size == 0 or generated_downbeats.size == 0:
+        return unchanged
+    index = np.clip(np.searchsorted(generated_beats, generated_downbeats), 0,
+                    generated_beats.size - 1)
+    # Downbeats that are not among the beats: no beat grid to shift the labels along.
+    if np.abs(generated_beats[index] - generated_downbeats).max() > 1e-6:
+        return unchanged
+    bar = int(round(np.median(np.diff(index)))) if index.size > 1 else 1
+    grids = [(generated_beats, 0.0)]
+    if generated_chroma is not None and generated_beats.size > 1:
+        # Beat i's midpoint grid entry is half a beat after beat i.
+        grids.append(((generated_beats[1:] + generated_beats[:-1]) / 2, 0.5))
+    candidates = []
+    for beats, half in grids:
+        for shift in range(-(bar - 1), bar):
+            shifted = index + shift
+            downbeats = beats[shifted[(shifted >= 0) & (shifted < beats.size)]]
+            pairs = match_downbeats(downbeats, reference_downbeats, threshold)
+            gap = float(np.abs(pairs[:, 0] - pairs[:, 1]).sum())
+            candidates.append(((len(pairs), shift == 0 and half == 0, -gap),
+                               BarPhase(beats, downbeats, shift + half), pairs))
+    most = max(candidate[0][0] for candidate in candidates)
+    if generated_chroma is None or reference_chroma is None or most == 0:
+        return max(candidates, key=lambda candidate: candidate[0])[1]
+    chroma = {half: generated_chroma(beats) for beats, half in grids}
+
+    def likeness(phase: BarPhase, pairs: np.ndarray) -> float:
+        beat_pairs = match_beats(phase.beats, reference_beats, pairs, tolerance)
+        g = np.searchsorted(phase.beats, beat_pairs[:, 0])
+        r = np.searchsorted(reference_beats, beat_pairs[:, 1])
+        own = chroma[phase.shift % 1]
+        return float(np.mean(np.sum(own[g] * reference_chroma[r], axis=1)))
+
+    eligible = [c for c in candidates if c[0][0] >= PHASE_COUNT_SLACK * most]
+    return max(eligible, key=lambda c: (likeness(c[1], c[2]), c[0][1]))[1]
+
+
+def match_beats(generated_beats: np.ndarray, reference_beats: np.ndarray,
+                downbeat_pairs: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pair beats between (and around) paired downbeats.
+
+    Generated beats are mapped through the downbeat pairs (linearly between two pairs, at speed 1
+    before the first and after the last) and matched monotonically (:func:`match_downbeats`)
+    with the song's beats of the same span, within ``tolerance`` seconds. The downbeat pairs are
+    kept as they are, so the result pairs every downbeat pair and never crosses one.
+
+    Parameters
+    ----------
+    generated_beats, reference_beats : np.ndarray
+        Strictly increasing beat times in seconds.
+    downbeat_pairs : np.ndarray [shape=(K, 2)]
+        Output of :func:`match_downbeats`, K >= 1.
+    tolerance : float >= 0
+
+    Returns
+    -------
+    pairs : np.ndarray [shape=(N, 2)]
+        ``(generated_time, reference_time)`` rows, both columns strictly increasing, N >= K.
+    """
+    sources, targets = downbeat_pairs[:, 0], downbeat_pairs[:, 1]
+    mapped = np.interp(generated_beats, sources, targets)
+    mapped = np.where(generated_beats < sources[0], generated_beats + targets[0] - sources[0],
+                      mapped)
+    mapped = np.where(generated_beats > sources[-1], generated_beats + targets[-1] - sources[-1],
+                      mapped)
+    edges = np.concatenate([[-np.inf], sources, [np.inf]])
+    ref_edges = np.concatenate([[-np.inf], targets, [np.inf]])
+    pairs = [downbeat_pairs]
+    for a in range(len(edges) - 1):
+        inside = (generated_beats > edges[a]) & (generated_beats < edges[a + 1])
+        ref_inside = (reference_beats > ref_edges[a]) & (reference_beats < ref_edges[a + 1])
+        if not inside.any() or not ref_inside.any():
+            continue
+        found = match_downbeats(mapped[inside], reference_beats[ref_inside], tolerance)
+        # Back from mapped times to the generated beats they came from.
+        lookup = dict(zip(mapped[inside], generated_beats[inside]))
+        pairs.append(np.array([[lookup[m], r] for m, r in found]).reshape(-1, 2))
+    merged = np.concatenate(pairs)
+    return merged[np.argsort(merged[:, 0], kind="stable")]
+
+
 def _anchor_map(pairs: np.ndarray, out_length: int) -> tuple[np.ndarray, int]:
     """Strictly increasing (2, K) sample anchors with speed-1 head and tail, and the pairs kept."""
     kept: list[tuple[int, int]] = []
@@ -184,8 +359,12 @@ def _wsola(audio: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 
 
 def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.ndarray,
-              reference_downbeats: np.ndarray, out_length: int, *, threshold: float) -> SyncResult:
-    """Warp ``generated`` so its downbeats land on ``reference_downbeats``.
+              reference_downbeats: np.ndarray, out_length: int, *, threshold: float,
+              generated_beats: np.ndarray | None = None,
+              reference_beats: np.ndarray | None = None,
+              reference_audio: tuple[np.ndarray, int] | None = None) -> SyncResult:
+    """Warp ``generated`` so its downbeats (and, given both sides' beats, its beats) land on
+    the song's.
 
     Parameters
     ----------
@@ -199,6 +378,13 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         Output length in samples (the song's length at ``sample_rate``).
     threshold : float >= 0
         See :func:`match_downbeats`; usually :func:`default_threshold` of the song's tempo.
+    generated_beats, reference_beats : np.ndarray or None
+        Every beat time (downbeats included) of ``generated`` and of the song; give both or
+        neither. With them the bar phase is chosen (:func:`choose_bar_phase`) and beats are
+        anchored too (:func:`match_beats`, ``BEAT_TOLERANCE`` of the song's beat period).
+    reference_audio : (np.ndarray, int) or None
+        The song's harmony (e.g. its bass + other stems) and its rate; with beats, the bar phase
+        is chosen by how alike the paired beats sound (:func:`beat_chroma`).
 
     Returns
     -------
@@ -220,8 +406,34 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         raise ValueError(f"generated audio must be floating point, got dtype {generated.dtype}")
     check_positive_int(sample_rate, "sample_rate")
     check_positive_int(out_length, "out_length")
+    if (generated_beats is None) != (reference_beats is None):
+        raise ValueError("give both generated_beats and reference_beats, or neither")
+    if reference_audio is not None and generated_beats is None:
+        raise ValueError("reference_audio is used only with generated_beats and reference_beats")
     audio = sanitize(generated)
+    generated_downbeats = _times("generated downbeats", generated_downbeats)
+    shift = 0.0
+    if generated_beats is not None:
+        generated_beats = _times("generated beats", generated_beats)
+        reference_beats = _times("reference beats", reference_beats)
+        reference_downbeats = _times("reference downbeats", reference_downbeats)
+        period = float(np.median(np.diff(reference_beats))) if reference_beats.size > 1 else 0.0
+        generated_chroma = reference_chroma = None
+        if reference_audio is not None and generated_beats.size and reference_beats.size:
+            harmony, harmony_rate = reference_audio
+            check_positive_int(harmony_rate, "reference_audio's sample rate")
+            generated_chroma = functools.partial(beat_chroma, chroma_frames(audio, sample_rate))
+            reference_chroma = beat_chroma(
+                chroma_frames(sanitize(np.atleast_2d(harmony)), harmony_rate), reference_beats)
+        phase = choose_bar_phase(generated_beats, generated_downbeats, reference_beats,
+                                 reference_downbeats, threshold, BEAT_TOLERANCE * period,
+                                 generated_chroma=generated_chroma,
+                                 reference_chroma=reference_chroma)
+        generated_beats, generated_downbeats, shift = phase.beats, phase.downbeats, phase.shift
     pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
+    downbeat_targets = pairs[:, 1]
+    if generated_beats is not None and pairs.size and reference_beats.size > 1:
+        pairs = match_beats(generated_beats, reference_beats, pairs, BEAT_TOLERANCE * period)
 
     def unwarped(reason: str) -> SyncResult:
         return SyncResult(audio=fit_length(audio, out_length), anchors=np.zeros((2, 0), dtype=np.int64),
@@ -231,11 +443,19 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         return unwarped("not warped: no downbeats detected in the generated audio")
     if np.size(reference_downbeats) == 0:
         return unwarped("not warped: no downbeats detected in the song")
-    anchors, n_matched = _anchor_map(np.round(pairs * sample_rate).astype(np.int64), out_length)
-    if n_matched == 0:
+    anchors, n_anchored = _anchor_map(np.round(pairs * sample_rate).astype(np.int64), out_length)
+    # Downbeat pairs inside the output (where _anchor_map keeps pairs).
+    n_matched = n_anchored if generated_beats is None else int(np.sum(
+        (np.round(downbeat_targets * sample_rate) >= 0)
+        & (np.round(downbeat_targets * sample_rate) < out_length - 1)))
+    if n_anchored == 0:
         return unwarped(f"not warped: no generated downbeat within {threshold:.3f} s of a song "
                         f"downbeat inside the output")
     warped = _wsola(audio, anchors)
-    return SyncResult(audio=fit_length(warped, out_length), anchors=anchors, n_matched=n_matched,
-                      warped=True, reason=f"warped: {n_matched} of {len(generated_downbeats)} "
-                                          f"generated downbeats matched within {threshold:.3f} s")
+    reason = (f"warped: {n_matched} of {len(generated_downbeats)} generated downbeats "
+              f"matched within {threshold:.3f} s")
+    if generated_beats is not None:
+        moved = "" if shift == 0 else f", bar phase moved by {shift:+g} beats"
+        reason += f"{moved}; {n_anchored} anchors with beats"
+    return SyncResult(audio=fit_length(warped, out_length), anchors=anchors,
+                      n_matched=n_matched, warped=True, reason=reason)

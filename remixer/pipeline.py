@@ -40,6 +40,7 @@ from btc.labels import ChordSegment
 from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
 from remixer.analysis import Analyzer, make_analyzer
+from remixer.beats import TempoPrior
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.cancellation import CancelToken
 from remixer.generation import AudioChords, AudioClip, GenerationParams, ModelCache, TextChords
@@ -155,15 +156,18 @@ class Pipeline:
             beats = self.models.analyzer.analyze(song, rate, stems=stems)
         # From here on the song's timeline and key are the remix's (see remixer.transform).
         transform = Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)
-        song_beats, song_chords, vocals = beats, chords, stems.vocals
+        song_beats, song_chords, vocals, harmony = beats, chords, stems.vocals, stems.chord_source
         if not transform.identity:
             with timer("transform"):
                 beats, chords = scale_beats(beats, transform), transform_chords(chords, transform)
                 if request.return_stems:
                     stems = transform_stems(stems, transform)
-                    vocals = stems.vocals
+                    vocals, harmony = stems.vocals, stems.chord_source
                 else:
+                    # Beat-sync tells the bar phase by the song's harmony on the remix's timeline
+                    # and in its key, so the harmony moves with the vocals.
                     vocals = transform_audio(stems.vocals, rate, transform)
+                    harmony = transform_audio(stems.chord_source, rate, transform)
         description = _with_bpm(request.prompt, beats.bpm)
         duration = song.shape[1] * transform.ratio / rate
         logger.info("remixing %.1f s at %s BPM with %d chord segments: %r", duration,
@@ -176,14 +180,18 @@ class Pipeline:
         out_rate = max(rate, generated.sample_rate)
         instrumental = audio_io.resample(generated.audio, generated.sample_rate, out_rate)
         with timer("analysis (instrumental)"):
-            generated_beats = self.models.analyzer.analyze(instrumental, out_rate)
+            # Generated at the song's tempo and in its bars: other tempo octaves are errors.
+            generated_beats = self.models.analyzer.analyze(instrumental, out_rate,
+                                                           prior=TempoPrior.of(beats))
         threshold = request.beat_sync_threshold
         if threshold is None or threshold == -1:
             threshold = default_threshold(beats.bpm)
         out_length = int(round(duration * out_rate))
         with timer("beat-sync"):
             synced = beat_sync(instrumental, out_rate, generated_beats.downbeats, beats.downbeats,
-                               out_length, threshold=threshold)
+                               out_length, threshold=threshold,
+                               generated_beats=generated_beats.beats, reference_beats=beats.beats,
+                               reference_audio=(harmony, rate))
         logger.info("beat-sync: %s", synced.reason)
         with timer("mix"):
             vocals = audio_io.resample(vocals, rate, out_rate)

@@ -12,7 +12,7 @@ from fixtures.allinone import (NUM_KEYS, NUM_PARAMS, save_random_fold, save_rand
                                structured_logits)
 from remixer.allinone import (HARMONIX_LABELS, INPUT_STEMS, AllInOneAnalyzer, beat_activations,
                               load_fold, sections_from_logits, weight_name)
-from remixer.analysis import Beats, beats_from_activations
+from remixer.beats import Beats, TempoPrior, beats_from_activations
 from remixer.separation import Stems
 from remixer.weights import MissingWeightsError, WeightsStore
 
@@ -164,6 +164,16 @@ def test_analyze_returns_consistent_beats_with_and_without_stems(tmp_path):
         assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(activations.shape[0] / 100)
         assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(spans, spans[1:]))
         assert {s.label for s in beats.sections} <= set(HARMONIX_LABELS)
+
+
+def test_analyze_decodes_within_the_prior(pair, monkeypatch):
+    logits = structured_logits([], [0], frames=2000)  # 120 BPM, 4/4
+    monkeypatch.setattr(pair, "predict", lambda features: logits)
+    wav = np.zeros((2, 44_100), np.float32)
+    assert pair.analyze(wav, 44_100).bpm == pytest.approx(120.0, rel=0.01)
+    half = pair.analyze(wav, 44_100, prior=TempoPrior(60.0, 4))
+    assert half.bpm == pytest.approx(60.0, rel=0.01)
+    np.testing.assert_allclose(np.diff(half.beats), 1.0, atol=0.011)
 
 
 def test_bad_inputs_are_rejected(pair):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fixtures.music import noise, synth_song
-from remixer.analysis import (Beats, MadmomAnalyzer, Section, beats_from_activations, make_analyzer,
-                              robust_bpm)
+from remixer.analysis import MadmomAnalyzer, make_analyzer
+from remixer.beats import Beats, Section, TempoPrior, beats_from_activations, robust_bpm
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,48 @@ def test_decoding_rejects_bad_input(act, fps, bars, match):
         beats_from_activations(act, fps, beats_per_bar=bars, backend="x")
 
 
+def test_tempo_prior_rules_out_the_half_tempo_octave():
+    # A half-time feel: every other beat of a 160 BPM take is weak (kick on 1 and 3 only).
+    act, times = impulse_activations(160.0, 4)
+    act[np.round(times[1::2] * 100).astype(int), 0] = 0.3
+    blind = beats_from_activations(act, 100.0, backend="test")
+    assert blind.bpm == pytest.approx(80.0, rel=0.01)  # the failure mode
+    beats = beats_from_activations(act, 100.0, prior=TempoPrior(155.0, 4), backend="test")
+    assert beats.bpm == pytest.approx(160.0, rel=0.01)
+    np.testing.assert_allclose(beats.beats, times, atol=0.011)
+    np.testing.assert_allclose(beats.downbeats, times[::4], atol=0.011)
+
+
+def test_tempo_prior_imposes_the_bar_length():
+    act, _ = impulse_activations(120.0, 3)
+    blind = beats_from_activations(act, 100.0, backend="test")
+    assert set(blind.beat_positions.tolist()) == {1, 2, 3}
+    beats = beats_from_activations(act, 100.0, prior=TempoPrior(120.0, 4), backend="test")
+    assert set(beats.beat_positions.tolist()) == {1, 2, 3, 4}
+
+
+def test_tempo_prior_of_an_analysis():
+    act, _ = impulse_activations(96.0, 3)
+    prior = TempoPrior.of(beats_from_activations(act, 100.0, backend="test"))
+    assert (prior.bpm, prior.beats_per_bar) == (pytest.approx(96.0, rel=1e-3), 3)
+    assert (prior.min_bpm, prior.max_bpm) == (pytest.approx(76.8, rel=1e-3),
+                                              pytest.approx(115.2, rel=1e-3))
+    nothing = beats_from_activations(np.full((500, 2), 0.01), 100.0, backend="test")
+    assert TempoPrior.of(nothing) is None
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(bpm=0.0, beats_per_bar=4), "prior bpm must be a positive number"),
+    (dict(bpm=float("nan"), beats_per_bar=4), "prior bpm"),
+    (dict(bpm=120.0, beats_per_bar=1), "beats_per_bar must be an integer >= 2"),
+    (dict(bpm=120.0, beats_per_bar=4.0), "beats_per_bar must be an integer"),
+    (dict(bpm=120.0, beats_per_bar=4, tolerance=1.0), r"tolerance must be in \(0, 1\)"),
+])
+def test_tempo_prior_rejects_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TempoPrior(**kwargs)
+
+
 def test_robust_bpm_ignores_missed_and_spurious_beats():
     period = 60.0 / 117.3
     beats = np.arange(40) * period
@@ -108,6 +150,13 @@ def test_madmom_finds_known_downbeats(madmom, bpm, beats_per_bar):
     assert beats.beat_positions.max() == beats_per_bar
 
 
+def test_madmom_decodes_within_the_prior(madmom):
+    song = synth_song(150, 4, duration=8.0)
+    beats = madmom.analyze(song.audio, song.sample_rate, prior=TempoPrior(75.0, 4))
+    assert beats.bpm == pytest.approx(75.0, rel=0.02)  # the only octave the prior allows
+    assert downbeat_f(song.beats[::2], beats.beats) >= 0.9
+
+
 @pytest.mark.parametrize("sample_rate,channels", [(8_000, 2), (96_000, 2), (32_000, 1)])
 def test_madmom_any_rate_and_layout(madmom, sample_rate, channels):
     song = synth_song(120, 4, duration=8.0, sample_rate=sample_rate, channels=channels)
@@ -131,6 +180,9 @@ def test_madmom_without_pulse_gives_empty_beats(madmom, kind):
     beats = madmom.analyze(wav, 44_100)
     assert beats.empty and beats.bpm is None and beats.beats.size == 0
     assert beats.to_dict()["downbeats"] == []
+    # A prior's lower confidence threshold (sparse takes) still finds no pulse in noise.
+    for prior in (TempoPrior(70.0, 3), TempoPrior(120.0, 4), TempoPrior(180.0, 4)):
+        assert madmom.analyze(wav, 44_100, prior=prior).empty
 
 
 @pytest.mark.parametrize("wav,rate,match", [

@@ -224,3 +224,137 @@ def test_silent_head_does_not_pull_the_music_early(delay):
     assert abs(lags[int(np.argmax(corr))]) <= 2
     if delay > 0:
         assert not np.any(result.audio[0, :shift + rate // 2 - 64])
+
+
+def _clicks(times: np.ndarray, seconds: float, rate: int = SR) -> np.ndarray:
+    """Mono 5 ms noise bursts at ``times``, on a quiet noise floor (so nothing is silent)."""
+    rng = np.random.default_rng(3)
+    audio = 0.01 * rng.standard_normal((1, int(seconds * rate))).astype(np.float32)
+    burst = rng.uniform(-0.8, 0.8, int(0.005 * rate)).astype(np.float32)
+    for t in times:
+        start = int(round(t * rate))
+        audio[0, start:start + burst.size] += burst[:audio.shape[1] - start]
+    return audio
+
+
+# WSOLA itself moves clicks by up to its 512-sample similarity search (16 ms at 32 kHz), even
+# through an identity map; the warp map is checked to the sample, the audio to this.
+WSOLA_SLACK = 0.02
+
+
+def _onsets(audio: np.ndarray, near: np.ndarray, rate: int = SR) -> np.ndarray:
+    """Time of the loudest sample within 0.1 s of each of ``near``."""
+    found = []
+    for t in near:
+        a, b = int((t - 0.1) * rate), int((t + 0.1) * rate)
+        found.append((a + int(np.abs(audio[0, a:b]).argmax())) / rate)
+    return np.array(found)
+
+
+def test_bar_phase_on_beat_3_is_moved_onto_the_songs_downbeats():
+    song_beats = 0.5 + 0.5 * np.arange(20)  # 120 BPM, 4/4, downbeats every 4th beat
+    song_downbeats = song_beats[::4]
+    take_beats = song_beats + 0.12  # the take plays 0.12 s late ...
+    take_downbeats = take_beats[2::4]  # ... and its tracker put "1" on "3"
+    audio = _clicks(take_beats, 11.0)
+    out_length = 11 * SR
+    threshold = default_threshold(120)
+    blind = beat_sync(audio, SR, take_downbeats, song_downbeats, out_length, threshold=threshold)
+    assert not blind.warped  # downbeat pairing alone: every pair is a beat too far
+    result = beat_sync(audio, SR, take_downbeats, song_downbeats, out_length, threshold=threshold,
+                       generated_beats=take_beats, reference_beats=song_beats)
+    assert result.warped and result.n_matched == 5
+    assert "bar phase moved by -2 beats" in result.reason
+    np.testing.assert_allclose(np.interp(take_beats * SR, *result.anchors) / SR, song_beats,
+                               atol=1.5 / SR)
+    np.testing.assert_allclose(_onsets(result.audio, song_beats[:-1]), song_beats[:-1],
+                               atol=WSOLA_SLACK)
+
+
+def test_drift_inside_a_bar_is_corrected():
+    song_beats = 0.5 + 0.5 * np.arange(20)
+    song_downbeats = song_beats[::4]
+    # Downbeats on time, the beats in between rushed and dragged by up to 60 ms.
+    wobble = np.tile([0.0, 0.04, 0.06, -0.05], 5)
+    take_beats = song_beats + wobble
+    audio = _clicks(take_beats, 11.0)
+    out_length = 11 * SR
+    bars_only = beat_sync(audio, SR, take_beats[::4], song_downbeats, out_length, threshold=0.55)
+    landed = np.interp(take_beats * SR, *bars_only.anchors) / SR
+    assert np.abs(landed - song_beats).max() > 0.05  # downbeat anchors leave the wobble in
+    result = beat_sync(audio, SR, take_beats[::4], song_downbeats, out_length, threshold=0.55,
+                       generated_beats=take_beats, reference_beats=song_beats)
+    assert result.warped and result.n_matched == 5 and "20 anchors with beats" in result.reason
+    assert np.all(np.diff(result.anchors, axis=1) > 0)
+    np.testing.assert_allclose(np.interp(take_beats * SR, *result.anchors) / SR, song_beats,
+                               atol=1.5 / SR)
+    np.testing.assert_allclose(_onsets(result.audio, song_beats[:-1]), song_beats[:-1],
+                               atol=WSOLA_SLACK)
+
+
+def test_double_tempo_offbeats_stay_unpaired():
+    song_beats = 0.5 + 0.5 * np.arange(16)
+    take_beats = 0.6 + 0.25 * np.arange(32)  # read at double tempo: an extra beat between each
+    audio = _clicks(take_beats, 9.0)
+    result = beat_sync(audio, SR, take_beats[::8], song_beats[::4], 9 * SR, threshold=0.55,
+                       generated_beats=take_beats, reference_beats=song_beats)
+    sources, targets = result.anchors[:, 1:-1] / SR  # without the speed-1 head and tail
+    np.testing.assert_allclose(targets, song_beats[:targets.size], atol=1.5 / SR)
+    np.testing.assert_allclose(sources, take_beats[::2][:targets.size], atol=1.5 / SR)
+
+
+def test_sync_with_beats_never_crashes_and_keeps_its_guarantees():
+    rng = np.random.default_rng(11)
+    rate = 8_000
+    for _ in range(25):
+        length = int(rng.integers(1, 4 * rate))
+        channels = int(rng.integers(1, 3))
+        audio = rng.uniform(-1, 1, (channels, length)).astype(np.float32)
+        beats = [np.unique(rng.uniform(0, 5, rng.integers(0, 16))) for _ in range(2)]
+        downbeats = [b[rng.random(b.size) < 0.3] for b in beats]
+        out_length = int(rng.integers(1, 5 * rate))
+        result = beat_sync(audio, rate, downbeats[0], downbeats[1], out_length,
+                           threshold=float(rng.uniform(0, 2)), generated_beats=beats[0],
+                           reference_beats=beats[1])
+        assert result.audio.shape == (channels, out_length)
+        assert result.audio.dtype == np.float32 and np.all(np.isfinite(result.audio))
+        if result.warped:
+            assert np.all(np.diff(result.anchors, axis=1) > 0)
+            assert result.anchors[1, -1] == out_length - 1
+        else:
+            assert result.anchors.shape == (2, 0) and result.n_matched == 0
+
+
+def test_sync_wants_beats_on_both_sides():
+    with pytest.raises(ValueError, match="give both generated_beats and reference_beats"):
+        beat_sync(np.zeros((1, 100), np.float32), SR, np.array([0.001]), np.array([0.001]), 100,
+                  threshold=0.5, generated_beats=np.array([0.001]))
+
+
+def test_bar_phase_is_told_by_the_harmony_when_timing_cannot():
+    # Each bar of the song holds its own chord; the take plays the same music 0.26 s early (just
+    # over half a beat) and its tracker put "1" on "3". By timing alone a take 0.24 s late with
+    # "1" on "2" explains the downbeats as well (better, even); only the harmony tells them apart.
+    rate = 16_000
+    song_beats = 0.5 + 0.5 * np.arange(40)
+    t = np.arange(21 * rate) / rate
+    bar = np.clip(((t - 0.5) // 2.0).astype(int), 0, 9)
+    pitch = np.array([0, 7, 2, 9, 4, 11, 6, 1, 8, 3])[bar]  # a new pitch class every bar
+    song = (0.3 * np.sin(2 * np.pi * 220.0 * 2 ** (pitch / 12) * t))[None].astype(np.float32)
+    lead = int(0.26 * rate)
+    take = np.pad(song[:, lead:], ((0, 0), (0, lead)))
+    take_beats = song_beats - 0.26
+    kwargs = dict(threshold=0.55, generated_beats=take_beats, reference_beats=song_beats)
+    by_timing = beat_sync(take, rate, take_beats[2::4], song_beats[::4], song.shape[1], **kwargs)
+    assert "bar phase moved by -1 beats" in by_timing.reason  # the timing-only choice
+    result = beat_sync(take, rate, take_beats[2::4], song_beats[::4], song.shape[1],
+                       reference_audio=(song, rate), **kwargs)
+    assert "bar phase moved by -2 beats" in result.reason
+    np.testing.assert_allclose(np.interp(take_beats * rate, *result.anchors) / rate, song_beats,
+                               atol=1.5 / rate)
+
+
+def test_reference_audio_needs_the_beats():
+    with pytest.raises(ValueError, match="reference_audio is used only with generated_beats"):
+        beat_sync(np.zeros((1, 100), np.float32), SR, np.array([0.001]), np.array([0.001]), 100,
+                  threshold=0.5, reference_audio=(np.zeros((1, 100), np.float32), SR))

@@ -9,6 +9,7 @@ from fixtures.demucs import ScaledSources
 from fixtures.music import noise, synth_song
 from fixtures.weights_dir import build_tiny_weights
 from remixer.audio import AudioError
+from remixer.beats import TempoPrior
 from remixer.pipeline import Models, Pipeline
 from remixer.requests import RemixRequest, Sampling
 from remixer.separation import Separator
@@ -63,6 +64,9 @@ def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path,
     assert np.array_equal(recognize.calls[0][0][0], stems.chord_source)
     assert len(analyze.calls) == 2
     assert analyze.calls[0][1]["stems"] is stems and "stems" not in analyze.calls[1][1]
+    # ... at the song's tempo and bar length, so it cannot be read at another tempo octave.
+    prior = analyze.calls[1][1]["prior"]
+    assert prior == TempoPrior.of(analyze.results[0]) and prior.beats_per_bar == 4
     # Model rate (32 kHz) beats the song's 8 kHz; the output has exactly the song's duration.
     for output in result.outputs:
         info = sf.info(output)
