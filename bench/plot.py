@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from btc.labels import ChordSegment  # noqa: E402
-from remixer.analysis import Beats, Section  # noqa: E402
+from remixer.beats import Beats, Section  # noqa: E402
 from remixer.beatsync import SyncResult  # noqa: E402
 from remixer.plot import AnalysisPlot, write_analysis_png  # noqa: E402
 

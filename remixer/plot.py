@@ -26,7 +26,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from btc.labels import ChordSegment
-from remixer.analysis import Beats
+from remixer.beats import Beats
 from remixer.beatsync import SyncResult
 
 __all__ = ["AnalysisPlot", "analysis_figure", "write_analysis_png"]

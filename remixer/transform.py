@@ -24,8 +24,8 @@ import numpy as np
 import pedalboard
 
 from btc.labels import ROOTS, ChordSegment, label_to_chroma, normalize_label
-from remixer.analysis import Beats, Section
 from remixer.audio import check_positive_int, fit_length
+from remixer.beats import Beats, Section
 from remixer.separation import STEM_NAMES, Stems
 
 __all__ = ["Transform", "TARGET_BPM_RANGE", "KEY_SHIFT_RANGE", "MAX_TEMPO_FACTOR", "check_target_bpm",

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from btc.labels import ChordSegment
-from remixer.analysis import Beats, Section
+from remixer.beats import Beats, Section
 from remixer.beatsync import SyncResult
 from remixer.plot import HEIGHT_PX, WIDTH_PX, AnalysisPlot, analysis_figure, write_analysis_png
 
