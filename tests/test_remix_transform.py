@@ -73,7 +73,7 @@ def _known_stems(song: SynthSong) -> Stems:
 def oracle(models, monkeypatch):
     """Makes separation and chord recognition return a song's truth."""
     def use(song: SynthSong) -> SynthSong:
-        monkeypatch.setattr(models.separator, "separate", lambda wav, rate: _known_stems(song))
+        monkeypatch.setattr(models.separator, "separate", lambda wav, rate, **_: _known_stems(song))
         monkeypatch.setattr(models.recognizers[True], "recognize", lambda wav, rate: list(song.chords))
         return song
     return use
