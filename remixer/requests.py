@@ -15,6 +15,7 @@ from pathlib import Path
 from btc.labels import parse_chord_text
 from remixer.chords import parse_time_signature, validate_bpm
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS, GenerationParams
+from remixer.sections import SectionPrompts, parse_section_prompts
 
 __all__ = ["Sampling", "Output", "RemixRequest", "GenerateRequest", "reject_options",
            "NORMALIZATIONS", "OUTPUT_FORMATS", "DEFAULT_MAX_DURATION", "STEREO_VERSIONS",
@@ -115,9 +116,14 @@ class RemixRequest:
     return_instrumental: bool = False
     return_stems: bool = False
     return_analysis: bool = False
+    section_prompts: str | None = None
 
     def __post_init__(self) -> None:
         _check_prompt(self.prompt, required=True)
+        if isinstance(self.section_prompts, str) and not self.section_prompts.strip():
+            object.__setattr__(self, "section_prompts", None)
+        if self.section_prompts is not None:
+            parse_section_prompts(self.section_prompts)
         _check_version(self.model_version, CHORD_VERSIONS)
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
@@ -125,6 +131,15 @@ class RemixRequest:
         if threshold is not None and not (_is_finite_number(threshold) and (threshold > 0 or threshold == -1)):
             raise ValueError(f"beat_sync_threshold must be a number of seconds > 0, or -1 / unset "
                              f"for automatic (1.1 beats), got {threshold!r}")
+
+    def sections(self, backend: str) -> SectionPrompts | None:
+        """The parsed ``section_prompts`` (None when not given), checked against the analysis
+        ``backend`` that will read the song: labels need one that finds sections."""
+        if self.section_prompts is None:
+            return None
+        prompts = parse_section_prompts(self.section_prompts)
+        prompts.check_backend(backend)
+        return prompts
 
 
 @dataclass(frozen=True)
