@@ -8,9 +8,9 @@ per-step cost is exactly audiocraft's; what it adds is the window loop:
 Windows
     Outputs longer than the model's window (``dataset.segment_duration``, 30 s) are sampled in
     windows that start every ``extend_stride`` seconds (0.6 windows = 18 s, audiocraft's value),
-    each re-reading the last ``window - stride`` seconds as its prompt, or as a given plan of
-    :class:`remixer.sections.Window` says (each window's start, end and description: a remix
-    that follows the song's sections). A window starting at ``s`` gets the
+    each re-reading the last ``window - stride`` seconds as its prompt; or in the windows of a
+    plan (:mod:`remixer.sections`: each window's start, end and description, so that a remix
+    follows the song's sections). A window starting at ``s`` gets the
     chord chroma of ``[s, s + window)`` from :mod:`remixer.chords`, for audio and
     text chords alike, so the harmony moves with the music instead of restarting (the reference
     re-used window 0's chords for audio, and skipped frames approximately for text). Melody
@@ -252,10 +252,11 @@ class Generator:
         if total_steps < 1:
             raise ValueError(f"duration {params.duration} s is shorter than one codec frame "
                              f"({1 / frame_rate:.3f} s)")
-        if plan is not None and prompt is not None:
+        if plan is None:
+            plan = stride_plan(params.duration, description, window=self.window,
+                               stride=self.extend_stride, frame_rate=frame_rate)
+        elif prompt is not None:
             raise ValueError("a window plan cannot continue an audio prompt")
-        plan = plan or stride_plan(params.duration, description, window=self.window,
-                                   stride=self.extend_stride, frame_rate=frame_rate)
         spans = plan_steps(plan, frame_rate=frame_rate, total_steps=total_steps,
                            window_steps=int(self.window * frame_rate))
         seed = secrets.randbelow(_SEED_LIMIT) if params.seed is None else params.seed

@@ -61,7 +61,7 @@ _EXAMPLE = "'verse: nylon guitar, brushes; chorus: full band, horns'"
 _RANGE_EXAMPLE = "'0:00-0:45: ambient pads; 0:45-: full band'"
 _TIME = r"\d+(?::\d+){0,2}(?:\.\d+)?"
 _RANGE = re.compile(rf"(?P<start>{_TIME})\s*-\s*(?P<end>{_TIME})?\s*:(?P<prompt>.*)", re.S)
-_LABEL = re.compile(r"(?P<label>[A-Za-z][\w ]*?)\s*:(?P<prompt>.*)", re.S)
+_LABEL = re.compile(r"(?P<label>[A-Za-z][^:]*?)\s*:(?P<prompt>.*)", re.S)
 
 
 @dataclass(frozen=True)

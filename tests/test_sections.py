@@ -50,6 +50,7 @@ def test_empty_parts_are_skipped():
     ("hook: big synths", "section_prompts part 'hook: big synths': unknown section 'hook'; All-In-One's "
                          "sections are intro, verse, chorus, bridge, inst, solo, break, outro (or give a "
                          "time range such as '0:45-1:30: horns')"),
+    ("pre-chorus: build", "section_prompts part 'pre-chorus: build': unknown section 'pre-chorus'"),
     ("0:00-0:45: a; 0:30-1:00: b", "section_prompts ranges '0:00-0:45' and '0:30-1:00' overlap"),
     ("0:45-: a; 1:00-1:30: b", "section_prompts ranges '0:45-' and '1:00-1:30' overlap"),
     ("verse:", "section_prompts part 'verse:' has no prompt after its ':'"),
