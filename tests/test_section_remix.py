@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from audiocraft.models.lm import LMModel
 
 from fixtures.music import synth_song
@@ -23,6 +24,15 @@ from remixer.weights import Manifest, WeightsStore
 
 FRAME_RATE = 50
 SECONDS = 6.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models are latency-bound: OpenMP wake-ups cost more than their matmuls on a busy box.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
