@@ -56,6 +56,12 @@ class Predictor(BasePredictor):
         self,
         prompt: str = Input(description="Style of the music, e.g. 'bossa nova' or 'lofi hip hop, warm "
                                         "Rhodes'. Required for a remix.", default=None),
+        section_prompts: str = Input(description="Remix: a prompt per part of the song, e.g. 'verse: nylon "
+                                                 "guitar, brushes; chorus: full band, horns' (All-In-One's "
+                                                 "sections: intro, verse, chorus, bridge, inst, solo, break, "
+                                                 "outro) or time ranges, e.g. '0:00-0:45: ambient pads; "
+                                                 "0:45-: full band'. Parts without one use prompt.",
+                                     default=None),
         music_input: Path = Input(description="Song to remix. Its vocals are kept; the instrumental is "
                                               "regenerated in the prompt's style on the song's chords and "
                                               "beat-synced to its downbeats. Leave empty to generate "
@@ -141,12 +147,14 @@ class Predictor(BasePredictor):
                 output=output, beat_sync_threshold=beat_sync_threshold, large_chord_voca=large_chord_voca,
                 chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
                 return_instrumental=return_instrumental, return_stems=return_stems,
-                return_analysis=return_analysis, target_bpm=target_bpm, key_shift=key_shift)
+                return_analysis=return_analysis, target_bpm=target_bpm, key_shift=key_shift,
+                section_prompts=section_prompts)
         else:
             reject_options({"beat_sync_threshold": beat_sync_threshold not in (None, -1),
                             "return_instrumental": return_instrumental, "return_stems": return_stems,
                             "return_analysis": return_analysis, "target_bpm": target_bpm is not None,
-                            "key_shift": key_shift != 0}, "apply only to a remix: give music_input")
+                            "key_shift": key_shift != 0, "section_prompts": section_prompts is not None},
+                           "apply only to a remix: give music_input")
             request = GenerateRequest(
                 prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
                 output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,

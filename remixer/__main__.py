@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="output file; its suffix (.wav, .flac, .mp3) sets the format")
     parser.add_argument("-p", "--prompt", help="style of the music, e.g. 'bossa nova' (required for a remix)")
+    parser.add_argument("--section-prompts",
+                        help="a prompt per part of the song: 'verse: nylon guitar; chorus: full band' "
+                             "(All-In-One's labels) or '0:00-0:45: ambient pads; 0:45-: full band'")
     parser.add_argument("--model-version", default="stereo-chord", choices=CHORD_VERSIONS + MELODY_VERSIONS)
     parser.add_argument("--normalization", default="loudness", choices=NORMALIZATIONS,
                         help="output level strategy (loudness = -14 LUFS)")
@@ -101,11 +104,12 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
         return RemixRequest(song=args.song, beat_sync_threshold=args.beat_sync_threshold,
                             return_instrumental=args.return_instrumental, return_stems=args.return_stems,
                             return_analysis=args.return_analysis, target_bpm=args.target_bpm,
-                            key_shift=args.key_shift, **common)
+                            key_shift=args.key_shift, section_prompts=args.section_prompts, **common)
     reject_options({"--beat-sync-threshold": args.beat_sync_threshold is not None,
                     "--return-instrumental": args.return_instrumental, "--return-stems": args.return_stems,
                     "--return-analysis": args.return_analysis, "--target-bpm": args.target_bpm is not None,
-                    "--key-shift": args.key_shift != 0}, "apply only to a remix: give a song")
+                    "--key-shift": args.key_shift != 0, "--section-prompts": args.section_prompts is not None},
+                   "apply only to a remix: give a song")
     return GenerateRequest(duration=args.duration, text_chords=args.text_chords, bpm=args.bpm,
                            time_sig=args.time_sig, audio=args.input_audio, audio_start=args.audio_start,
                            audio_end=args.audio_end, continuation=args.continuation, **common)

@@ -8,8 +8,10 @@ per-step cost is exactly audiocraft's; what it adds is the window loop:
 Windows
     Outputs longer than the model's window (``dataset.segment_duration``, 30 s) are sampled in
     windows that start every ``extend_stride`` seconds (0.6 windows = 18 s, audiocraft's value),
-    each re-reading the last ``window - stride`` seconds as its prompt. Window ``k`` gets the
-    chord chroma of ``[k·stride, k·stride + window)`` from :mod:`remixer.chords`, for audio and
+    each re-reading the last ``window - stride`` seconds as its prompt; or in the windows of a
+    plan (:mod:`remixer.sections`: each window's start, end and description, so that a remix
+    follows the song's sections). A window starting at ``s`` gets the
+    chord chroma of ``[s, s + window)`` from :mod:`remixer.chords`, for audio and
     text chords alike, so the harmony moves with the music instead of restarting (the reference
     re-used window 0's chords for audio, and skipped frames approximately for text). Melody
     waveforms are re-sliced per window exactly as audiocraft does.
@@ -25,6 +27,8 @@ Outputs
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import secrets
 import threading
@@ -45,6 +49,7 @@ from remixer.cancellation import CancelToken
 from remixer.musicgen_chord import (CHROMA_ATTRIBUTE, is_chord_model, is_melody_model,
                                     load_chord_model, load_encodec, load_mbd, load_melody_model,
                                     load_text_encoder)
+from remixer.sections import Window, plan_steps, stride_plan
 
 __all__ = ["GenerationParams", "TextChords", "AudioChords", "AudioClip", "GenerationResult",
            "Generator", "ModelCache", "CHORD_VERSIONS", "MELODY_VERSIONS"]
@@ -53,6 +58,8 @@ CHORD_VERSIONS = ("chord", "chord-large", "stereo-chord", "stereo-chord-large")
 MELODY_VERSIONS = ("melody", "melody-large", "stereo-melody-large")
 EXTEND_RATIO = 0.6
 _SEED_LIMIT = 2 ** 32
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -212,8 +219,8 @@ class Generator:
 
     def generate(self, description: str, params: GenerationParams, *, chords: tp.Optional[Chords] = None,
                  chroma_coefficient: float = 1.0, melody: tp.Optional[AudioClip] = None,
-                 prompt: tp.Optional[AudioClip] = None,
-                 mbd: tp.Optional[MultiBandDiffusion] = None,
+                 prompt: tp.Optional[AudioClip] = None, mbd: tp.Optional[MultiBandDiffusion] = None,
+                 plan: tp.Optional[tp.Sequence[Window]] = None,
                  cancel: tp.Optional[CancelToken] = None) -> GenerationResult:
         """Generate ``params.duration`` seconds.
 
@@ -232,6 +239,10 @@ class Generator:
             Audio to continue; it is the output's first seconds (chords count from its start).
         mbd : MultiBandDiffusion, optional
             Decode with Multi-Band Diffusion instead of EnCodec (mono models only).
+        plan : sequence of remixer.sections.Window, optional
+            Each window's start, end and description, covering ``params.duration`` (then
+            ``description`` is unused; not with ``prompt``). Default: audiocraft's windows every
+            ``extend_stride`` seconds, all described by ``description``.
         cancel : CancelToken, optional
             Checked after every decoding step and before every window: a cancel raises
             ``Cancelled`` within one step and releases the sampling lock.
@@ -246,12 +257,19 @@ class Generator:
         if total_steps < 1:
             raise ValueError(f"duration {params.duration} s is shorter than one codec frame "
                              f"({1 / frame_rate:.3f} s)")
+        if plan is None:
+            plan = stride_plan(params.duration, description, window=self.window,
+                               stride=self.extend_stride, frame_rate=frame_rate)
+        elif prompt is not None:
+            raise ValueError("a window plan cannot continue an audio prompt")
+        spans = plan_steps(plan, frame_rate=frame_rate, total_steps=total_steps,
+                           window_steps=int(self.window * frame_rate))
         seed = secrets.randbelow(_SEED_LIMIT) if params.seed is None else params.seed
         with self._lock, torch.no_grad():
             prompt_tokens = self._encode_prompt(prompt, total_steps)
             condition = self._condition_maker(description, params, chords, chroma_coefficient, melody)
             torch.manual_seed(seed)
-            tokens = self._sample(condition, prompt_tokens, total_steps, params, cancel)
+            tokens = self._sample(condition, prompt_tokens, spans, params, cancel)
             decoder = mbd.tokens_to_wav if mbd is not None else self.model.generate_audio
             audio = decoder(tokens)
         return GenerationResult(audio=audio[0].float().cpu().numpy(), sample_rate=self.sample_rate,
@@ -331,31 +349,30 @@ class Generator:
         return window_melody
 
     def _sample(self, condition: tp.Callable[[float], ConditioningAttributes],
-                prompt: tp.Optional[torch.Tensor], total_steps: int,
+                prompt: tp.Optional[torch.Tensor], spans: tp.Sequence[tuple[int, int, str]],
                 params: GenerationParams, cancel: tp.Optional[CancelToken] = None) -> torch.Tensor:
-        """audiocraft's ``_generate_tokens`` loop with per-window conditions."""
+        """audiocraft's ``_generate_tokens`` loop with per-window conditions: the window
+        ``(start, end, description)`` re-reads the tokens from ``start`` on and writes up to ``end``."""
         frame_rate = self.model.frame_rate
-        window_steps = int(self.window * frame_rate)
-        stride_steps = int(self.extend_stride * frame_rate)
         # A k beyond the codebook is "no limit" (torch.topk would reject it).
         top_k = min(params.top_k, self.model.lm.card)
         sampling = dict(use_sampling=params.temperature > 0, temp=params.temperature, top_k=top_k,
                         top_p=params.top_p, cfg_coef=params.cfg_coef, two_step_cfg=False,
                         callback=None if cancel is None else cancel.progress_callback)
-        pieces = [] if prompt is None else [prompt]
-        offset = 0
-        while True:
+        tokens = prompt
+        for index, (start, end, description) in enumerate(spans):
             if cancel is not None:
                 cancel.check()
-            steps = min(total_steps - offset, window_steps)
+            attributes = condition(start / frame_rate)
+            attributes = dataclasses.replace(attributes, text={name: description for name in attributes.text})
+            logger.info("window %d/%d: %.2f-%.2f s, new from %.2f s: %r", index + 1, len(spans),
+                        start / frame_rate, end / frame_rate,
+                        (0 if tokens is None else tokens.shape[-1]) / frame_rate, description)
+            context = None if tokens is None else tokens[..., start:]
             with self.model.autocast:
-                tokens = self.model.lm.generate(prompt, [condition(offset / frame_rate)],
-                                                max_gen_len=steps, **sampling)
-            pieces.append(tokens if prompt is None else tokens[..., prompt.shape[-1]:])
-            prompt = tokens[..., stride_steps:]
-            offset += stride_steps
-            if offset + prompt.shape[-1] >= total_steps:
-                return torch.cat(pieces, dim=-1)
+                written = self.model.lm.generate(context, [attributes], max_gen_len=end - start, **sampling)
+            tokens = written if tokens is None else torch.cat([tokens[..., :start], written], dim=-1)
+        return tokens
 
 
 class ModelCache:

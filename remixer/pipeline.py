@@ -11,6 +11,9 @@ Remix (:meth:`Pipeline.remix`)::
                                           ▼                               ▼
                                beat-sync (WSOLA) ─────────────────► mix ─► normalize ─► export
 
+With ``section_prompts`` the instrumental is generated in windows that follow the song's parts,
+each with its own prompt (:mod:`remixer.sections`); ``analysis.json`` lists the windows.
+
 Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from an audio file
 (separated once), a melody to follow (melody models) or an audio prompt to continue.
 
@@ -40,13 +43,14 @@ from btc.labels import ChordSegment
 from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
 from remixer.analysis import Analyzer, make_analyzer
-from remixer.beats import TempoPrior
+from remixer.beats import Beats, TempoPrior
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.cancellation import CancelToken
-from remixer.generation import AudioChords, AudioClip, GenerationParams, ModelCache, TextChords
+from remixer.generation import AudioChords, AudioClip, GenerationParams, Generator, ModelCache, TextChords
 from remixer.mixing import mix
 from remixer.plot import AnalysisPlot, write_analysis_png
 from remixer.requests import DEFAULT_MAX_DURATION, GenerateRequest, Output, RemixRequest
+from remixer.sections import SectionPrompts, Window, plan_windows, song_parts, stride_plan
 from remixer.separation import Separator
 from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transform_stems
 from remixer.weights import WeightsStore
@@ -141,11 +145,14 @@ class Pipeline:
         separation chunk or decoding step.
         """
         timer = _Timer(self.on_stage, cancel)
+        sections = request.sections(self.models.analyzer.name)
         with timer("decode"):
             song, rate = audio_io.load_audio(request.song, max_duration=self.max_duration, max_channels=2)
         if song.shape[1] < MIN_SONG_SECONDS * rate:
             raise ValueError(f"{request.song}: the song lasts {song.shape[1] / rate:.2f} s; "
                              f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
+        if sections is not None:
+            sections.check_duration(song.shape[1] / rate)
         generator = self.models.generators.get(request.model_version)
         mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
         with timer("separation"):
@@ -172,11 +179,14 @@ class Pipeline:
         duration = song.shape[1] * transform.ratio / rate
         logger.info("remixing %.1f s at %s BPM with %d chord segments: %r", duration,
                     "unknown" if beats.bpm is None else f"{beats.bpm:.1f}", len(chords), description)
+        if sections is not None:
+            sections = sections.scaled(transform.ratio)
+        plan = _window_plan(generator, sections, request.prompt, beats, duration)
         with timer("generation"):
             generated = generator.generate(description, request.sampling.params(duration),
                                            chords=AudioChords(chords),
                                            chroma_coefficient=request.chroma_coefficient, mbd=mbd,
-                                           cancel=cancel)
+                                           plan=plan, cancel=cancel)
         out_rate = max(rate, generated.sample_rate)
         instrumental = audio_io.resample(generated.audio, generated.sample_rate, out_rate)
         with timer("analysis (instrumental)"):
@@ -209,7 +219,7 @@ class Pipeline:
                                   "warped": synced.warped, "reason": synced.reason},
                     "mix": {"vocals_used": mixed.vocals_used,
                             "vocal_level_db": None if math.isinf(mixed.vocal_level_db) else mixed.vocal_level_db},
-                    "prompt": description}
+                    "prompt": description, "windows": [window.to_dict() for window in plan]}
         with timer("export"):
             outputs = [self._export(mixed.audio, out_rate, workdir / "remix", request.output)]
             if request.return_instrumental:
@@ -288,6 +298,19 @@ def _with_bpm(prompt: str, bpm: float | None) -> str:
     if bpm is None:
         return prompt
     return f"{prompt}, bpm : {bpm:.0f}" if prompt else f"bpm : {bpm:.0f}"
+
+
+def _window_plan(generator: Generator, sections: SectionPrompts | None, prompt: str, beats: Beats,
+                 duration: float) -> tuple[Window, ...]:
+    """The remix's generation windows: audiocraft's fixed stride, or following the song's parts
+    when there are section prompts (:mod:`remixer.sections`)."""
+    sizes = dict(window=generator.window, stride=generator.extend_stride,
+                 frame_rate=generator.model.frame_rate)
+    if sections is None:
+        return stride_plan(duration, _with_bpm(prompt, beats.bpm), **sizes)
+    parts = song_parts(sections, prompt, duration=duration, sections=beats.sections,
+                       downbeats=beats.downbeats, describe=lambda text: _with_bpm(text, beats.bpm))
+    return plan_windows(parts, **sizes)
 
 
 def _segment_dict(segment: ChordSegment) -> dict[str, tp.Any]:

@@ -15,11 +15,13 @@ from pathlib import Path
 from btc.labels import parse_chord_text
 from remixer.chords import parse_time_signature, validate_bpm
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS, GenerationParams
+from remixer.sections import SectionPrompts, parse_section_prompts
 from remixer.transform import check_key_shift, check_target_bpm
 
 __all__ = ["Sampling", "Output", "RemixRequest", "GenerateRequest", "reject_options",
            "NORMALIZATIONS", "OUTPUT_FORMATS", "DEFAULT_MAX_DURATION", "STEREO_VERSIONS",
-           "CHROMA_COEFFICIENT_RANGE", "MIN_DURATION", "MAX_PROMPT_CHARS", "MAX_TEXT_CHORDS_CHARS"]
+           "CHROMA_COEFFICIENT_RANGE", "MIN_DURATION", "MAX_PROMPT_CHARS", "MAX_TEXT_CHORDS_CHARS",
+           "MAX_SECTION_PROMPTS_CHARS"]
 
 STEREO_VERSIONS = tuple(v for v in CHORD_VERSIONS + MELODY_VERSIONS if v.startswith("stereo"))
 NORMALIZATIONS = ("loudness", "clip", "peak", "rms")
@@ -35,6 +37,8 @@ CHROMA_COEFFICIENT_RANGE = (0.5, 2.5)
 # room for what the pipeline appends (", 4/4, bpm : 120") and the end-of-text token.
 T5_MAX_TOKENS = 512
 MAX_PROMPT_CHARS = 480
+# Up to one full prompt for each of the eight section labels, plus time ranges.
+MAX_SECTION_PROMPTS_CHARS = 16 * MAX_PROMPT_CHARS
 # A progression for the longest generation at 300 BPM in 2/4 is about 2000 bars of "C " or so.
 MAX_TEXT_CHORDS_CHARS = 8192
 
@@ -153,6 +157,7 @@ class RemixRequest:
     return_analysis: bool = False
     target_bpm: float | None = None  # None: the song's tempo (checked against it after analysis)
     key_shift: int = 0
+    section_prompts: str | None = None
 
     def __post_init__(self) -> None:
         _check_prompt(self.prompt, required=True)
@@ -161,6 +166,14 @@ class RemixRequest:
         _check_flags(large_chord_voca=self.large_chord_voca, multi_band_diffusion=self.multi_band_diffusion,
                      return_instrumental=self.return_instrumental, return_stems=self.return_stems,
                      return_analysis=self.return_analysis)
+        if isinstance(self.section_prompts, str) and not self.section_prompts.strip():
+            object.__setattr__(self, "section_prompts", None)
+        if self.section_prompts is not None:
+            _check_text(self.section_prompts, "section_prompts", MAX_SECTION_PROMPTS_CHARS)
+            for prompt in parse_section_prompts(self.section_prompts).prompts:
+                # Each one reaches the T5 encoder as a window's description.
+                _check_text(prompt, f"section_prompts prompt '{prompt[:40]}...'", MAX_PROMPT_CHARS,
+                            f" (the T5 text encoder reads at most {T5_MAX_TOKENS} tokens)")
         _check_version(self.model_version, CHORD_VERSIONS)
         _check_mbd(self.multi_band_diffusion, self.model_version)
         _check_coefficient(self.chroma_coefficient)
@@ -168,6 +181,15 @@ class RemixRequest:
         if threshold is not None and not (_is_finite_number(threshold) and (threshold > 0 or threshold == -1)):
             raise ValueError(f"beat_sync_threshold must be a number of seconds > 0, or -1 / unset "
                              f"for automatic (1.1 beats), got {_shown(threshold)}")
+
+    def sections(self, backend: str) -> SectionPrompts | None:
+        """The parsed ``section_prompts`` (None when not given), checked against the analysis
+        ``backend`` that will read the song: labels need one that finds sections."""
+        if self.section_prompts is None:
+            return None
+        prompts = parse_section_prompts(self.section_prompts)
+        prompts.check_backend(backend)
+        return prompts
 
 
 @dataclass(frozen=True)

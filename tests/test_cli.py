@@ -41,6 +41,9 @@ def test_cli_remix_writes_the_mix_and_extras_beside_it(weights, tmp_path, monkey
     analysis = json.loads(out.with_name("remix.analysis.json").read_text())
     assert analysis["seed"] == 5 and analysis["prompt"].startswith("bossa nova")
     assert analysis["song"]["backend"] == "madmom"
+    # Without section prompts the windows are audiocraft's: the tiny model's 2 s window every 1.2 s.
+    assert [(w["start"], w["new_start"], w["new_end"], w["section"], w["description"]) for w in analysis["windows"]] \
+        == [(0.0, 0.0, 2.0, None, analysis["prompt"]), (1.2, 2.0, 2.5, None, analysis["prompt"])]
 
 
 def test_cli_reports_bad_input_without_a_traceback(weights, tmp_path, capsys):

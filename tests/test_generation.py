@@ -21,6 +21,7 @@ from remixer.generation import (AudioChords, AudioClip, GenerationParams, Genera
                                 TextChords)
 from remixer.musicgen_chord import (ChordConditioner, load_chord_model, load_encodec, load_mbd,
                                     load_melody_model, load_text_encoder)
+from remixer.sections import Window, stride_plan
 from remixer.weights import MissingWeightsError, WeightsStore
 
 PROGRESSION = TextChords("C G A:min F", bpm=120.0)
@@ -219,6 +220,41 @@ def test_each_window_gets_the_chroma_of_its_own_span(mono, monkeypatch, chords):
 
 
 # --- generation ------------------------------------------------------------------------------------
+
+def _spy_lm(generator: Generator, monkeypatch) -> list[tuple[int, int, str]]:
+    """Records each window's (prompt frames, max_gen_len, description) as the LM receives them."""
+    lm = generator.model.lm
+    calls: list[tuple[int, int, str]] = []
+    generate = lm.generate
+
+    def spy(prompt, conditions, max_gen_len, **kwargs):
+        calls.append((0 if prompt is None else prompt.shape[-1], max_gen_len, conditions[0].text["description"]))
+        return generate(prompt, conditions, max_gen_len=max_gen_len, **kwargs)
+    monkeypatch.setattr(lm, "generate", spy)
+    return calls
+
+
+def test_generator_follows_a_window_plan(mono, monkeypatch):
+    plan = (Window(0.0, 0.0, 0.8, "intro", "soft"), Window(0.0, 0.8, 2.0, "verse", "loud"),
+            Window(1.0, 2.0, 3.0, "verse", "loud"))
+    calls = _spy_lm(mono, monkeypatch)
+    params = GenerationParams(duration=3.0, seed=2)
+    planned = mono.generate("unused", params, chords=PROGRESSION, plan=plan)
+    # Window k re-reads [start, new_start) and writes up to new_end (50 frames a second).
+    assert calls == [(0, 40, "soft"), (40, 100, "loud"), (50, 100, "loud")]
+    assert planned.tokens.shape == (4, 150) and planned.audio.shape == (1, 3 * 32000)
+    calls.clear()
+    default = mono.generate("pop", params, chords=PROGRESSION)
+    assert calls == [(0, 100, "pop"), (40, 90, "pop")]
+    assert not np.array_equal(planned.tokens, default.tokens)
+    # The default is audiocraft's stride, as an explicit plan gives it.
+    same = stride_plan(3.0, "pop", window=mono.window, stride=mono.extend_stride, frame_rate=50)
+    assert np.array_equal(mono.generate("x", params, chords=PROGRESSION, plan=same).tokens, default.tokens)
+    with pytest.raises(ValueError, match="the plan ends at 3 s, the output at 4 s"):
+        mono.generate("pop", GenerationParams(duration=4.0), plan=plan)
+    with pytest.raises(ValueError, match="cannot continue an audio prompt"):
+        mono.generate("pop", params, plan=plan, prompt=AudioClip(np.zeros((1, 3200), np.float32), 32000))
+
 
 def test_seed_is_reported_and_reproduces_the_output(mono):
     drawn = mono.generate("pop", GenerationParams(duration=0.5))

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -133,6 +134,10 @@ def test_generation_without_music_input(server):
     ({"prompt": "rock", "music_input": "LONG"}, "20"),
     ({"prompt": "rock", "music_input": "SONG", "text_chords": "C G", "bpm": 100}, "without music_input"),
     ({"prompt": "rock", "return_stems": True}, "give music_input"),
+    ({"prompt": "rock", "section_prompts": "verse: a"}, "section_prompts apply only to a remix"),
+    ({"prompt": "rock", "music_input": "SONG", "section_prompts": "hook: x"}, "unknown section 'hook'"),
+    ({"prompt": "rock", "music_input": "SONG", "section_prompts": "chorus: horns"},
+     "madmom analysis finds no sections: give time ranges instead"),
 ])
 def test_bad_inputs_fail_with_a_clear_message_and_the_server_keeps_serving(server, song, tmp_path,
                                                                            payload, message):
@@ -189,3 +194,24 @@ def test_bad_tempo_or_key_fails_with_a_clear_message(server, song, payload, mess
     payload = {key: _data_uri(song, "audio/wav") if value == "SONG" else value for key, value in payload.items()}
     reply = _post(port, payload)
     assert reply["status"] == "failed" and message in reply["error"], reply.get("error")
+
+
+def test_section_prompts_change_the_text_condition_at_the_planned_windows(server, song):
+    port, _, _ = server
+    reply = _post(port, {"prompt": "bossa nova", "music_input": _data_uri(song, "audio/wav"), "seed": 4,
+                         "section_prompts": "0:00-0:02: soft pads; 0:02-: full band", "return_analysis": True})
+    assert reply["status"] == "succeeded", reply.get("error") or reply.get("logs")
+    analysis = json.loads(base64.b64decode(reply["output"][1].split(",", 1)[1]))
+    windows = analysis["windows"]
+    # The generator logs the text condition of every window it runs, as it hands it to the LM.
+    logged = re.findall(r"window \d+/\d+: ([\d.]+)-([\d.]+) s, new from ([\d.]+) s: '(.*)'", reply["logs"])
+    assert [(float(start), float(end), float(new), text) for start, end, new, text in logged] == \
+        [(w["start"], w["new_end"], w["new_start"], w["description"]) for w in windows]
+    # The cut at 2 s moved to the song's bar line near 2.25 s; the prompt switches there.
+    cut = next(w["new_start"] for w in windows if w["section"] == "0:02-")
+    assert abs(cut - 2.25) < 0.05
+    suffix = analysis["prompt"].removeprefix("bossa nova")
+    assert [w["description"] for w in windows] == [
+        f"soft pads{suffix}" if w["new_start"] < cut else f"full band{suffix}" for w in windows]
+    mix, rate, _ = _decode_output(reply["output"][0])
+    assert mix.shape[0] == SONG_SECONDS * rate
