@@ -89,6 +89,7 @@ class SongRun:
     timings: dict[str, float]
     decoding: Decoding
     peak_gib: float
+    tempo: tp.Optional[float]
     beat_sync: str
 
 
@@ -107,7 +108,10 @@ class VersionRuns:
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.tiny_shapes and not args.random_real_size:
+        parser.error("--tiny-shapes scales the random models: use it with --random-real-size")
     device = torch.device(args.device or "cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         print("error: no CUDA GPU visible to torch; use --device cpu to run on the CPU",
@@ -243,8 +247,9 @@ def _measure(pipeline: Pipeline, version: str, lm_text: str, load_s: float,
         _reset_peak(device)
         with _timed_decoding(lm, device) as decoding:
             result = pipeline.remix(request, out / f"{version}-{seconds:g}s")
+        analysis = result.analysis or {}
         run = SongRun(seconds, result.timings, decoding, _peak_gib(device),
-                      (result.analysis or {}).get("beat_sync", {}).get("reason", ""))
+                      analysis.get("song", {}).get("bpm"), analysis.get("beat_sync", {}).get("reason", ""))
         report.runs.append(run)
         _print_run(run)
     return report
@@ -327,8 +332,10 @@ def _print_run(run: SongRun) -> None:
     print(f"    generation RTF {generation / run.seconds:.3f} ({run.seconds / generation:.2f}x real "
           f"time); whole remix {total / run.seconds:.3f}")
     print(f"    decoding: {run.decoding.steps} steps (CFG batch 2) in {run.decoding.seconds:.2f} s "
-          f"= {_steps_per_s(run):.1f} steps/s")
-    print(f"    peak memory {run.peak_gib:.2f} GiB; beat-sync: {run.beat_sync}")
+          f"= {_steps_per_s(run):.3g} steps/s")
+    tempo = "none" if run.tempo is None else f"{run.tempo:.1f} BPM"
+    print(f"    peak memory {run.peak_gib:.2f} GiB; song tempo detected {tempo} (true {DEMO_BPM:g}); "
+          f"beat-sync: {run.beat_sync}")
 
 
 def _steps_per_s(run: SongRun) -> float:
@@ -351,7 +358,7 @@ def _print_summary(reports: tp.Sequence[VersionRuns], device: torch.device,
             floor_ms = "unknown" if floor_s is None else f"{floor_s * 1e3:.4g}"
             print(f"{report.version:<20}{report.parameters / 1e9:>10.3f}B{report.dtype:>9}"
                   f"{report.weight_bytes / 1e6:>10.1f}{run.seconds:>8g}{run.decoding.steps:>7}"
-                  f"{_steps_per_s(run):>9.1f}{per_step * 1e3:>9.2f}{floor_ms:>10}{ratio:>9}"
+                  f"{_steps_per_s(run):>9.3g}{per_step * 1e3:>9.2f}{floor_ms:>10}{ratio:>9}"
                   f"{run.timings['generation'] / run.seconds:>9.3f}{run.peak_gib:>10.2f}")
     print(f"MB/step: LM weights read per decoding step; floor = MB/step / bandwidth; x floor = "
           f"measured ms/step / floor; gen RTF = generation stage / song length; peak: {memory}.")

@@ -97,7 +97,8 @@ def test_published_configs_have_the_documented_sizes(version):
     # On a GPU the transformer is float16 and audiocraft keeps the output norm and heads float32.
     assert floor.step_weight_bytes(lm) == _step_bytes(dim, 48, n_q, 2048, transformer_bytes=2)
     assert (cfg.dataset.segment_duration, cfg.transformer_lm.card) == (30.0, 2048)
-    assert list(cfg.codebooks_pattern.delay.delays) == ([0, 0, 1, 1, 2, 2, 3, 3] if n_q == 8 else [0, 1, 2, 3])
+    delays = [0, 0, 1, 1, 2, 2, 3, 3] if n_q == 8 else [0, 1, 2, 3]
+    assert list(cfg.codebooks_pattern.delay.delays) == delays
 
 
 def test_published_codec_and_text_encoder_shapes():
