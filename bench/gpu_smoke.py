@@ -42,6 +42,7 @@ import argparse
 import dataclasses
 import gc
 import logging
+import math
 import sys
 import tempfile
 import time
@@ -166,11 +167,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="default cuda; 'cpu' runs on the CPU")
     parser.add_argument("--analysis", choices=("auto", "allinone", "madmom"), default="auto",
                         help="beat analysis backend, as the product's option (default auto: All-In-One)")
-    parser.add_argument("--bandwidth", type=float, default=None,
+    parser.add_argument("--bandwidth", type=_positive, default=None,
                         help="memory bandwidth in GB/s for the floor (default: the GPU's datasheet "
                              "figure, or measured on the CPU)")
     parser.add_argument("--out", type=Path, default=None, help="keep the outputs in this folder")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=_positive_int, default=None,
                         help="torch CPU threads (default torch's; 1 on a shared CPU, see README)")
     parser.add_argument("--quiet", action="store_true", help="no per-stage log lines")
     return parser
@@ -178,9 +179,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def _song_seconds(text: str) -> float:
     seconds = float(text)
-    if not seconds >= MIN_SONG_SECONDS:
-        raise argparse.ArgumentTypeError(f"--duration must be at least {MIN_SONG_SECONDS:g} s, got {text}")
+    if not MIN_SONG_SECONDS <= seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_SONG_SECONDS:g} s, got {text}")
     return seconds
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
 
 
 def _banner(tiny: bool) -> str:

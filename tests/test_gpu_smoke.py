@@ -182,3 +182,19 @@ def test_cpu_run_times_every_remix_stage_and_measures_the_bandwidth(cpu_run):
         parts = sum(float(found[stage]) for stage in stages[:-1])
         assert float(found["total"]) == pytest.approx(parts, abs=0.06)
     assert re.search(r"memory bandwidth \d[\d,]*\.\d GB/s \(measured: numpy copy", cpu_run)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--duration", "0.5"], "argument --duration: must be at least 1 s, got 0.5"),
+    (["--duration", "nan"], "argument --duration: must be at least 1 s, got nan"),
+    (["--bandwidth", "-3"], "argument --bandwidth: must be a positive number, got -3"),
+    (["--threads", "0"], "argument --threads: must be an integer >= 1, got 0"),
+    (["--version", "melody"], "argument --version: invalid choice: 'melody'"),
+    (["--tiny-shapes"], "--tiny-shapes scales the random models: use it with --random-real-size")])
+def test_bad_arguments_are_refused_before_any_model_runs(argv, message, capsys):
+    from bench import gpu_smoke
+
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_smoke.main(["--device", "cpu", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
