@@ -304,7 +304,7 @@ def load_chord_model(path: tp.Union[str, Path], *, device: tp.Union[str, torch.d
                      stem_model=None, source=path)
 
 
-def build_chord_model(config: tp.Union[DictConfig, tp.Mapping[str, tp.Any]], *, name: str,
+def build_chord_model(config: tp.Union[DictConfig, dict], *, name: str,
                       device: tp.Union[str, torch.device], text_encoder: TextEncoder,
                       compression_model: CompressionModel,
                       dtype: tp.Optional[torch.dtype] = None) -> MusicGenModel:
@@ -317,7 +317,7 @@ def build_chord_model(config: tp.Union[DictConfig, tp.Mapping[str, tp.Any]], *, 
 
     Parameters
     ----------
-    config : DictConfig or mapping
+    config : DictConfig or dict
         A chord LM's ``xp.cfg`` (``conditioners.self_wav.model: chroma_chord``).
     name : str
         The model's name (e.g. ``musicgen-stereo-chord``), used in errors.
