@@ -96,15 +96,12 @@ class SongRun:
 
 @dataclass(frozen=True)
 class VersionRuns:
-    """A model version: its LM, how long it took to get ready, and its remixes."""
+    """A model version: its LM's size, dtype and weight bytes per step, and its remixes."""
 
     version: str
-    lm: str
     parameters: int
     dtype: str
     weight_bytes: int
-    load_s: float
-    warmup_s: float
     runs: list[SongRun]
 
 
@@ -249,8 +246,7 @@ def _measure(pipeline: Pipeline, version: str, lm_text: str, load_s: float,
     warmup_s = _now(device) - start
     parameters = sum(p.numel() for p in lm.parameters())
     dtype = str(next(lm.transformer.parameters()).dtype).removeprefix("torch.")
-    report = VersionRuns(version, lm_text, parameters, dtype, floor.step_weight_bytes(lm), load_s,
-                         warmup_s, [])
+    report = VersionRuns(version, parameters, dtype, floor.step_weight_bytes(lm), [])
     print(f"\n== {version}: LM {parameters / 1e6:,.1f} M parameters ({lm_text}), {dtype} on {device}, "
           f"{report.weight_bytes:,} bytes of weights read per step; ready in {load_s:.1f} s, "
           f"warm-up {warmup_s:.1f} s")
