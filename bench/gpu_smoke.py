@@ -1,116 +1,378 @@
-"""GPU smoke run with the REAL weights: fetch, load, remix the demo song once, report speeds.
+"""Remix speed on a GPU (or the CPU) against the hardware's floor, with real or random weights.
 
-For a machine with a CUDA GPU and network access (the first run downloads the ``remix-default``
-group, several GB, into ``--weights`` / ``$REMIXER_WEIGHTS_DIR`` / ``weights/``; later runs are
-offline-safe). It then loads the models once, warms them up, remixes a
-:func:`remixer.synth.demo_song` (100 BPM, 4/4, C-G-Am-F, with a sung line) and prints:
+Models, one of:
 
-* time to fetch/verify the weights, to load the models and to warm them up;
-* every stage of ``Result.timings`` and the total;
-* generation's real-time factor (generation seconds per second of audio; < 1 is faster than
-  real time) and the whole remix's;
-* the song's detected tempo against the true 100 BPM, the beat-sync report, and the GPU's peak
-  memory.
+* the REAL weights (default): for a machine with network access; the first run downloads the
+  ``remix-default`` group, several GB, into ``--weights`` / ``$REMIXER_WEIGHTS_DIR`` /
+  ``weights/`` (later runs are offline-safe);
+* ``--random-real-size``: no download at all. Random models with the published shapes
+  (:mod:`bench.real_size`): the four MusicGen Chord LMs (medium and large, mono ``n_q=4`` and
+  stereo ``n_q=8``) built by the checkpoint loader's own builder, T5-base, EnCodec 32 kHz,
+  htdemucs, BTC and All-In-One written in their published formats and loaded by
+  ``Models.load``. Decoding speed depends on the shapes only, so the speed figures are the real
+  ones; the music is noise (beat-sync finds nothing to align).
 
-Usage: ``python bench/gpu_smoke.py [--duration 30] [--version stereo-chord] [--out DIR]``.
+The models run through the product's ``Pipeline`` in the dtype it uses on the device (the LM in
+float16 on a GPU, float32 on the CPU). For each version (``--version``, repeatable) the script
+loads, warms up (``Pipeline.warmup``) and remixes a :func:`remixer.synth.demo_song` of each
+``--duration``, then prints:
+
+* every stage of ``Result.timings``, and generation's real-time factor (its seconds per second
+  of song; < 1 is faster than real time);
+* decoding: the LM's steps (forward calls; with classifier-free guidance each is a batch of 2,
+  as the product runs it), the seconds spent inside ``LMModel.generate`` and steps per second;
+* peak memory during each remix: on a GPU ``torch.cuda.max_memory_allocated`` (reset before each
+  remix); on the CPU the process's peak RSS (``VmHWM``, reset through ``/proc/self/clear_refs``);
+* the floor (:mod:`bench.floor`): weight bytes read per step / memory bandwidth, and how many
+  times above it the measured step is;
+
+and a summary table per version. On CUDA every timed span ends with ``torch.cuda.synchronize()``.
+
+Usage (see bench/README.md)::
+
+    python bench/gpu_smoke.py --random-real-size                 # a GPU box, no network
+    python bench/gpu_smoke.py --random-real-size --device cpu --duration 1
+    python bench/gpu_smoke.py [--duration 30] [--version stereo-chord] [--out DIR]   # real weights
+
 Outputs go to ``--out`` (default: a temporary directory, deleted afterwards).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gc
 import logging
+import math
 import sys
 import tempfile
 import time
+import typing as tp
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import torch  # noqa: E402
 
+from bench import floor, real_size  # noqa: E402
 from remixer import audio as audio_io  # noqa: E402
-from remixer.generation import CHORD_VERSIONS  # noqa: E402
-from remixer.pipeline import Models, Pipeline  # noqa: E402
+from remixer.generation import CHORD_VERSIONS, ModelCache  # noqa: E402
+from remixer.musicgen_chord import build_chord_model, load_encodec, load_text_encoder  # noqa: E402
+from remixer.pipeline import MIN_SONG_SECONDS, Models, Pipeline  # noqa: E402
 from remixer.requests import RemixRequest, Sampling  # noqa: E402
 from remixer.synth import demo_song  # noqa: E402
 from remixer.weights import WeightsError, WeightsStore  # noqa: E402
 
 DEMO_BPM = 100.0
+# Shorter songs are cut from a demo song of this length (it needs whole bars).
+SHORTEST_DEMO = 8.0
+RANDOM_DURATIONS = (30.0, 180.0)
+REAL_DURATIONS = (30.0,)
+PROMPT = "bossa nova, nylon guitar, brushed drums"
+GIB = 2 ** 30
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=30.0, help="demo song length in seconds")
-    parser.add_argument("--version", choices=CHORD_VERSIONS, default="stereo-chord")
-    parser.add_argument("--prompt", default="bossa nova, nylon guitar, brushed drums")
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="weights cache (default $REMIXER_WEIGHTS_DIR, else <repo>/weights)")
-    parser.add_argument("--device", default=None,
-                        help="default cuda; 'cpu' runs the real models on the CPU anyway (slow)")
-    parser.add_argument("--out", type=Path, default=None, help="keep the outputs in this folder")
-    args = parser.parse_args()
-    if not args.duration > 1.0:
-        parser.error(f"--duration must be over 1 s, got {args.duration}")
-    device = args.device or "cuda"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        print("error: no CUDA GPU visible to torch; this smoke run is for GPU machines "
-              "(use --device cpu to run the real models on the CPU)", file=sys.stderr)
+@dataclass
+class Decoding:
+    """LM forward calls (one per decoding step) and seconds inside ``LMModel.generate``."""
+
+    steps: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SongRun:
+    """One remix of a ``seconds``-long song."""
+
+    seconds: float
+    timings: dict[str, float]
+    decoding: Decoding
+    peak_gib: float
+    tempo: tp.Optional[float]
+    beat_sync: str
+
+
+@dataclass(frozen=True)
+class VersionRuns:
+    """A model version: its LM's size, dtype and weight bytes per step, and its remixes."""
+
+    version: str
+    parameters: int
+    dtype: str
+    weight_bytes: int
+    runs: list[SongRun]
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.tiny_shapes and not args.random_real_size:
+        parser.error("--tiny-shapes scales the random models: use it with --random-real-size")
+    device = torch.device(args.device or "cuda")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("error: no CUDA GPU visible to torch; use --device cpu to run on the CPU",
+              file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
-
-    store = WeightsStore(args.weights)
-    start = time.perf_counter()
-    try:
-        store.group_paths("remix-default")
-        store.group_paths(f"musicgen-{args.version}")
-    except WeightsError as error:
-        print(f"error: cannot get the real weights: {error}", file=sys.stderr)
-        return 2
-    fetched = time.perf_counter() - start
-    start = time.perf_counter()
-    pipeline = Pipeline(Models.load(store, device=device, preload=(args.version,)))
-    loaded = time.perf_counter() - start
-    start = time.perf_counter()
-    pipeline.warmup()
-    warmed = time.perf_counter() - start
-
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    versions = args.version or (list(CHORD_VERSIONS) if args.random_real_size else ["stereo-chord"])
+    durations = args.duration or (RANDOM_DURATIONS if args.random_real_size else REAL_DURATIONS)
+    bandwidth = floor.device_bandwidth(device, args.bandwidth)
     with tempfile.TemporaryDirectory(prefix="remixer-gpu-smoke-") as tmp:
-        out = args.out or Path(tmp)
+        out = args.out or Path(tmp) / "out"
         out.mkdir(parents=True, exist_ok=True)
-        song = demo_song(args.duration, DEMO_BPM)
-        song_path = audio_io.export_audio(song.audio, song.sample_rate, out / "demo_song.wav",
-                                          strategy=None)
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        request = RemixRequest(song=song_path, prompt=args.prompt, model_version=args.version,
-                               sampling=Sampling(seed=0), return_analysis=True)
-        result = pipeline.remix(request, out)
-        outputs = [str(path) for path in result.outputs] if args.out else ["(temporary, not kept)"]
-
-    total = sum(result.timings.values())
-    analysis = result.analysis or {}
-    gpu = device.startswith("cuda")
-    print(f"device {device} ({torch.cuda.get_device_name() if gpu else 'CPU'}), "
-          f"model {args.version}, song {args.duration:g} s")
-    print(f"weights fetch/verify {fetched:.1f} s, model load {loaded:.1f} s, "
-          f"warm-up {warmed:.1f} s")
-    for stage, seconds in result.timings.items():
-        print(f"  {stage:<26}{seconds:>8.2f} s")
-    print(f"  {'total':<26}{total:>8.2f} s")
-    generation = result.timings["generation"]
-    print(f"generation real-time factor {generation / args.duration:.3f} "
-          f"({args.duration / generation:.2f}x real time); whole remix {total / args.duration:.3f}")
-    song_bpm = analysis.get("song", {}).get("bpm")
-    print(f"song tempo detected {song_bpm if song_bpm is None else round(song_bpm, 2)} BPM "
-          f"(true {DEMO_BPM:g}) by {analysis.get('song', {}).get('backend')}; "
-          f"beat-sync: {analysis.get('beat_sync', {}).get('reason')}")
-    if gpu:
-        peak = torch.cuda.max_memory_allocated() / 2 ** 30
-        print(f"GPU peak memory during the remix {peak:.2f} GiB")
-    print("outputs: " + ", ".join(outputs))
+        if args.random_real_size:
+            print(_banner(args.tiny_shapes))
+            reports = list(_random_runs(Path(tmp) / "weights", versions, durations, device, out,
+                                        analysis=args.analysis, tiny=args.tiny_shapes))
+        else:
+            store = WeightsStore(args.weights)
+            try:
+                start = time.perf_counter()
+                store.group_paths("remix-default")
+                for version in versions:
+                    store.group_paths(f"musicgen-{version}")
+            except WeightsError as error:
+                print(f"error: cannot get the real weights: {error}", file=sys.stderr)
+                return 2
+            print(f"weights fetch/verify {time.perf_counter() - start:.1f} s")
+            reports = list(_real_runs(store, versions, durations, device, out, analysis=args.analysis))
+        if args.out is None:
+            print("outputs: (temporary, not kept)")
+    _print_summary(reports, device, bandwidth)
     return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--random-real-size", action="store_true",
+                        help="random models with the published shapes, no download")
+    parser.add_argument("--tiny-shapes", action="store_true",
+                        help="with --random-real-size: scale every shape down (the test suite's run)")
+    parser.add_argument("--duration", type=_song_seconds, nargs="+", default=None,
+                        help="demo song lengths in seconds (default: 30 180 with random weights, "
+                             "30 with real ones)")
+    parser.add_argument("--version", choices=CHORD_VERSIONS, action="append", default=None,
+                        help="model version, repeatable (default: all four with random weights, "
+                             "stereo-chord with real ones)")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="real weights cache (default $REMIXER_WEIGHTS_DIR, else <repo>/weights)")
+    parser.add_argument("--device", default=None, help="default cuda; 'cpu' runs on the CPU")
+    parser.add_argument("--analysis", choices=("auto", "allinone", "madmom"), default="auto",
+                        help="beat analysis backend, as the product's option (default auto: All-In-One)")
+    parser.add_argument("--bandwidth", type=_positive, default=None,
+                        help="memory bandwidth in GB/s for the floor (default: the GPU's datasheet "
+                             "figure, or measured on the CPU)")
+    parser.add_argument("--out", type=Path, default=None, help="keep the outputs in this folder")
+    parser.add_argument("--threads", type=_positive_int, default=None,
+                        help="torch CPU threads (default torch's; 1 on a shared CPU, see README)")
+    parser.add_argument("--quiet", action="store_true", help="no per-stage log lines")
+    return parser
+
+
+def _song_seconds(text: str) -> float:
+    seconds = float(text)
+    if not MIN_SONG_SECONDS <= seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_SONG_SECONDS:g} s, got {text}")
+    return seconds
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _banner(tiny: bool) -> str:
+    shapes = "TINY shapes (test run)" if tiny else "the PUBLISHED shapes"
+    return (f"RANDOM WEIGHTS with {shapes}: MusicGen Chord LM, T5-base (stand-in tokenizer), "
+            f"EnCodec 32 kHz, htdemucs, BTC, All-In-One.\nSpeed is the real models'; "
+            f"the audio is noise.")
+
+
+def _random_runs(root: Path, versions: tp.Sequence[str], durations: tp.Sequence[float],
+                 device: torch.device, out: Path, *, analysis: str, tiny: bool,
+                 ) -> tp.Iterator[VersionRuns]:
+    """Each version's LM built from its published config, beside models loaded from ``root``."""
+    store = real_size.write_weights(root, tiny=tiny)
+    shared = Models.load(store, device=str(device), analysis_backend=analysis, preload=())
+    text_encoder = load_text_encoder(store.group_paths("t5-base")[0].parent, device=device)
+    encodec = load_encodec(store.group_paths("encodec-32khz")[0].parent, device=device)
+    for version in versions:
+        cfg = real_size.lm_config(version, tiny=tiny)
+        start = _now(device)
+        model = build_chord_model(cfg, name=f"musicgen-{version}", device=device,
+                                  text_encoder=text_encoder, compression_model=encodec)
+        built = _now(device) - start
+        generators = ModelCache(store, device=device)
+        generators.add(version, model)
+        pipeline = Pipeline(dataclasses.replace(shared, generators=generators))
+        yield _measure(pipeline, version, real_size.describe(cfg), built, durations, device, out)
+        del model, generators, pipeline
+        _release(device)
+
+
+def _real_runs(store: WeightsStore, versions: tp.Sequence[str], durations: tp.Sequence[float],
+               device: torch.device, out: Path, *, analysis: str) -> tp.Iterator[VersionRuns]:
+    for version in versions:
+        start = _now(device)
+        models = Models.load(store, device=str(device), analysis_backend=analysis, preload=(version,))
+        loaded = _now(device) - start
+        cfg = models.generators.get(version).model.lm.cfg
+        pipeline = Pipeline(models)
+        yield _measure(pipeline, version, real_size.describe(cfg), loaded, durations, device, out)
+        del models, pipeline
+        _release(device)
+
+
+def _measure(pipeline: Pipeline, version: str, lm_text: str, load_s: float,
+             durations: tp.Sequence[float], device: torch.device, out: Path) -> VersionRuns:
+    """Warm up, remix a demo song of each duration, print and return the figures."""
+    lm = pipeline.models.generators.get(version).model.lm
+    start = _now(device)
+    pipeline.warmup()
+    warmup_s = _now(device) - start
+    parameters = sum(p.numel() for p in lm.parameters())
+    dtype = str(next(lm.transformer.parameters()).dtype).removeprefix("torch.")
+    report = VersionRuns(version, parameters, dtype, floor.step_weight_bytes(lm), [])
+    print(f"\n== {version}: LM {parameters / 1e6:,.1f} M parameters ({lm_text}), {dtype} on {device}, "
+          f"{report.weight_bytes:,} bytes of weights read per step; ready in {load_s:.1f} s, "
+          f"warm-up {warmup_s:.1f} s")
+    for seconds in durations:
+        song = out / f"song-{version}-{seconds:g}s.wav"
+        _write_demo(seconds, song)
+        request = RemixRequest(song=song, prompt=PROMPT, model_version=version,
+                               sampling=Sampling(seed=0), return_analysis=True)
+        _reset_peak(device)
+        with _timed_decoding(lm, device) as decoding:
+            result = pipeline.remix(request, out / f"{version}-{seconds:g}s")
+        analysis = result.analysis or {}
+        run = SongRun(seconds, result.timings, decoding, _peak_gib(device),
+                      analysis.get("song", {}).get("bpm"), analysis.get("beat_sync", {}).get("reason", ""))
+        report.runs.append(run)
+        _print_run(run)
+    return report
+
+
+@contextmanager
+def _timed_decoding(lm: torch.nn.Module, device: torch.device) -> tp.Iterator[Decoding]:
+    """Count the LM's forward calls and time its ``generate`` calls, then undo both."""
+    record = Decoding()
+    generate = lm.generate
+
+    def count(module: torch.nn.Module, args: tp.Any) -> None:
+        record.steps += 1
+
+    def timed(*args: tp.Any, **kwargs: tp.Any) -> tp.Any:
+        start = _now(device)
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            record.seconds += _now(device) - start
+
+    hook = lm.register_forward_pre_hook(count)
+    lm.generate = timed
+    try:
+        yield record
+    finally:
+        hook.remove()
+        del lm.generate
+
+
+def _write_demo(seconds: float, path: Path) -> None:
+    song = demo_song(max(seconds, SHORTEST_DEMO), DEMO_BPM)
+    audio = song.audio[:, :int(round(seconds * song.sample_rate))]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    audio_io.export_audio(audio, song.sample_rate, path, strategy=None)
+
+
+def _now(device: torch.device) -> float:
+    """A clock reading after the device's queued work is done (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak RSS
+        except OSError:
+            pass  # not Linux: _peak_gib falls back to the peak since the process started
+
+
+def _peak_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / GIB
+    try:
+        status = Path("/proc/self/status").read_text()
+        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib * 1024 / GIB
+
+
+def _release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _print_run(run: SongRun) -> None:
+    total = sum(run.timings.values())
+    print(f"  song {run.seconds:g} s")
+    for stage, seconds in run.timings.items():
+        print(f"    {stage:<26}{seconds:>9.2f} s")
+    print(f"    {'total':<26}{total:>9.2f} s")
+    generation = run.timings["generation"]
+    print(f"    generation RTF {generation / run.seconds:.3f} ({run.seconds / generation:.2f}x real "
+          f"time); whole remix {total / run.seconds:.3f}")
+    print(f"    decoding: {run.decoding.steps} steps (CFG batch 2) in {run.decoding.seconds:.2f} s "
+          f"= {_steps_per_s(run):.3g} steps/s")
+    tempo = "none" if run.tempo is None else f"{run.tempo:.1f} BPM"
+    print(f"    peak memory {run.peak_gib:.2f} GiB; song tempo detected {tempo} (true {DEMO_BPM:g}); "
+          f"beat-sync: {run.beat_sync}")
+
+
+def _steps_per_s(run: SongRun) -> float:
+    return run.decoding.steps / run.decoding.seconds if run.decoding.seconds > 0 else float("nan")
+
+
+def _print_summary(reports: tp.Sequence[VersionRuns], device: torch.device,
+                   bandwidth: floor.Bandwidth) -> None:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    rate = "unknown" if bandwidth.gb_per_s is None else f"{bandwidth.gb_per_s:,.1f} GB/s"
+    memory = "GPU max_memory_allocated" if device.type == "cuda" else "CPU peak RSS"
+    print(f"\nSummary: {device} ({name}); memory bandwidth {rate} ({bandwidth.source})")
+    print(f"{'version':<20}{'LM params':>11}{'dtype':>9}{'MB/step':>10}{'song s':>8}{'steps':>7}"
+          f"{'steps/s':>9}{'ms/step':>9}{'floor ms':>10}{'x floor':>9}{'gen RTF':>9}{'peak GiB':>10}")
+    for report in reports:
+        floor_s = floor.floor_seconds(report.weight_bytes, bandwidth)
+        for run in report.runs:
+            per_step = run.decoding.seconds / run.decoding.steps if run.decoding.steps else float("nan")
+            ratio = "unknown" if floor_s is None else f"{per_step / floor_s:.1f}x"
+            floor_ms = "unknown" if floor_s is None else f"{floor_s * 1e3:.4g}"
+            print(f"{report.version:<20}{report.parameters / 1e9:>10.3f}B{report.dtype:>9}"
+                  f"{report.weight_bytes / 1e6:>10.1f}{run.seconds:>8g}{run.decoding.steps:>7}"
+                  f"{_steps_per_s(run):>9.3g}{per_step * 1e3:>9.2f}{floor_ms:>10}{ratio:>9}"
+                  f"{run.timings['generation'] / run.seconds:>9.3f}{run.peak_gib:>10.2f}")
+    print(f"MB/step: LM weights read per decoding step; floor = MB/step / bandwidth; x floor = "
+          f"measured ms/step / floor; gen RTF = generation stage / song length; peak: {memory}.")
 
 
 if __name__ == "__main__":

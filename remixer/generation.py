@@ -406,6 +406,19 @@ class ModelCache:
                 self._generators[version] = Generator(self._load(version), lock=self._sample_lock)
             return self._generators[version]
 
+    def add(self, version: str, model: BaseGenModel) -> Generator:
+        """Serve ``version`` with an already built chord model (e.g. one built from its config by
+        :func:`~remixer.musicgen_chord.build_chord_model`) instead of loading its file."""
+        if version not in CHORD_VERSIONS:
+            raise ValueError(f"add takes a chord version ({', '.join(CHORD_VERSIONS)}), got {version!r}")
+        if not is_chord_model(model):
+            raise ValueError(f"the model given for {version!r} does not take chords")
+        with self._load_lock:
+            if version in self._generators:
+                raise ValueError(f"model version {version!r} is already loaded")
+            self._generators[version] = Generator(model, lock=self._sample_lock)
+            return self._generators[version]
+
     def loaded(self) -> list[Generator]:
         """The generators loaded so far (e.g. to warm them up)."""
         with self._load_lock:

@@ -51,7 +51,7 @@ from btc.model import BTC, BTCConfig
 from remixer.weights import MissingWeightsError
 
 __all__ = ["CHROMA_ATTRIBUTE", "ChordConditioner", "MelodyConditioner", "TextEncoder",
-           "MusicGenModel", "load_text_encoder", "load_encodec", "load_chord_model",
+           "MusicGenModel", "load_text_encoder", "load_encodec", "load_chord_model", "build_chord_model",
            "load_melody_model", "load_mbd", "is_chord_model", "is_melody_model"]
 
 CHROMA_ATTRIBUTE = "self_wav"
@@ -299,12 +299,35 @@ def load_chord_model(path: tp.Union[str, Path], *, device: tp.Union[str, torch.d
         found = sorted(package) if isinstance(package, dict) else type(package).__name__
         raise ValueError(f"{path} is not a MusicGen Chord checkpoint: expected keys 'xp.cfg' and "
                          f"'model', found {found}")
-    cfg = _inference_config(package["xp.cfg"], device, dtype, source=path)
-    kind = cfg.conditioners.get(CHROMA_ATTRIBUTE, {}).get("model")
-    if kind != "chroma_chord":
-        raise ValueError(f"{path} is not a chord model: conditioners.self_wav.model is {kind!r}")
+    cfg = _chord_config(package["xp.cfg"], device, dtype, source=path)
     return _assemble(path.stem, cfg, package["model"], device, text_encoder, compression_model,
                      stem_model=None, source=path)
+
+
+def build_chord_model(config: tp.Union[DictConfig, dict], *, name: str,
+                      device: tp.Union[str, torch.device], text_encoder: TextEncoder,
+                      compression_model: CompressionModel,
+                      dtype: tp.Optional[torch.dtype] = None) -> MusicGenModel:
+    """A MusicGen Chord model from a training config alone, with audiocraft's initial weights.
+
+    :func:`load_chord_model` without the state dict: the same config edits, builder, codec check
+    and dtype, so a model built from a published config has the published shapes and runs
+    exactly as the loaded one does. Decoding speed depends on the shapes only, which is what
+    ``bench/gpu_smoke.py --random-real-size`` measures with it.
+
+    Parameters
+    ----------
+    config : DictConfig or dict
+        A chord LM's ``xp.cfg`` (``conditioners.self_wav.model: chroma_chord``).
+    name : str
+        The model's name (e.g. ``musicgen-stereo-chord``), used in errors.
+    device, text_encoder, compression_model, dtype
+        As for :func:`load_chord_model` (already loaded encoder and codec only).
+    """
+    source = Path(name)
+    cfg = _chord_config(config, device, dtype, source=source)
+    return _assemble(name, cfg, None, device, text_encoder, compression_model, stem_model=None,
+                     source=source)
 
 
 def load_melody_model(lm_path: tp.Union[str, Path], codec_path: tp.Union[str, Path], *,
@@ -395,15 +418,25 @@ def _audiocraft_codec(package: tp.Mapping[str, tp.Any], device: tp.Union[str, to
     return codec.eval()
 
 
-def _assemble(name: str, cfg: DictConfig, state: tp.Mapping[str, torch.Tensor],
+def _assemble(name: str, cfg: DictConfig, state: tp.Optional[tp.Mapping[str, torch.Tensor]],
               device: tp.Union[str, torch.device], text_encoder: tp.Union[str, Path, TextEncoder],
               compression_model: tp.Union[str, Path, CompressionModel], *,
               stem_model: tp.Optional[nn.Module], source: Path) -> MusicGenModel:
+    """The LM built from ``cfg``, given ``state`` (None keeps the builder's initial weights)."""
     if not isinstance(text_encoder, TextEncoder):
         text_encoder = load_text_encoder(text_encoder, device=device)
     if not isinstance(compression_model, CompressionModel):
         compression_model = load_encodec(compression_model, device=device)
     lm = _build_lm(cfg, text_encoder, stem_model)
+    if state is not None:
+        _load_state(lm, state, source)
+    lm.eval()
+    lm.cfg = cfg
+    _check_codec(compression_model, cfg, source)
+    return MusicGenModel(name, compression_model.to(device).eval(), lm)
+
+
+def _load_state(lm: LMModel, state: tp.Mapping[str, torch.Tensor], source: Path) -> None:
     missing, unexpected = _key_mismatch(lm, state)
     if missing or unexpected:
         raise ValueError(f"{source} does not match the model its config describes: "
@@ -412,10 +445,16 @@ def _assemble(name: str, cfg: DictConfig, state: tp.Mapping[str, torch.Tensor],
         lm.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(f"{source}: weights do not fit the configured model: {error}") from error
-    lm.eval()
-    lm.cfg = cfg
-    _check_codec(compression_model, cfg, source)
-    return MusicGenModel(name, compression_model.to(device).eval(), lm)
+
+
+def _chord_config(raw: tp.Any, device: tp.Union[str, torch.device], dtype: tp.Optional[torch.dtype],
+                  *, source: Path) -> DictConfig:
+    """The inference config of a chord LM; refuses any other conditioner kind."""
+    cfg = _inference_config(raw, device, dtype, source=source)
+    kind = cfg.conditioners.get(CHROMA_ATTRIBUTE, {}).get("model")
+    if kind != "chroma_chord":
+        raise ValueError(f"{source} is not a chord model: conditioners.self_wav.model is {kind!r}")
+    return cfg
 
 
 def _inference_config(raw: tp.Any, device: tp.Union[str, torch.device], dtype: tp.Optional[torch.dtype],
