@@ -144,8 +144,9 @@ class Pipeline:
             beats = self.models.analyzer.analyze(song, rate, stems=stems)
         description = _with_bpm(request.prompt, beats.bpm)
         duration = song.shape[1] / rate
-        logger.info("remixing %.1f s at %s BPM with %d chord segments: %r", duration,
-                    "unknown" if beats.bpm is None else f"{beats.bpm:.1f}", len(chords), description)
+        logger.info("remixing %.1f s at %s BPM with %d chord segments", duration,
+                    "unknown" if beats.bpm is None else f"{beats.bpm:.1f}", len(chords))
+        logger.info("description given to the model: %r", description)
         with timer("generation"):
             generated = generator.generate(description, request.sampling.params(duration),
                                            chords=AudioChords(chords),
@@ -174,7 +175,7 @@ class Pipeline:
                                   "warped": synced.warped, "reason": synced.reason},
                     "mix": {"vocals_used": mixed.vocals_used,
                             "vocal_level_db": None if math.isinf(mixed.vocal_level_db) else mixed.vocal_level_db},
-                    "prompt": description}
+                    "prompt": request.prompt, "description": description}
         with timer("export"):
             outputs = [self._export(mixed.audio, out_rate, workdir / "remix", request.output)]
             if request.return_instrumental:
@@ -212,8 +213,9 @@ class Pipeline:
             else:
                 melody = clip
         description = request.prompt or ""
-        if chords is not None and isinstance(chords, TextChords):
-            description = _with_bpm(f"{description}, {request.time_sig}".lstrip(", "), request.bpm)
+        if generator.takes_chords:
+            description = _chord_description(description, request.time_sig, request.bpm)
+        logger.info("description given to the model: %r", description)
         with timer("generation"):
             generated = generator.generate(description, request.sampling.params(request.duration),
                                            chords=chords, chroma_coefficient=request.chroma_coefficient,
@@ -221,7 +223,8 @@ class Pipeline:
         with timer("export"):
             path = self._export(generated.audio, generated.sample_rate, workdir / "generated",
                                 request.output)
-        return Result(outputs=[path], seed=generated.seed, timings=timer.seconds)
+        return Result(outputs=[path], seed=generated.seed, timings=timer.seconds,
+                      analysis={"seed": generated.seed, "description": description})
 
     def _audio_clip(self, request: GenerateRequest) -> AudioClip:
         wav, rate = audio_io.load_audio(request.audio, max_duration=self.max_duration)
@@ -241,10 +244,21 @@ class Pipeline:
 
 
 def _with_bpm(prompt: str, bpm: float | None) -> str:
-    """The reference's prompt convention ("<style>, bpm : 120"), which the chord models saw."""
+    """The published Remixer's description: ``"<prompt>, bpm : <int(bpm)>"`` (truncated, as
+    ``int`` does), or the prompt alone when the tempo is unknown."""
     if bpm is None:
         return prompt
-    return f"{prompt}, bpm : {bpm:.0f}" if prompt else f"bpm : {bpm:.0f}"
+    return f"{prompt}, bpm : {int(bpm)}" if prompt else f"bpm : {int(bpm)}"
+
+
+def _chord_description(prompt: str, time_sig: str, bpm: float | None) -> str:
+    """The published MusicGen Chord description, character for character, as the chord models
+    were trained: ``"<prompt>, <time_sig>"`` then ``", bpm : <bpm as a float>"`` when a tempo is
+    given (``"k pop, 4/4, bpm : 140.0"``), whatever the chord source."""
+    description = f"{prompt}, {time_sig}" if prompt else time_sig
+    if bpm is None:
+        return description
+    return f"{description}, bpm : {float(bpm)}" if description else str(float(bpm))
 
 
 def _segment_dict(segment: ChordSegment) -> dict[str, tp.Any]:

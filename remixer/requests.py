@@ -170,13 +170,14 @@ class GenerateRequest:
             if self.bpm is None:
                 raise ValueError("text_chords need bpm (the tempo that sets each bar's length)")
             validate_bpm(self.bpm)
-            parse_time_signature(self.time_sig)
             parse_chord_text(text_chords)
             if self.audio is not None and not self.continuation:
                 raise ValueError("give either text_chords or chords from input audio, not both "
                                  "(both are allowed only with continuation=True)")
         elif self.bpm is not None:
             validate_bpm(self.bpm)
+        if chord_model:
+            parse_time_signature(self.time_sig)  # it ends every chord model's description
         if self.continuation and self.audio is None:
             raise ValueError("continuation=True needs an input audio to continue")
         if self.audio is not None and not chord_model and self.model_version not in MELODY_VERSIONS:
