@@ -23,10 +23,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 import typing as tp
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,10 @@ from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
 from remixer.analysis import Analyzer, make_analyzer
 from remixer.beatsync import beat_sync, default_threshold
-from remixer.generation import AudioChords, AudioClip, GenerationParams, ModelCache, TextChords
+from remixer.generation import (CHORD_VERSIONS, AudioChords, AudioClip, GenerationParams, ModelCache,
+                                TextChords)
 from remixer.mixing import mix
+from remixer.musicgen_chord import checkpoint_btc_weights
 from remixer.requests import DEFAULT_MAX_DURATION, GenerateRequest, Output, RemixRequest
 from remixer.separation import Separator
 from remixer.weights import WeightsStore
@@ -72,6 +75,8 @@ class Models:
     analyzer: Analyzer
     generators: ModelCache
     recognizers: dict[bool, ChordRecognizer]
+    _checkpoint_recognizers: dict[str, ChordRecognizer] = field(default_factory=dict, repr=False)
+    _recognizer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, store: WeightsStore | None = None, *, device: str | None = None,
@@ -91,7 +96,25 @@ class Models:
                      recognizers=recognizers)
         for version in preload:
             models.generators.get(version)
+            if version in CHORD_VERSIONS:
+                models.chord_recognizer(version, large_voca=True)
         return models
+
+    def chord_recognizer(self, version: str, *, large_voca: bool) -> ChordRecognizer:
+        """The BTC that reads chords for chord model ``version``, as the published predictors ran it.
+
+        170 classes: the copy inside the version's checkpoint (with the separate file's feature
+        normalisation, which the checkpoint lacks); 25 classes: the separate ``btc_model.pt``.
+        """
+        if not large_voca:
+            return self.recognizers[False]
+        with self._recognizer_lock:
+            if version not in self._checkpoint_recognizers:
+                weights = checkpoint_btc_weights(self.store.path(f"musicgen-{version}"))
+                self._checkpoint_recognizers[version] = ChordRecognizer.from_checkpoint(
+                    self.store.path(_BTC_WEIGHTS[True]), device=str(self.recognizers[True].device),
+                    weights=weights)
+            return self._checkpoint_recognizers[version]
 
 
 class Pipeline:
@@ -120,7 +143,7 @@ class Pipeline:
         rate = self.models.separator.sample_rate
         with timer("warm-up"):
             self.models.separator.separate(silence, rate)
-            for recognizer in self.models.recognizers.values():
+            for recognizer in [*self.models.recognizers.values(), *self.models._checkpoint_recognizers.values()]:
                 recognizer.recognize(silence, rate)
             self.models.analyzer.analyze(silence, rate)
             for generator in self.models.generators.loaded():
@@ -139,7 +162,8 @@ class Pipeline:
         with timer("separation"):
             stems = self.models.separator.separate(song, rate)
         with timer("chords"):
-            chords = self.models.recognizers[request.large_chord_voca].recognize(stems.chord_source, rate)
+            recognizer = self.models.chord_recognizer(request.model_version, large_voca=request.large_chord_voca)
+            chords = recognizer.recognize(stems.chord_source, rate)
         with timer("analysis (song)"):
             beats = self.models.analyzer.analyze(song, rate, stems=stems)
         description = _with_bpm(request.prompt, beats.bpm)
@@ -208,7 +232,8 @@ class Pipeline:
                 with timer("separation"):
                     stems = self.models.separator.separate(clip.samples, clip.sample_rate)
                 with timer("chords"):
-                    recognizer = self.models.recognizers[request.large_chord_voca]
+                    recognizer = self.models.chord_recognizer(request.model_version,
+                                                              large_voca=request.large_chord_voca)
                     chords = AudioChords(recognizer.recognize(stems.chord_source, clip.sample_rate))
             else:
                 melody = clip

@@ -55,7 +55,7 @@ def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path,
     path = _write(tmp_path / "song.wav", song.audio, 8_000)
     separate = _Spy(monkeypatch, models.separator, "separate")
     analyze = _Spy(monkeypatch, models.analyzer, "analyze")
-    recognize = _Spy(monkeypatch, models.recognizers[True], "recognize")
+    recognize = _Spy(monkeypatch, models.chord_recognizer("chord", large_voca=True), "recognize")
     result = Pipeline(models).remix(_request(path, return_instrumental=True), tmp_path / "out")
 
     assert len(separate.calls) == 1
