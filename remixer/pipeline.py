@@ -2,7 +2,7 @@
 
 Remix (:meth:`Pipeline.remix`)::
 
-    song ─ load ─► separate ONCE ─► stems ─┬─► BTC on bass+other ─► chord segments ─┐
+    song ─ load ─► separate ONCE ─► stems ─┬─► BTC on voc+bass+oth ► chord segments ─┐
                                           ├─► beats of the song (stems reused)      │
                                           └─► vocals ─────────────────────┐         ▼
             prompt (+ bpm) ──────────────────────────────► MusicGen Chord (audio chords)
@@ -116,6 +116,11 @@ class Models:
                     weights=weights)
             return self._checkpoint_recognizers[version]
 
+    def loaded_recognizers(self) -> list[ChordRecognizer]:
+        """Every chord recogniser loaded so far (e.g. to warm them up)."""
+        with self._recognizer_lock:
+            return [*self.recognizers.values(), *self._checkpoint_recognizers.values()]
+
 
 class Pipeline:
     """Runs remix and generation requests with shared :class:`Models`.
@@ -143,7 +148,7 @@ class Pipeline:
         rate = self.models.separator.sample_rate
         with timer("warm-up"):
             self.models.separator.separate(silence, rate)
-            for recognizer in [*self.models.recognizers.values(), *self.models._checkpoint_recognizers.values()]:
+            for recognizer in self.models.loaded_recognizers():
                 recognizer.recognize(silence, rate)
             self.models.analyzer.analyze(silence, rate)
             for generator in self.models.generators.loaded():
@@ -162,7 +167,8 @@ class Pipeline:
         with timer("separation"):
             stems = self.models.separator.separate(song, rate)
         with timer("chords"):
-            recognizer = self.models.chord_recognizer(request.model_version, large_voca=request.large_chord_voca)
+            recognizer = self.models.chord_recognizer(request.model_version,
+                                                      large_voca=request.large_chord_voca)
             chords = recognizer.recognize(stems.chord_source, rate)
         with timer("analysis (song)"):
             beats = self.models.analyzer.analyze(song, rate, stems=stems)

@@ -31,11 +31,12 @@ def cache(tmp_path_factory) -> Path:
     btc_fx.write_checkpoint(root / files["btc-model"], btc_fx.published_state_dict(25, seed=1))
     btc_fx.write_checkpoint(root / files["btc-model-large-voca"], btc_fx.published_state_dict(170),
                             mean=MEAN, std=STD)
-    fx.chord_checkpoint(root / files["musicgen-chord"], btc_state=btc_fx.published_state_dict(170))
+    fx.chord_checkpoint(root / files["musicgen-chord"],
+                        btc_state=btc_fx.published_state_dict(170))
     fx.chord_checkpoint(root / files["musicgen-stereo-chord"], stereo=True,
                         btc_state=btc_fx.published_state_dict(170, seed=5))
-    entries = [{"name": name, "path": path, "urls": ["https://example.invalid/" + name], "license": "MIT", "description": "test"}
-               for name, path in files.items()]
+    entries = [{"name": name, "path": path, "urls": ["https://example.invalid/" + name], "license": "MIT",
+                "description": "test"} for name, path in files.items()]
     (root / "manifest.json").write_text(json.dumps({"files": entries, "groups": {}}))
     return root
 
