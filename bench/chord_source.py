@@ -53,7 +53,13 @@ def songs(kind: str, count: int, seconds: float) -> list[SynthSong]:
 
 def sung_part(song: SynthSong) -> list[ChordSegment]:
     """The truth from the first downbeat on (the silent lead-in says nothing about inputs)."""
-    return [s for s in song.chords if s.label != "N"]
+    return [s for s in song.chords if s.label != "N" and s.end > s.start]
+
+
+def clipped(segments: list[ChordSegment], start: float, end: float) -> list[ChordSegment]:
+    """``segments`` cut to ``[start, end]``, empty pieces dropped (mir_eval refuses them)."""
+    return [ChordSegment(max(s.start, start), min(s.end, end), s.label)
+            for s in segments if min(s.end, end) > max(s.start, start)]
 
 
 def agreement(a: list[ChordSegment], b: list[ChordSegment], end: float, step: float = 0.05) -> float:
@@ -88,7 +94,8 @@ def main() -> None:
                 for name, source in SOURCES.items():
                     estimate = judge.recognize(source(song), song.sample_rate)
                     estimates[name].append(estimate)
-                    scores[name].append(chord_majmin(sung_part(song), estimate))
+                    truth = sung_part(song)
+                    scores[name].append(chord_majmin(truth, clipped(estimate, truth[0].start, truth[-1].end)))
             cells = [f"{statistics.median(v):6.3f} (mean {statistics.mean(v):.3f})" for v in scores.values()]
             print(f"{kind:<8} {judge_name:<7} " + " ".join(f"{c:>20}" for c in cells))
             if judge_name == "btc":

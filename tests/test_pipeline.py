@@ -61,9 +61,9 @@ def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path,
     assert len(separate.calls) == 1
     stems = separate.results[0]
     assert stems.sample_rate == 8_000
-    # Chords are read from that pass's bass + other, the song is analysed with its stems, and the
-    # instrumental (which has no vocals) is analysed without separating anything.
-    assert np.array_equal(recognize.calls[0][0][0], stems.chord_source)
+    # Chords are read from that pass's vocals + bass + other (the published input), the song is
+    # analysed with its stems, and the instrumental (no vocals) without separating anything.
+    np.testing.assert_array_equal(recognize.calls[0][0][0], stems.vocals + stems.bass + stems.other)
     assert len(analyze.calls) == 2
     assert analyze.calls[0][1]["stems"] is stems and "stems" not in analyze.calls[1][1]
     # Model rate (32 kHz) beats the song's 8 kHz; the output has exactly the song's duration.
