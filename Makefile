@@ -1,7 +1,8 @@
-# The two commands the README names: `make remix` (the main job) and `make test`.
+# The commands the README names: `make remix` (the main job), `make test`, and `make accept`
+# (the acceptance run on the real weights; not part of `make test`).
 PY := .venv/bin/python
 
-.PHONY: setup test remix
+.PHONY: setup test remix accept
 setup:
 	bash scripts/setup.sh
 
@@ -10,3 +11,6 @@ test: setup
 
 remix: setup
 	$(PY) scripts/remix_example.py
+
+accept: setup
+	$(PY) -m remixer.accept

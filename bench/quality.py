@@ -23,7 +23,7 @@ loudness-normalised export. Reported per song:
   mapped through the warp map beat-sync applied, against the song's true downbeats (bar k to
   bar k). The song's own analysis error is shown beside them: it is the detector's floor;
 * chord accuracy (mir_eval ``majmin``, time-weighted) of madmom's CNN+CRF chord recogniser on
-  the chord source (bass + other), and of BTC when verified real BTC weights are in the weights
+  the chord source (vocals + bass + other), and of BTC when verified real BTC weights are in the weights
   cache (``REMIXER_WEIGHTS_DIR``; random test weights would measure nothing);
 * vocal preservation: the exported remix is fitted by least squares as ``a·instrumental +
   b·vocals`` per channel; the correlation of ``remix − a·instrumental`` with the input vocals;

@@ -78,7 +78,9 @@ class ChordRecognizer:
         return cls(BTC.from_state_dict(state_dict).to(device), mean, std)
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu") -> "ChordRecognizer":
+    def from_checkpoint(
+        cls, path: str | os.PathLike, device: str = "cpu", *, weights: dict[str, torch.Tensor] | None = None
+    ) -> "ChordRecognizer":
         """Load a published BTC file (``btc_model.pt`` or ``btc_model_large_voca.pt``).
 
         Parameters
@@ -87,6 +89,10 @@ class ChordRecognizer:
             A torch pickle holding ``{'model': state_dict, 'mean': scalar, 'std': scalar}``.
         device : str
             Where the model runs.
+        weights : dict of str to tensor, optional
+            A BTC state dict to run instead of the file's ``model``, with the file's ``mean`` and
+            ``std``: the copy a MusicGen Chord checkpoint carries, which is what the published
+            chord models ran (their ``.th`` holds no normalisation). Checked like the file's own.
 
         Raises
         ------
@@ -113,9 +119,10 @@ class ChordRecognizer:
         mean = _scalar(checkpoint["mean"], "mean", source)
         std = _scalar(checkpoint["std"], "std", source)
         try:
-            return cls(BTC.from_state_dict(checkpoint["model"]).to(device), mean, std)
+            return cls(BTC.from_state_dict(checkpoint["model"] if weights is None else weights).to(device),
+                       mean, std)
         except ValueError as error:
-            raise ValueError(f"{source}: {error}") from None
+            raise ValueError(f"{source if weights is None else 'the BTC weights given'}: {error}") from None
 
     @property
     def device(self) -> torch.device:

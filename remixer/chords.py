@@ -331,6 +331,7 @@ def segments_to_chroma(
     start: float = 0.0,
     frame_rate: float = AUDIO_FRAME_RATE,
     denoise: bool = True,
+    loop: float | None = None,
 ) -> np.ndarray:
     """Multi-hot chroma of recognised chord segments for the window ``[start, start + duration)``.
 
@@ -340,6 +341,11 @@ def segments_to_chroma(
     7-frame centred moving average thresholded at 0.5, i.e. on in at least 4 of the 7 frames.
     It reads the real neighbours across window edges (zeros only before ``t = 0`` and after the
     last segment), so a window is exactly the matching slice of a longer call.
+
+    With ``loop``, the segments describe a source of that many seconds that repeats end to end
+    from ``t = 0`` (the published model loops a chord source shorter than its output,
+    ``positions % wav_length``): time ``t`` shows the chord at ``t mod loop``, and denoising reads
+    across each seam into the next repetition.
 
     Parameters
     ----------
@@ -353,6 +359,9 @@ def segments_to_chroma(
         Chroma frames per second.
     denoise : bool
         Apply the 7-frame majority filter.
+    loop : float, optional
+        Length in seconds of the source the segments describe, to repeat it for as long as the
+        window asks; None: nothing after the last segment.
 
     Returns
     -------
@@ -361,10 +370,12 @@ def segments_to_chroma(
     Raises
     ------
     ValueError
-        Invalid window, a segment with non-finite or reversed times (named by index), or an
-        unreadable label (:class:`btc.labels.ChordSyntaxError`).
+        Invalid window or ``loop``, a segment with non-finite or reversed times (named by index),
+        or an unreadable label (:class:`btc.labels.ChordSyntaxError`).
     """
     first, count = _window_frames(duration, start, frame_rate)
+    if loop is not None and (not _is_finite(loop) or loop <= 0):
+        raise ValueError(f"loop must be a positive number of seconds, got {loop!r}")
     pad = DENOISE_FRAMES // 2 if denoise else 0
     times = _centres(first - pad, first + count + pad, frame_rate)
     active = np.zeros((len(times), 12), dtype=bool)
@@ -377,12 +388,23 @@ def segments_to_chroma(
             )
         if segment.label not in pitches:
             pitches[segment.label] = _multi_hot(segment.label) > 0
-        low, high = np.searchsorted(times, (segment.start, segment.end), side="left")
-        active[low:high] |= pitches[segment.label]
+    for offset in _repetitions(loop, times[0], times[-1]):
+        for segment in segments:
+            # A segment reaching past the loop's end would overlap the next repetition.
+            end = segment.end if loop is None else min(segment.end, loop)
+            low, high = np.searchsorted(times, (segment.start + offset, end + offset), side="left")
+            active[low:high] |= pitches[segment.label]
     if denoise:
         votes = np.lib.stride_tricks.sliding_window_view(active, DENOISE_FRAMES, axis=0).sum(axis=-1)
         active = votes > DENOISE_FRAMES // 2
     return active.astype(np.float32)
+
+
+def _repetitions(loop: float | None, first: float, last: float) -> list[float]:
+    """Start times of the repetitions of a ``loop``-second source that reach ``[first, last]``."""
+    if loop is None:
+        return [0.0]
+    return [k * loop for k in range(max(0, math.floor(first / loop)), math.floor(last / loop) + 1)]
 
 
 def fit_to_window(chroma: np.ndarray, n_frames: int = CHROMA_FRAMES) -> np.ndarray:

@@ -13,7 +13,8 @@ Windows
     follows the song's sections). A window starting at ``s`` gets the
     chord chroma of ``[s, s + window)`` from :mod:`remixer.chords`, for audio and
     text chords alike, so the harmony moves with the music instead of restarting (the reference
-    re-used window 0's chords for audio, and skipped frames approximately for text). Melody
+    skipped frames approximately for text). An audio chord source shorter than that span loops,
+    as the reference's ``positions % wav_length`` did, so no window goes without chords. Melody
     waveforms are re-sliced per window exactly as audiocraft does.
 
 Seeds
@@ -124,13 +125,38 @@ class TextChords:
 
 @dataclass(frozen=True)
 class AudioChords:
-    """Chord segments recognised in the song, times on the output's timeline."""
+    """Chord segments recognised in an audio source, times on the output's timeline.
+
+    The source repeats end to end for as long as the output asks, as the published model loops
+    its chord source (``positions % wav_length``): a 10 s clip conditions all of a 45 s output.
+
+    Attributes
+    ----------
+    segments : sequence of ChordSegment
+        The source's chords from its start (``btc.ChordRecognizer.recognize`` covers it whole).
+    length : float, optional
+        The source's seconds; default: the end of the last segment.
+    """
 
     segments: tp.Sequence[ChordSegment]
+    length: tp.Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            raise ValueError("audio chords need at least one chord segment (N for no chord)")
+        length = self.loop_length
+        if not math.isfinite(length) or length <= 0:
+            raise ValueError(f"the chord source must last > 0 seconds, got {length!r}")
+
+    @property
+    def loop_length(self) -> float:
+        """Seconds after which the chord source repeats."""
+        return float(max(s.end for s in self.segments) if self.length is None else self.length)
 
     def chroma(self, *, start: float, duration: float) -> np.ndarray:
-        """Chroma of ``[start, start + duration)`` (denoised like the reference)."""
-        return chord_grid.segments_to_chroma(self.segments, duration=duration, start=start)
+        """Chroma of ``[start, start + duration)`` of the looped source (denoised like the reference)."""
+        return chord_grid.segments_to_chroma(self.segments, duration=duration, start=start,
+                                             loop=self.loop_length)
 
 
 Chords = tp.Union[TextChords, AudioChords]
@@ -313,12 +339,9 @@ class Generator:
             def chord_condition(start: float) -> WavCondition:
                 if chords is None:
                     return conditioner.condition(None)
-                # Audio chords describe the song only up to the output's end; the reference loops
-                # a shorter chord source over the window, and so does fit_to_window.
-                span = self.window
-                if isinstance(chords, AudioChords):
-                    span = min(span, params.duration - start)
-                raw = chords.chroma(start=start, duration=max(span, 1 / chord_grid.AUDIO_FRAME_RATE))
+                # The whole window, even past the output's end: the published model saw 30 s of
+                # chords in every window, and both chord kinds loop for as long as asked.
+                raw = chords.chroma(start=start, duration=self.window)
                 chroma = chord_grid.fit_to_window(raw, conditioner.chroma_len)
                 return conditioner.condition(torch.from_numpy(chroma) * coefficient)
             make_wav = chord_condition

@@ -28,6 +28,7 @@ Local files only
 from __future__ import annotations
 
 import copy
+import math
 import typing as tp
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +51,14 @@ from torch import nn
 from btc.model import BTC, BTCConfig
 from remixer.weights import MissingWeightsError
 
-__all__ = ["CHROMA_ATTRIBUTE", "ChordConditioner", "MelodyConditioner", "TextEncoder",
-           "MusicGenModel", "load_text_encoder", "load_encodec", "load_chord_model", "build_chord_model",
-           "load_melody_model", "load_mbd", "is_chord_model", "is_melody_model"]
+__all__ = ["CHROMA_ATTRIBUTE", "BTC_PREFIX", "ChordConditioner", "MelodyConditioner", "TextEncoder",
+           "MusicGenModel", "BTCCopies", "load_text_encoder", "load_encodec", "load_chord_model",
+           "build_chord_model", "load_melody_model", "load_mbd", "is_chord_model", "is_melody_model",
+           "checkpoint_btc_weights", "compare_btc_copies"]
 
 CHROMA_ATTRIBUTE = "self_wav"
+# Where a MusicGen Chord checkpoint keeps the 170-class BTC its conditioner ran (221 keys).
+BTC_PREFIX = f"condition_provider.conditioners.{CHROMA_ATTRIBUTE}.chroma.model."
 # Training-only config keys that ConditioningProvider / ChromaStemConditioner would choke on or
 # act on (a cache directory on the training cluster).
 _TRAINING_KEYS = ("conditioners.self_wav.chroma_chord.cache_path",
@@ -404,6 +408,75 @@ def load_mbd(path: tp.Union[str, Path], codec_path: tp.Union[str, Path], *,
         schedule = NoiseSchedule(**cfg.schedule, sample_processor=processor.to(device), device=device)
         processes.append(DiffusionProcess(model=model.to(device).eval(), noise_schedule=schedule))
     return MultiBandDiffusion(DPs=processes, codec_model=codec)
+
+
+def checkpoint_btc_weights(path: tp.Union[str, Path]) -> dict[str, torch.Tensor]:
+    """The BTC state dict a MusicGen Chord ``.th`` carries (keys under :data:`BTC_PREFIX`).
+
+    The published chord models recognised chords with this copy: their conditioner loaded the
+    separate ``btc_model_large_voca.pt`` first, then the LM state dict overwrote its weights.
+    Read memory-mapped, so only the BTC tensors (about 12 MB) are read from a multi-GB file.
+
+    Raises
+    ------
+    MissingWeightsError
+        The file is absent.
+    ValueError
+        It is not a chord checkpoint, or carries no BTC keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(f"MusicGen Chord checkpoint not found: {path}; fetch it with "
+                                  f"`python -m remixer.weights fetch musicgen-{_chord_version(path)}`")
+    try:
+        try:
+            package = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except RuntimeError:  # only zip-format files map; an older pickle is read whole
+            package = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise ValueError(f"{path} is not a readable MusicGen Chord checkpoint: {error}") from error
+    state = package.get("model") if isinstance(package, dict) else None
+    if not isinstance(state, tp.Mapping):
+        raise ValueError(f"{path} is not a MusicGen Chord checkpoint: no 'model' state dict")
+    weights = {key[len(BTC_PREFIX):]: value.float().clone()
+               for key, value in state.items() if key.startswith(BTC_PREFIX)}
+    if not weights:
+        raise ValueError(f"{path} carries no BTC weights (no keys under {BTC_PREFIX!r})")
+    return weights
+
+
+@dataclass(frozen=True)
+class BTCCopies:
+    """How the BTC copy of a chord checkpoint compares with a separate BTC state dict."""
+
+    compared: int
+    different: tuple[str, ...]
+    max_abs_diff: float
+
+    @property
+    def equal(self) -> bool:
+        return not self.different
+
+    def describe(self) -> str:
+        if self.equal:
+            return f"equal ({self.compared} tensors)"
+        return (f"DIFFERENT: {len(self.different)} of {self.compared} tensors differ "
+                f"(max |difference| {self.max_abs_diff:.3g}), e.g. {self.different[0]}")
+
+
+def compare_btc_copies(checkpoint: tp.Mapping[str, torch.Tensor],
+                       separate: tp.Mapping[str, torch.Tensor]) -> BTCCopies:
+    """Compare two BTC state dicts key by key (a key present in one only counts as different)."""
+    different, largest = [], 0.0
+    for key in sorted(set(checkpoint) | set(separate)):
+        a, b = checkpoint.get(key), separate.get(key)
+        if a is None or b is None or a.shape != b.shape:
+            different.append(key)
+            largest = math.inf
+        elif not torch.equal(a.float(), b.float()):
+            different.append(key)
+            largest = max(largest, float((a.float() - b.float()).abs().max()))
+    return BTCCopies(len(set(checkpoint) | set(separate)), tuple(different), largest)
 
 
 def _audiocraft_codec(package: tp.Mapping[str, tp.Any], device: tp.Union[str, torch.device], *,

@@ -2,7 +2,7 @@
 
 Remix (:meth:`Pipeline.remix`)::
 
-    song ─ load ─► separate ONCE ─► stems ─┬─► BTC on bass+other ─► chord segments ─┐
+    song ─ load ─► separate ONCE ─► stems ─┬─► BTC on voc+bass+oth ► chord segments ─┐
                                           ├─► beats of the song (stems reused)      │
                                           └─► vocals ─────────────────────┐         ▼
             prompt (+ bpm) ──────────────────────────────► MusicGen Chord (audio chords)
@@ -30,10 +30,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 import typing as tp
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,10 @@ from remixer.analysis import Analyzer, make_analyzer
 from remixer.beats import Beats, TempoPrior
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.cancellation import CancelToken
-from remixer.generation import AudioChords, AudioClip, GenerationParams, Generator, ModelCache, TextChords
+from remixer.generation import (CHORD_VERSIONS, AudioChords, AudioClip, GenerationParams, Generator,
+                                ModelCache, TextChords)
 from remixer.mixing import mix
+from remixer.musicgen_chord import checkpoint_btc_weights
 from remixer.plot import AnalysisPlot, write_analysis_png
 from remixer.requests import DEFAULT_MAX_DURATION, GenerateRequest, Output, RemixRequest
 from remixer.sections import SectionPrompts, Window, plan_windows, song_parts, stride_plan
@@ -84,6 +87,8 @@ class Models:
     analyzer: Analyzer
     generators: ModelCache
     recognizers: dict[bool, ChordRecognizer]
+    _checkpoint_recognizers: dict[str, ChordRecognizer] = field(default_factory=dict, repr=False)
+    _recognizer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, store: WeightsStore | None = None, *, device: str | None = None,
@@ -103,7 +108,30 @@ class Models:
                      recognizers=recognizers)
         for version in preload:
             models.generators.get(version)
+            if version in CHORD_VERSIONS:
+                models.chord_recognizer(version, large_voca=True)
         return models
+
+    def chord_recognizer(self, version: str, *, large_voca: bool) -> ChordRecognizer:
+        """The BTC that reads chords for chord model ``version``, as the published predictors ran it.
+
+        170 classes: the copy inside the version's checkpoint (with the separate file's feature
+        normalisation, which the checkpoint lacks); 25 classes: the separate ``btc_model.pt``.
+        """
+        if not large_voca:
+            return self.recognizers[False]
+        with self._recognizer_lock:
+            if version not in self._checkpoint_recognizers:
+                weights = checkpoint_btc_weights(self.store.path(f"musicgen-{version}"))
+                self._checkpoint_recognizers[version] = ChordRecognizer.from_checkpoint(
+                    self.store.path(_BTC_WEIGHTS[True]), device=str(self.recognizers[True].device),
+                    weights=weights)
+            return self._checkpoint_recognizers[version]
+
+    def loaded_recognizers(self) -> list[ChordRecognizer]:
+        """Every chord recogniser loaded so far (e.g. to warm them up)."""
+        with self._recognizer_lock:
+            return [*self.recognizers.values(), *self._checkpoint_recognizers.values()]
 
 
 class Pipeline:
@@ -132,7 +160,7 @@ class Pipeline:
         rate = self.models.separator.sample_rate
         with timer("warm-up"):
             self.models.separator.separate(silence, rate)
-            for recognizer in self.models.recognizers.values():
+            for recognizer in self.models.loaded_recognizers():
                 recognizer.recognize(silence, rate)
             self.models.analyzer.analyze(silence, rate)
             for generator in self.models.generators.loaded():
@@ -158,7 +186,9 @@ class Pipeline:
         with timer("separation"):
             stems = self.models.separator.separate(song, rate, cancel=cancel)
         with timer("chords"):
-            chords = self.models.recognizers[request.large_chord_voca].recognize(stems.chord_source, rate)
+            recognizer = self.models.chord_recognizer(request.model_version,
+                                                      large_voca=request.large_chord_voca)
+            chords = recognizer.recognize(stems.chord_source, rate)
         with timer("analysis (song)"):
             beats = self.models.analyzer.analyze(song, rate, stems=stems)
         # From here on the song's timeline and key are the remix's (see remixer.transform).
@@ -177,8 +207,9 @@ class Pipeline:
                     harmony = transform_audio(stems.chord_source, rate, transform)
         description = _with_bpm(request.prompt, beats.bpm)
         duration = song.shape[1] * transform.ratio / rate
-        logger.info("remixing %.1f s at %s BPM with %d chord segments: %r", duration,
-                    "unknown" if beats.bpm is None else f"{beats.bpm:.1f}", len(chords), description)
+        logger.info("remixing %.1f s at %s BPM with %d chord segments", duration,
+                    "unknown" if beats.bpm is None else f"{beats.bpm:.1f}", len(chords))
+        logger.info("description given to the model: %r", description)
         if sections is not None:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
@@ -219,7 +250,8 @@ class Pipeline:
                                   "warped": synced.warped, "reason": synced.reason},
                     "mix": {"vocals_used": mixed.vocals_used,
                             "vocal_level_db": None if math.isinf(mixed.vocal_level_db) else mixed.vocal_level_db},
-                    "prompt": description, "windows": [window.to_dict() for window in plan]}
+                    "prompt": request.prompt, "description": description,
+                    "windows": [window.to_dict() for window in plan]}
         with timer("export"):
             outputs = [self._export(mixed.audio, out_rate, workdir / "remix", request.output)]
             if request.return_instrumental:
@@ -256,13 +288,15 @@ class Pipeline:
                 with timer("separation"):
                     stems = self.models.separator.separate(clip.samples, clip.sample_rate, cancel=cancel)
                 with timer("chords"):
-                    recognizer = self.models.recognizers[request.large_chord_voca]
+                    recognizer = self.models.chord_recognizer(request.model_version,
+                                                              large_voca=request.large_chord_voca)
                     chords = AudioChords(recognizer.recognize(stems.chord_source, clip.sample_rate))
             else:
                 melody = clip
         description = request.prompt or ""
-        if chords is not None and isinstance(chords, TextChords):
-            description = _with_bpm(f"{description}, {request.time_sig}".lstrip(", "), request.bpm)
+        if generator.takes_chords:
+            description = _chord_description(description, request.time_sig, request.bpm)
+        logger.info("description given to the model: %r", description)
         with timer("generation"):
             generated = generator.generate(description, request.sampling.params(request.duration),
                                            chords=chords, chroma_coefficient=request.chroma_coefficient,
@@ -270,7 +304,8 @@ class Pipeline:
         with timer("export"):
             path = self._export(generated.audio, generated.sample_rate, workdir / "generated",
                                 request.output)
-        return Result(outputs=[path], seed=generated.seed, timings=timer.seconds)
+        return Result(outputs=[path], seed=generated.seed, timings=timer.seconds,
+                      analysis={"seed": generated.seed, "description": description})
 
     def _audio_clip(self, request: GenerateRequest) -> AudioClip:
         wav, rate = audio_io.load_audio(request.audio, max_duration=self.max_duration, max_channels=2)
@@ -294,10 +329,21 @@ class Pipeline:
 
 
 def _with_bpm(prompt: str, bpm: float | None) -> str:
-    """The reference's prompt convention ("<style>, bpm : 120"), which the chord models saw."""
+    """The published Remixer's description: ``"<prompt>, bpm : <int(bpm)>"`` (truncated, as
+    ``int`` does), or the prompt alone when the tempo is unknown."""
     if bpm is None:
         return prompt
-    return f"{prompt}, bpm : {bpm:.0f}" if prompt else f"bpm : {bpm:.0f}"
+    return f"{prompt}, bpm : {int(bpm)}" if prompt else f"bpm : {int(bpm)}"
+
+
+def _chord_description(prompt: str, time_sig: str, bpm: float | None) -> str:
+    """The published MusicGen Chord description, character for character, as the chord models
+    were trained: ``"<prompt>, <time_sig>"`` then ``", bpm : <bpm as a float>"`` when a tempo is
+    given (``"k pop, 4/4, bpm : 140.0"``), whatever the chord source."""
+    description = f"{prompt}, {time_sig}" if prompt else time_sig
+    if bpm is None:
+        return description
+    return f"{description}, bpm : {float(bpm)}" if description else str(float(bpm))
 
 
 def _window_plan(generator: Generator, sections: SectionPrompts | None, prompt: str, beats: Beats,

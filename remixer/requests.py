@@ -250,6 +250,8 @@ class GenerateRequest:
                                  "(both are allowed only with continuation=True)")
         elif self.bpm is not None:
             validate_bpm(self.bpm)
+        if chord_model:
+            parse_time_signature(self.time_sig)  # it ends every chord model's description
         if self.continuation and self.audio is None:
             raise ValueError("continuation=True needs an input audio to continue")
         if self.audio is not None and not chord_model and self.model_version not in MELODY_VERSIONS:

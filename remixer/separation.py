@@ -1,7 +1,7 @@
 """One htdemucs pass: a song in, four stems out.
 
 Everything downstream that needs sources reads them from the single `Stems` record made here:
-the chord recogniser (`chord_source`, bass+other: no drums, no vocals), the All-In-One analyser
+the chord recogniser (`chord_source`, vocals+bass+other: no drums), the All-In-One analyser
 (all four stems) and the mixer (`vocals`, `accompaniment`). The upstream predictors ran
 htdemucs-class separation at least four times per request; this module is the only place that
 separates, and `Separator.calls` lets the pipeline prove it.
@@ -76,8 +76,12 @@ class Stems:
 
     @property
     def chord_source(self) -> np.ndarray:
-        """Harmonic content for chord recognition: bass + other (no drums, no vocals), ``(2, T)``."""
-        return self.bass + self.other
+        """What chords are read from: vocals + bass + other (drums removed), ``(2, T)``.
+
+        The published conditioner's input, so the chord models see the chords they were trained
+        with; it also reads sung harmony better than bass + other (docs/conditioning.md §2).
+        """
+        return self.vocals + self.bass + self.other
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """Stems by name, in demucs' training order (drums, bass, other, vocals)."""

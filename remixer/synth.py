@@ -6,7 +6,10 @@ A song is a *score* written in beats, rendered on a beat grid:
 * bass: the chord root (octave 2) on every beat;
 * harmony: a sustained pad of the bar's chord, one per bar;
 * vocals: a sung-like line on chord tones — a voiced source with a pitch scoop into each note,
-  vibrato, and the formants of a vowel — in 4-bar phrases that breathe at their ends.
+  vibrato, and the formants of a vowel — in 4-bar phrases that breathe at their ends;
+* with ``vocal_harmony``, backing vocals hold the bar's whole chord while the pad plays only its
+  root and fifth (a power chord), so the chord's quality (third, seventh) is carried by the
+  voices alone, as in songs where the band plays open chords under sung harmonies.
 
 :func:`demo_song` renders the score on a metronomic grid. :func:`retimed` renders the *same* score
 on the grid of a tempo curve: beat ``k`` of one is beat ``k`` of the other, so it is the original
@@ -47,6 +50,9 @@ _VOWELS = {  # (frequency, bandwidth) in Hz of the first three formants
     "u": ((325, 50), (700, 60), (2530, 120)),
 }
 _VOCAL_RANGE = (60, 76)  # MIDI, C4..E5
+_BACKING_RANGE = (55, 67)  # MIDI, G3..F#4: one voice per chord tone under the lead
+# Each backing voice against the lead (several sing at once: together about the lead's level).
+_BACKING_GAIN = 0.45
 _PHRASE_BARS = 4
 _NOTE_NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
@@ -77,6 +83,8 @@ class SynthSong:
         BPM values spread evenly from the first downbeat to the end (one value: constant tempo).
     seed : int
         Seed of the score (melody, rhythm) and of the drums' noise.
+    vocal_harmony : bool
+        Whether backing vocals carry the chords' quality (see :func:`demo_song`).
     """
 
     audio: np.ndarray
@@ -89,6 +97,7 @@ class SynthSong:
     progression: tuple[str, ...]
     tempo_curve: tuple[float, ...]
     seed: int
+    vocal_harmony: bool = False
 
     @property
     def duration(self) -> float:
@@ -104,7 +113,7 @@ class SynthSong:
 def demo_song(duration: float = 30.0, bpm: float = 100.0, beats_per_bar: int = 4, *,
               progression: tp.Sequence[str] = DEMO_PROGRESSION, vocals: bool = True,
               sample_rate: int = 44_100, channels: int = 2, seed: int = 0,
-              first_downbeat: float = FIRST_DOWNBEAT) -> SynthSong:
+              first_downbeat: float = FIRST_DOWNBEAT, vocal_harmony: bool = False) -> SynthSong:
     """Render a song at a constant tempo.
 
     Parameters
@@ -128,6 +137,10 @@ def demo_song(duration: float = 30.0, bpm: float = 100.0, beats_per_bar: int = 4
         Same seed, same song, sample for sample.
     first_downbeat : float >= 0
         Time of beat 0 in seconds (the lead-in is silent).
+    vocal_harmony : bool
+        Backing vocals sing every tone of each bar's chord and the pad keeps only its root and
+        fifth: the harmony that tells major from minor (and sevenths) is in the vocal stem only.
+        Needs ``vocals``.
 
     Returns
     -------
@@ -146,9 +159,11 @@ def demo_song(duration: float = 30.0, bpm: float = 100.0, beats_per_bar: int = 4
     >>> [c.label for c in song.chords[:3]]
     ['N', 'C', 'G']
     """
+    if vocal_harmony and not vocals:
+        raise ValueError("vocal_harmony needs vocals=True: the backing vocals are part of the vocal stem")
     return _render(duration, (bpm,), beats_per_bar, progression, vocals=vocals,
                    sample_rate=sample_rate, channels=channels, seed=seed,
-                   first_downbeat=first_downbeat)
+                   first_downbeat=first_downbeat, vocal_harmony=vocal_harmony)
 
 
 def retimed(song: SynthSong, tempo_curve: float | tp.Sequence[float], *,
@@ -180,7 +195,7 @@ def retimed(song: SynthSong, tempo_curve: float | tp.Sequence[float], *,
                    sample_rate=song.sample_rate if sample_rate is None else sample_rate,
                    channels=song.audio.shape[0], seed=song.seed,
                    first_downbeat=(float(song.beats[0]) if first_downbeat is None
-                                   else first_downbeat))
+                                   else first_downbeat), vocal_harmony=song.vocal_harmony)
 
 
 def beat_grid(tempo_curve: float | tp.Sequence[float], duration: float,
@@ -278,7 +293,7 @@ class _Clock:
 
 def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
             progression: tp.Sequence[str], *, vocals: bool, sample_rate: int, channels: int,
-            seed: int, first_downbeat: float) -> SynthSong:
+            seed: int, first_downbeat: float, vocal_harmony: bool = False) -> SynthSong:
     beats_per_bar = _check_int("beats_per_bar", beats_per_bar, 2, 16)
     sample_rate = _check_int("sample_rate", sample_rate, 8_000, 192_000)
     channels = _check_int("channels", channels, 1, 2)
@@ -299,8 +314,9 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
     bars = len(downbeats)
     bar_labels = [labels[k % len(labels)] for k in range(bars)]
     clock = _Clock(beats)
-    drum_rng, melody_rng, breath_rng = (np.random.default_rng(s)
-                                        for s in np.random.SeedSequence(seed).spawn(3))
+    # Children are indexed, so the fourth (backing vocals) leaves the first three's songs unchanged.
+    drum_rng, melody_rng, breath_rng, backing_rng = (np.random.default_rng(s)
+                                                     for s in np.random.SeedSequence(seed).spawn(4))
 
     drums = _drums(beats, beats_per_bar, clock, length, sample_rate, drum_rng)
     bass, harmony = np.zeros(length), np.zeros(length)
@@ -310,6 +326,9 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
         pitch_classes = np.flatnonzero(label_to_chroma(label) > 0)
         root = _root_pitch_class(label)
         bar_start, bar_end = clock(k * beats_per_bar), clock((k + 1) * beats_per_bar)
+        if vocal_harmony:
+            # A power chord: the pad says nothing of the chord's quality, the voices do.
+            pitch_classes = np.array([root, (root + 7) % 12])
         pad_notes = 48 + root + (pitch_classes - root) % 12
         _add(harmony, bar_start, _pad(pad_notes, min(bar_end, duration) - bar_start, sample_rate),
              sample_rate)
@@ -324,6 +343,12 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
             if start < duration:
                 _add(voice, start, _sing(note, clock(note.start + note.length) - start, sample_rate,
                                          breath_rng), sample_rate)
+        if vocal_harmony:
+            for note in _backing(bar_labels, beats_per_bar):
+                start = clock(note.start)
+                if start < duration:
+                    _add(voice, start, _BACKING_GAIN * _sing(note, clock(note.start + note.length) - start,
+                                                             sample_rate, backing_rng), sample_rate)
 
     parts = {"drums": drums, "bass": _GAINS["bass"] * bass, "harmony": _GAINS["pad"] * harmony,
              "vocals": _GAINS["vocal"] * voice}
@@ -340,7 +365,7 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
     chords = _chord_segments(downbeats, bar_labels, duration)
     return SynthSong(audio=audio, sample_rate=sample_rate, beats=beats, downbeats=downbeats,
                      chords=chords, stems=stems, beats_per_bar=beats_per_bar, progression=labels,
-                     tempo_curve=curve, seed=seed)
+                     tempo_curve=curve, seed=seed, vocal_harmony=vocal_harmony)
 
 
 def _chord_segments(downbeats: np.ndarray, labels: list[str],
@@ -435,6 +460,14 @@ def _melody(bar_labels: list[str], beats_per_bar: int, rng: np.random.Generator)
                                    vowel=str(rng.choice(list(_VOWELS)))))
                 position += length
     return notes
+
+
+def _backing(bar_labels: list[str], beats_per_bar: int) -> list[_Note]:
+    """Every tone of each bar's chord (from bar 1), held for the bar on "oo", in the range
+    below the lead voice."""
+    return [_Note(start=k * beats_per_bar, length=beats_per_bar, midi=midi, vowel="u")
+            for k, label in enumerate(bar_labels) if k > 0 and label != "N"
+            for midi in range(*_BACKING_RANGE) if label_to_chroma(label)[midi % 12] > 0]
 
 
 def _sing(note: _Note, seconds: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:

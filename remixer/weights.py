@@ -19,6 +19,9 @@ Command line (``--help`` on each command)::
     python -m remixer.weights list
     python -m remixer.weights fetch remix-default          # a group, or file names, or --all
     python -m remixer.weights verify [NAME ...]
+
+``verify`` also reports whether the 170-class BTC each chord checkpoint carries (the copy the
+published models ran, and the one the product runs) equals ``btc_model_large_voca.pt``.
 """
 
 from __future__ import annotations
@@ -807,7 +810,40 @@ def _cmd_verify(store: WeightsStore, args: argparse.Namespace) -> int:
                   f"sha256 {digests.sha256})")
         else:
             print(f"{spec.name}: ok")
+    _report_btc_copies(store, [spec.name for spec in specs])
     return 1 if failed else 0
+
+
+# The chord checkpoints carry the 170-class BTC the published models ran; it should equal the file.
+_CHORD_CHECKPOINTS = ("musicgen-chord", "musicgen-chord-large", "musicgen-stereo-chord",
+                      "musicgen-stereo-chord-large")
+_SEPARATE_BTC = "btc-model-large-voca"
+
+
+def _report_btc_copies(store: WeightsStore, names: Sequence[str]) -> None:
+    """Print, per chord checkpoint on disk among ``names``, whether its BTC equals the separate file.
+
+    A report, not a failure: the product runs the checkpoint's copy either way (as published).
+    """
+    chord_paths = {name: store.root / store.manifest.get(name).path
+                   for name in _CHORD_CHECKPOINTS if name in names}
+    chord_paths = {name: path for name, path in chord_paths.items() if path.is_file()}
+    if not chord_paths:
+        return
+    separate_path = store.root / store.manifest.get(_SEPARATE_BTC).path
+    if not separate_path.is_file():
+        print(f"BTC copies: {_SEPARATE_BTC} is not on disk, nothing to compare them with")
+        return
+    import torch  # the comparison alone needs torch; list/fetch stay light
+
+    from remixer.musicgen_chord import checkpoint_btc_weights, compare_btc_copies
+    separate = torch.load(separate_path, map_location="cpu", weights_only=False)["model"]
+    for name, path in chord_paths.items():
+        try:
+            copies = compare_btc_copies(checkpoint_btc_weights(path), separate)
+            print(f"{name}: BTC copy vs {_SEPARATE_BTC}: {copies.describe()}")
+        except ValueError as exc:
+            print(f"{name}: BTC copy not readable: {exc}")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -220,6 +220,29 @@ def test_segment_windows_are_slices_of_one_long_grid():
         np.testing.assert_array_equal(window, long[141 * k:141 * k + CHROMA_FRAMES])
 
 
+def test_a_looped_source_repeats_end_to_end_and_denoises_across_the_seam():
+    # 2.3 s of C then G, looped: after the source's end the chord at t is the chord at t mod 2.3.
+    segments = [ChordSegment(0.0, 1.0, "C"), ChordSegment(1.0, 2.3, "G")]
+    raw = segments_to_chroma(segments, duration=12.0, loop=2.3, denoise=False)
+    centres = (np.arange(len(raw)) + 0.5) / AUDIO_FRAME_RATE
+    is_c = np.mod(centres, 2.3) < 1.0
+    np.testing.assert_array_equal(raw[is_c], np.tile(label_to_chroma("C"), (is_c.sum(), 1)))
+    np.testing.assert_array_equal(raw[~is_c], np.tile(label_to_chroma("G"), ((~is_c).sum(), 1)))
+    # Segments this long survive the denoiser unchanged, seams included; windows are slices.
+    np.testing.assert_array_equal(segments_to_chroma(segments, duration=12.0, loop=2.3), raw)
+    window = segments_to_chroma(segments, duration=4.0, start=6.0, loop=2.3)
+    first = round(6.0 * AUDIO_FRAME_RATE)
+    np.testing.assert_array_equal(window, raw[first:first + len(window)])
+    # Without loop nothing sounds after the last segment.
+    assert not segments_to_chroma(segments, duration=12.0)[20:].any()
+
+
+@pytest.mark.parametrize("loop", [0.0, -1.0, float("inf")])
+def test_invalid_loop_is_named(loop):
+    with pytest.raises(ValueError, match="loop must be a positive number"):
+        segments_to_chroma([ChordSegment(0.0, 1.0, "C")], duration=5.0, loop=loop)
+
+
 @pytest.mark.parametrize("segment", [ChordSegment(2.0, 1.0, "C"), ChordSegment(float("nan"), 1.0, "C")])
 def test_invalid_segment_times_are_named(segment):
     with pytest.raises(ValueError, match="chord segment 1"):

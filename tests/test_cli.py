@@ -43,7 +43,7 @@ def test_cli_remix_writes_the_mix_and_extras_beside_it(weights, tmp_path, monkey
     assert analysis["song"]["backend"] == "madmom"
     # Without section prompts the windows are audiocraft's: the tiny model's 2 s window every 1.2 s.
     assert [(w["start"], w["new_start"], w["new_end"], w["section"], w["description"]) for w in analysis["windows"]] \
-        == [(0.0, 0.0, 2.0, None, analysis["prompt"]), (1.2, 2.0, 2.5, None, analysis["prompt"])]
+        == [(0.0, 0.0, 2.0, None, analysis["description"]), (1.2, 2.0, 2.5, None, analysis["description"])]
 
 
 def test_cli_reports_bad_input_without_a_traceback(weights, tmp_path, capsys):
@@ -94,7 +94,7 @@ def test_cli_remix_at_a_new_tempo_and_key(weights, tmp_path, monkeypatch, capsys
     analysis = json.loads(out.with_name("remix.analysis.json").read_text())
     ratio = analysis["transform"]["stretch_ratio"]
     assert ratio == pytest.approx(analysis["song"]["bpm"] / 150) and analysis["transform"]["key_shift"] == -2
-    assert analysis["prompt"] == "lofi, bpm : 150"
+    assert analysis["description"] == "lofi, bpm : 150"
     assert abs(sf.info(out).frames - 4.0 * 32_000 * ratio) <= 1
     assert out.with_name("remix.analysis.png").read_bytes()[:4] == b"\x89PNG"
 

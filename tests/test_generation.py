@@ -11,7 +11,7 @@ import torch
 from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout, ConditioningAttributes
 from transformers import T5Tokenizer
 
-from btc.labels import ChordSegment
+from btc.labels import ChordSegment, label_to_chroma
 from btc.model import BTC
 from fixtures import musicgen as fx
 from fixtures.demucs import tiny_htdemucs
@@ -175,8 +175,7 @@ def test_chroma_coefficient_scales_audio_and_text_chords(mono, monkeypatch):
     seen = _spy_conditioner(mono, monkeypatch)
     for chords in (PROGRESSION, SEGMENTS):
         mono.generate("", GenerationParams(duration=0.5, seed=1), chords=chords, chroma_coefficient=2.0)
-        span = 0.5 if chords is SEGMENTS else 2.0  # audio chords stop at the output's end
-        raw = chord_grid.fit_to_window(chords.chroma(start=0.0, duration=span), 16)
+        raw = chord_grid.fit_to_window(chords.chroma(start=0.0, duration=fx.WINDOW), 16)
         assert raw.max() == 1.0
         np.testing.assert_array_equal(seen.pop(), 2.0 * raw)
 
@@ -211,12 +210,97 @@ def test_each_window_gets_the_chroma_of_its_own_span(mono, monkeypatch, chords):
     starts = [start for start, _ in calls]
     np.testing.assert_allclose(starts, [0.0, 1.2, 2.4, 3.6])
     spans = [span for _, span in calls]
-    np.testing.assert_allclose(spans, [2.0] * 4 if chords is PROGRESSION else [2.0, 2.0, 2.0, 1.4])
+    np.testing.assert_allclose(spans, [2.0] * 4)  # the whole window, even past the output's end
     assert len(seen) == 4
     for (start, span), chroma in zip(calls, seen):
         expected = chord_grid.fit_to_window(chords.chroma(start=start, duration=span), 16)
         np.testing.assert_array_equal(chroma, expected)
     assert not np.array_equal(seen[0], seen[1])
+
+
+@pytest.fixture(scope="module")
+def full_window(assets, shared) -> Generator:
+    """A tiny chord LM with the published 30 s window (235 chroma frames), for the window loop."""
+    text_encoder, encodec = shared
+    path = fx.chord_checkpoint(assets.parent / "musicgen-chord-30s.th", window=30.0, layers=1, dim=16)
+    return Generator(load_chord_model(path, device="cpu", text_encoder=text_encoder,
+                                      compression_model=encodec))
+
+
+def _window_chroma(generator: Generator, monkeypatch, duration: float, chords) -> list[tuple[float, np.ndarray]]:
+    """(start, chroma) of every window of a generation, sampling stubbed out (only conditions matter)."""
+    lm, conditioner = generator.model.lm, _conditioner(generator)
+    seen: list[tuple[float, np.ndarray]] = []
+    steps_done = [0]
+
+    def fake_generate(prompt, conditions, max_gen_len, **kwargs):
+        wav = conditions[0].wav["self_wav"].wav
+        seen.append((steps_done[0] / generator.model.frame_rate,
+                     wav[0, 0].reshape(conditioner.chroma_len, 12).numpy().copy()))
+        steps_done[0] += int(generator.extend_stride * generator.model.frame_rate)
+        return torch.zeros(1, lm.num_codebooks, max_gen_len, dtype=torch.long)  # prompt included
+    monkeypatch.setattr(lm, "generate", fake_generate)
+    monkeypatch.setattr(generator.model, "generate_audio", lambda tokens: torch.zeros(1, 1, 1))
+    generator.generate("", GenerationParams(duration=duration, seed=0), chords=chords)
+    return seen
+
+
+CLIP_CHORDS = ("C", "A:min", "F", "G:7", "E:min", "D:min7", "B:dim")
+
+
+def _clip_segments(length: float) -> AudioChords:
+    """Chords changing every 0.9 s or a little more (>= 7 frames, so the denoiser keeps them exactly,
+    seams included) over ``length`` s."""
+    bounds = np.linspace(0.0, length, int(length / 0.9) + 1)
+    return AudioChords(tuple(ChordSegment(float(a), float(b), CLIP_CHORDS[i % len(CLIP_CHORDS)])
+                             for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))))
+
+
+def _looped_expectation(chords: AudioChords, start: float, frames: int) -> np.ndarray:
+    """The chord at each frame centre of the source looped end to end, looked up directly."""
+    times = (round(start * chord_grid.AUDIO_FRAME_RATE) + np.arange(frames) + 0.5) / chord_grid.AUDIO_FRAME_RATE
+    source = np.mod(times, chords.segments[-1].end)
+    expected = np.zeros((frames, 12), dtype=np.float32)
+    for segment in chords.segments:
+        inside = (source >= segment.start) & (source < segment.end)
+        expected[inside] = np.maximum(label_to_chroma(segment.label), 0)
+    return expected
+
+
+@pytest.mark.parametrize("length", [3.0, 10.0, 29.0, 31.0, 70.0])
+def test_audio_chords_cover_every_window_of_the_output(full_window, monkeypatch, length):
+    chords = _clip_segments(length)
+    for duration in (8.0, 30.0, 45.0, 100.0):
+        windows = _window_chroma(full_window, monkeypatch, duration, chords)
+        assert [start for start, _ in windows] == [18.0 * k for k in range(len(windows))]
+        assert 18.0 * (len(windows) - 1) + 30.0 >= duration
+        for start, chroma in windows:
+            assert chroma.shape == (235, 12)
+            # Every frame carries a chord: the source has no N, and it loops past its end.
+            assert chroma.sum(axis=1).min() > 0, (length, duration, start)
+            np.testing.assert_array_equal(chroma, _looped_expectation(chords, start, 235),
+                                          err_msg=f"clip {length} s, output {duration} s, window at {start} s")
+        monkeypatch.undo()
+
+
+def test_a_short_output_gets_the_chords_that_follow_not_a_repeat(full_window, monkeypatch):
+    # 8 s out of a 70 s clip: the window shows the clip's first 30 s, not its first 8 s tiled.
+    chords = _clip_segments(70.0)
+    [(_, chroma)] = _window_chroma(full_window, monkeypatch, 8.0, chords)
+    np.testing.assert_array_equal(chroma, _looped_expectation(chords, 0.0, 235))
+    assert not np.array_equal(chroma[63:126], chroma[:63])
+
+
+def test_an_all_n_source_gives_silent_chroma(full_window, monkeypatch):
+    windows = _window_chroma(full_window, monkeypatch, 45.0, AudioChords((ChordSegment(0.0, 10.0, "N"),)))
+    assert len(windows) == 2 and all(chroma.max() == 0 for _, chroma in windows)
+
+
+def test_audio_chords_reject_an_empty_source():
+    with pytest.raises(ValueError, match="at least one chord segment"):
+        AudioChords(())
+    with pytest.raises(ValueError, match="must last > 0 seconds"):
+        AudioChords((ChordSegment(0.0, 0.0, "C"),))
 
 
 # --- generation ------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """The remix pipeline with tiny real-format models: data flow, lengths and edge cases."""
 from __future__ import annotations
 
+import dataclasses
+import logging
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,8 +13,8 @@ from fixtures.music import noise, synth_song
 from fixtures.weights_dir import build_tiny_weights
 from remixer.audio import AudioError
 from remixer.beats import TempoPrior
-from remixer.pipeline import Models, Pipeline
-from remixer.requests import RemixRequest, Sampling
+from remixer.pipeline import Models, Pipeline, _chord_description, _with_bpm
+from remixer.requests import GenerateRequest, RemixRequest, Sampling
 from remixer.separation import Separator
 from remixer.weights import Manifest, WeightsStore
 
@@ -53,15 +56,15 @@ def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path,
     path = _write(tmp_path / "song.wav", song.audio, 8_000)
     separate = _Spy(monkeypatch, models.separator, "separate")
     analyze = _Spy(monkeypatch, models.analyzer, "analyze")
-    recognize = _Spy(monkeypatch, models.recognizers[True], "recognize")
+    recognize = _Spy(monkeypatch, models.chord_recognizer("chord", large_voca=True), "recognize")
     result = Pipeline(models).remix(_request(path, return_instrumental=True), tmp_path / "out")
 
     assert len(separate.calls) == 1
     stems = separate.results[0]
     assert stems.sample_rate == 8_000
-    # Chords are read from that pass's bass + other, the song is analysed with its stems, and the
-    # instrumental (which has no vocals) is analysed without separating anything.
-    assert np.array_equal(recognize.calls[0][0][0], stems.chord_source)
+    # Chords are read from that pass's vocals + bass + other (the published input), the song is
+    # analysed with its stems, and the instrumental (no vocals) without separating anything.
+    np.testing.assert_array_equal(recognize.calls[0][0][0], stems.vocals + stems.bass + stems.other)
     assert len(analyze.calls) == 2
     assert analyze.calls[0][1]["stems"] is stems and "stems" not in analyze.calls[1][1]
     # ... at the song's tempo and bar length, so it cannot be read at another tempo octave.
@@ -111,3 +114,58 @@ def test_song_without_beats_is_remixed_unwarped_at_its_length(models, tmp_path):
     assert result.analysis["song"]["downbeats"] == []
     assert result.analysis["beat_sync"]["warped"] is False
     assert sf.info(result.outputs[0]).frames == 64_000
+
+
+# --- the description the model is given (published convention, character for character) ----------
+
+@pytest.mark.parametrize("prompt, time_sig, bpm, expected", [
+    ("k pop", "4/4", 140.0, "k pop, 4/4, bpm : 140.0"),
+    ("k pop", "4/4", 140, "k pop, 4/4, bpm : 140.0"),
+    ("jazz", "6/8", 92.5, "jazz, 6/8, bpm : 92.5"),
+    ("jazz", "3/4", None, "jazz, 3/4"),
+    ("", "4/4", 120.0, "4/4, bpm : 120.0"),
+])
+def test_chord_generation_description_is_the_published_one(prompt, time_sig, bpm, expected):
+    assert _chord_description(prompt, time_sig, bpm) == expected
+
+
+@pytest.mark.parametrize("bpm, expected", [(127.9, "bossa nova, bpm : 127"), (120.0, "bossa nova, bpm : 120"),
+                                           (None, "bossa nova")])
+def test_remix_description_truncates_the_bpm(bpm, expected):
+    assert _with_bpm("bossa nova", bpm) == expected
+
+
+def test_remix_logs_and_reports_the_exact_description(models, tmp_path, monkeypatch, caplog):
+    real = models.analyzer.analyze
+    monkeypatch.setattr(models.analyzer, "analyze",
+                        lambda *a, **k: dataclasses.replace(real(*a, **k), bpm=127.9))
+    generate = _Spy(monkeypatch, models.generators.get("chord"), "generate")
+    song = synth_song(120, duration=2.5, sample_rate=16_000)
+    path = _write(tmp_path / "song.wav", song.audio, 16_000)
+    with caplog.at_level(logging.INFO, logger="remixer.pipeline"):
+        result = Pipeline(models).remix(_request(path, return_analysis=True), tmp_path / "out")
+    assert generate.calls[0][0][0] == "bossa nova, bpm : 127"
+    assert result.analysis["description"] == "bossa nova, bpm : 127"
+    assert result.analysis["prompt"] == "bossa nova"
+    assert "description given to the model: 'bossa nova, bpm : 127'" in caplog.messages
+    assert '"description": "bossa nova, bpm : 127"' in (tmp_path / "out" / "analysis.json").read_text()
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    (dict(prompt="k pop", text_chords="C G A:min F", bpm=140), "k pop, 4/4, bpm : 140.0"),
+    (dict(prompt="calm", time_sig="3/4"), "calm, 3/4"),
+])
+def test_generation_logs_and_reports_the_exact_description(models, tmp_path, monkeypatch, caplog,
+                                                          kwargs, expected):
+    generate = _Spy(monkeypatch, models.generators.get("chord"), "generate")
+    request = GenerateRequest(model_version="chord", duration=0.5, sampling=Sampling(seed=1), **kwargs)
+    with caplog.at_level(logging.INFO, logger="remixer.pipeline"):
+        result = Pipeline(models).generate(request, tmp_path / "out")
+    assert generate.calls[0][0][0] == expected
+    assert result.analysis["description"] == expected
+    assert f"description given to the model: {expected!r}" in caplog.messages
+
+
+def test_a_bad_time_signature_is_refused_for_chord_models():
+    with pytest.raises(ValueError, match="time signature '4-4'"):
+        GenerateRequest(prompt="calm", model_version="chord", time_sig="4-4")

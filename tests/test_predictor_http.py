@@ -210,7 +210,7 @@ def test_section_prompts_change_the_text_condition_at_the_planned_windows(server
     # The cut at 2 s moved to the song's bar line near 2.25 s; the prompt switches there.
     cut = next(w["new_start"] for w in windows if w["section"] == "0:02-")
     assert abs(cut - 2.25) < 0.05
-    suffix = analysis["prompt"].removeprefix("bossa nova")
+    suffix = analysis["description"].removeprefix("bossa nova")
     assert [w["description"] for w in windows] == [
         f"soft pads{suffix}" if w["new_start"] < cut else f"full band{suffix}" for w in windows]
     mix, rate, _ = _decode_output(reply["output"][0])

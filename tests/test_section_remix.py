@@ -98,7 +98,7 @@ def test_pipeline_generates_each_section_with_its_prompt_from_its_first_bar(mode
     result = Pipeline(models).remix(request, tmp_path)
     bossa, nylon, band = (f"{text}{result.analysis['prompt'].removeprefix('bossa nova')}"
                           for text in ("bossa nova", "nylon guitar", "full band"))
-    assert bossa == result.analysis["prompt"] and bossa != "bossa nova"  # the bpm suffix
+    assert bossa == result.analysis["description"] and bossa != "bossa nova"  # the bpm suffix
     # Sections start on their bars (2 and 4 s); the intro fits one window, the verse and chorus
     # take two each, every later window re-reading 1 s (its 2 s window less 1 s of new content).
     assert [(w["start"], w["new_start"], w["new_end"], w["section"]) for w in result.analysis["windows"]] == [
@@ -135,7 +135,7 @@ def test_cli_time_ranges_switch_the_prompt_at_the_bar(weights, song, tmp_path, m
     assert code == 0, capsys.readouterr().err
     analysis = json.loads(out.with_name("remix.analysis.json").read_text())
     windows = analysis["windows"]
-    suffix = analysis["prompt"].removeprefix("bossa nova")
+    suffix = analysis["description"].removeprefix("bossa nova")
     # The cut at 2 s moves to the song's bar line (madmom's downbeat near 2.25 s), to the frame.
     bar = min(analysis["song"]["downbeats"], key=lambda t: abs(t - 2.0))
     assert abs(bar - 2.25) < 0.05

@@ -20,7 +20,7 @@ def test_stems_mix_properties():
     assert list(stems.as_dict()) == ["drums", "bass", "other", "vocals"]
     assert stems.num_samples == 5
     np.testing.assert_array_equal(stems.accompaniment, np.full((2, 5), 1 + 2 + 3))
-    np.testing.assert_array_equal(stems.chord_source, np.full((2, 5), 2 + 3))
+    np.testing.assert_array_equal(stems.chord_source, np.full((2, 5), 2 + 3 + 4))  # no drums
 
 
 @pytest.mark.parametrize("bad, match", [

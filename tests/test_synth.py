@@ -78,6 +78,24 @@ def test_stems_sum_to_the_mix_and_the_voice_enters_after_the_intro(song):
     np.testing.assert_array_equal(instrumental.stems["drums"], song.stems["drums"])
 
 
+def test_vocal_harmony_puts_the_chord_quality_in_the_voices_only(song):
+    sung = demo_song(8.0, bpm=120.0, sample_rate=RATE, vocal_harmony=True)
+    assert sung.vocal_harmony and [c.label for c in sung.chords] == [c.label for c in song.chords]
+    np.testing.assert_array_equal(sum(sung.stems.values()), sung.audio)
+    for chord, root, third, fifth in ((sung.chords[3], 9, 0, 4), (sung.chords[2], 7, 11, 2)):  # A:min, G
+        span = slice(int(chord.start * RATE) + 500, int(chord.end * RATE) - 500)
+        pads = _pitch_class_energy(sung.stems["harmony"][0, span], RATE)
+        voices = _pitch_class_energy(sung.stems["vocals"][0, span], RATE)
+        assert set(np.argsort(pads)[-2:]) == {root, fifth}  # a power chord ...
+        assert pads[third] < 0.01 * pads[root]               # ... without its third,
+        assert voices[third] > 0.1 * voices.max()             # which the voices sing.
+    # The same score as retimed, and the default song is unchanged by the option's existence.
+    assert retimed(sung, 120.0).vocal_harmony
+    np.testing.assert_array_equal(demo_song(8.0, bpm=120.0, sample_rate=RATE).audio, song.audio)
+    with pytest.raises(ValueError, match="vocal_harmony needs vocals=True"):
+        demo_song(8.0, vocals=False, vocal_harmony=True)
+
+
 def test_three_four_and_mono():
     waltz = demo_song(6.0, bpm=90.0, beats_per_bar=3, sample_rate=RATE, channels=1,
                       progression=("Am", "E7"))

@@ -1,0 +1,184 @@
+"""Acceptance run on the REAL weights: what the tests' tiny random models cannot show.
+
+Run it (``make accept`` or ``python -m remixer.accept``) on a machine where
+``python -m remixer.weights fetch remix-default`` has worked. It never downloads anything:
+
+1. **Strict loads.** Every MusicGen Chord checkpoint on disk loads with ``strict=True`` and holds
+   the published key count (619 mono, 627 stereo).
+2. **BTC copies.** The 170-class BTC inside each checkpoint (the one chord models run) against
+   ``btc_model_large_voca.pt``: equal or different, reported.
+3. **Chords reach the output.** 8 s generated with text chords and 8 s with chords read from a
+   synthesized song (:mod:`remixer.synth`); madmom's chord recogniser (its shipped pretrained
+   model, 25 classes) reads the output back, and its agreement with the chords asked for is
+   reported (mir_eval ``majmin``, time-weighted; random weights would score near chance).
+4. **One full remix** of a 30 s synthesized song with stage timings (on the GPU when present).
+
+Without the weights it says so in one line and exits with status 1. It is not part of
+``make test``. Files go to a temporary directory (``--keep DIR`` keeps the outputs there).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import typing as tp
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from btc.labels import ChordSegment, normalize_label
+from remixer import audio as audio_io
+from remixer.chords import ChordTimeline
+from remixer.synth import demo_song
+from remixer.weights import WeightsError, WeightsStore
+
+__all__ = ["EXPECTED_KEYS", "ChordAgreement", "main"]
+
+# Published key counts (checkpoint-formats.md): LM + output projections + the 221 BTC keys.
+EXPECTED_KEYS = {"chord": 619, "chord-large": 619, "stereo-chord": 627, "stereo-chord-large": 627}
+DEFAULT_VERSION = "stereo-chord"
+PROGRESSION = "C G A:min F"
+BPM = 120.0
+SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class ChordAgreement:
+    """How well the chords read back from an output match the chords it was asked for."""
+
+    what: str
+    majmin: float
+    asked: tuple[str, ...]
+    heard: tuple[str, ...]
+
+
+def main(argv: tp.Sequence[str] | None = None) -> int:
+    """Run the acceptance checks; 0 when every check ran, 1 on missing weights or a failure."""
+    parser = argparse.ArgumentParser(prog="python -m remixer.accept", description=__doc__.splitlines()[0])
+    parser.add_argument("--weights-dir", type=Path, default=None,
+                        help="weights cache (default: $REMIXER_WEIGHTS_DIR, else <repo>/weights)")
+    parser.add_argument("--device", default=None, help="default: cuda when available")
+    parser.add_argument("--version", default=DEFAULT_VERSION, choices=sorted(EXPECTED_KEYS),
+                        help="chord model for the generations and the remix")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the outputs in this directory")
+    args = parser.parse_args(argv)
+    store = WeightsStore(args.weights_dir, offline=True)
+    needed = [*store.manifest.group("remix-default"), store.manifest.get(f"musicgen-{args.version}")]
+    needed = list({spec.name: spec for spec in needed}.values())
+    missing = [spec.name for spec in needed if not (store.root / spec.path).is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        print(f"accept: real weights missing in {store.root}: {len(missing)} of {len(needed)} files "
+              f"({shown}); run `python -m remixer.weights fetch remix-default` first")
+        return 1
+    try:
+        for spec in needed:
+            store.path(spec.name)  # checks size and digests against the manifest
+    except WeightsError as error:
+        print(f"accept: weights in {store.root} fail their check: {error}")
+        return 1
+    with tempfile.TemporaryDirectory(prefix="remixer-accept-") as scratch:
+        workdir = args.keep or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        return _run(store, args.version, args.device, workdir)
+
+
+def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -> int:
+    import torch
+
+    from remixer.generation import AudioChords, GenerationParams, TextChords
+    from remixer.musicgen_chord import checkpoint_btc_weights, compare_btc_copies
+    from remixer.pipeline import Models, Pipeline, _chord_description
+    from remixer.requests import RemixRequest, Sampling
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"accept: device {device}, weights {store.root}")
+    started = time.perf_counter()
+    models = Models.load(store, device=device, preload=(version,))
+    print(f"[load] remix models in {time.perf_counter() - started:.1f} s")
+
+    failures = 0
+    separate = torch.load(store.path("btc-model-large-voca"), map_location="cpu", weights_only=False)["model"]
+    for other, expected in EXPECTED_KEYS.items():
+        if not store.target(f"musicgen-{other}").is_file():
+            print(f"[strict] musicgen-{other}: not on disk, skipped")
+            continue
+        keys = len(models.generators.get(other).model.lm.state_dict())
+        ok = keys == expected
+        failures += not ok
+        print(f"[strict] musicgen-{other}: loaded strictly, {keys} keys "
+              f"({'as published' if ok else f'EXPECTED {expected}'})")
+        copies = compare_btc_copies(checkpoint_btc_weights(store.path(f"musicgen-{other}")), separate)
+        print(f"[btc] musicgen-{other}: BTC copy vs btc_model_large_voca.pt: {copies.describe()}")
+
+    generator = models.generators.get(version)
+    reader = _MadmomChords()
+    song = demo_song(12.0, bpm=BPM, sample_rate=44_100)
+    stems = models.separator.separate(song.audio, song.sample_rate)
+    heard_in_song = models.chord_recognizer(version, large_voca=True).recognize(stems.chord_source,
+                                                                                song.sample_rate)
+    requests = {
+        "text chords": (TextChords(PROGRESSION, BPM),
+                        ChordTimeline.from_text(PROGRESSION, BPM, "4/4").segments(SECONDS)),
+        "audio chords": (AudioChords(heard_in_song), _cut(heard_in_song, SECONDS)),
+    }
+    for what, (chords, asked) in requests.items():
+        description = _chord_description("pop, piano and bass", "4/4", BPM)
+        started = time.perf_counter()
+        result = generator.generate(description, GenerationParams(duration=SECONDS, seed=0), chords=chords)
+        seconds = time.perf_counter() - started
+        path = audio_io.export_audio(result.audio, result.sample_rate,
+                                     workdir / f"{what.replace(' ', '-')}.wav", strategy="loudness")
+        agreement = _agreement(what, asked, reader.recognize(result.audio, result.sample_rate))
+        print(f"[chords] {what}: {SECONDS:g} s in {seconds:.1f} s ({path.name}); description "
+              f"{description!r}; madmom majmin agreement with the request {agreement.majmin:.2f}")
+        print(f"         asked {' '.join(agreement.asked)} | heard {' '.join(agreement.heard)}")
+
+    song = demo_song(30.0, bpm=BPM, sample_rate=44_100)
+    song_path = audio_io.export_audio(song.audio, song.sample_rate, workdir / "song.wav", strategy=None)
+    result = Pipeline(models).remix(
+        RemixRequest(song=song_path, prompt="bossa nova", model_version=version,
+                     sampling=Sampling(seed=0), return_analysis=True), workdir / "remix")
+    stages = ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in result.timings.items())
+    print(f"[remix] 30 s song: {sum(result.timings.values()):.1f} s ({stages}); description "
+          f"{result.analysis['description']!r}; outputs in {workdir / 'remix'}")
+    print("accept: " + ("every check ran" if not failures else f"{failures} check(s) FAILED"))
+    return 1 if failures else 0
+
+
+class _MadmomChords:
+    """madmom's CNN chord features + CRF decoder (pretrained models shipped with madmom)."""
+
+    def __init__(self) -> None:
+        from madmom.features.chords import CNNChordFeatureProcessor, CRFChordRecognitionProcessor
+
+        self._features = CNNChordFeatureProcessor()
+        self._decode = CRFChordRecognitionProcessor()
+
+    def recognize(self, wav: np.ndarray, sample_rate: int) -> list[ChordSegment]:
+        from madmom.audio.signal import Signal
+
+        mono = audio_io.resample(np.atleast_2d(wav).mean(axis=0), sample_rate, 44_100)
+        return [ChordSegment(float(start), float(end), normalize_label(str(label)))
+                for start, end, label in self._decode(self._features(Signal(mono, sample_rate=44_100)))]
+
+
+def _cut(segments: tp.Sequence[ChordSegment], seconds: float) -> list[ChordSegment]:
+    return [ChordSegment(s.start, min(s.end, seconds), s.label) for s in segments if s.start < seconds]
+
+
+def _agreement(what: str, asked: list[ChordSegment], heard: list[ChordSegment]) -> ChordAgreement:
+    import mir_eval
+
+    asked = [s for s in asked if s.end > s.start]
+    heard = [s for s in heard if s.end > s.start]
+    scores = mir_eval.chord.evaluate(np.array([[s.start, s.end] for s in asked]), [s.label for s in asked],
+                                     np.array([[s.start, s.end] for s in heard]), [s.label for s in heard])
+    return ChordAgreement(what, float(scores["majmin"]), tuple(s.label for s in asked),
+                          tuple(s.label for s in heard))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
