@@ -17,7 +17,7 @@ from audiocraft.models.lm import LMModel
 from fixtures.music import synth_song
 from fixtures.weights_dir import build_tiny_weights
 from remixer.__main__ import main
-from remixer.analysis import Beats, Section
+from remixer.beats import Beats, Section
 from remixer.pipeline import Models, Pipeline
 from remixer.requests import RemixRequest, Sampling
 from remixer.weights import Manifest, WeightsStore
