@@ -141,7 +141,7 @@ def cpu_run(tmp_path_factory) -> str:
                "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=out)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert [path.name for path in sorted((out / "chord-1s").iterdir())] == ["analysis.json", "remix.wav"]
+    assert [path.name for path in sorted((out / "chord-1s").iterdir())] == ["analysis.json", "analysis.png", "remix.wav"]
     return done.stdout
 
 

@@ -76,7 +76,7 @@ class FormAnalyzer:
 
     name = "allinone"
 
-    def analyze(self, wav: np.ndarray, sample_rate: int, stems=None) -> Beats:
+    def analyze(self, wav: np.ndarray, sample_rate: int, stems=None, prior=None) -> Beats:
         beats = np.arange(0.0, wav.shape[-1] / sample_rate, 0.5)
         return Beats(bpm=120.0, beats=beats, downbeats=beats[::4].copy(),
                      beat_positions=np.arange(beats.size) % 4 + 1, backend=self.name,
@@ -96,7 +96,7 @@ def test_pipeline_generates_each_section_with_its_prompt_from_its_first_bar(mode
     request = RemixRequest(song=song, prompt="bossa nova", model_version="chord", sampling=Sampling(seed=1),
                            section_prompts="verse: nylon guitar; chorus: full band", return_analysis=True)
     result = Pipeline(models).remix(request, tmp_path)
-    bossa, nylon, band = (f"{text}{result.analysis['prompt'].removeprefix('bossa nova')}"
+    bossa, nylon, band = (f"{text}{result.analysis['description'].removeprefix('bossa nova')}"
                           for text in ("bossa nova", "nylon guitar", "full band"))
     assert bossa == result.analysis["description"] and bossa != "bossa nova"  # the bpm suffix
     # Sections start on their bars (2 and 4 s); the intro fits one window, the verse and chorus
@@ -106,7 +106,7 @@ def test_pipeline_generates_each_section_with_its_prompt_from_its_first_bar(mode
         (3.0, 4.0, 5.0, "chorus"), (4.0, 5.0, 6.0, "chorus")]
     assert lm_calls == [(0, 100, bossa), (50, 100, nylon), (50, 100, nylon), (50, 100, band), (50, 100, band)]
     assert lm_calls == _calls_of(result.analysis["windows"])
-    assert json.loads(result.outputs[-1].read_text())["windows"] == result.analysis["windows"]
+    assert json.loads(next(p for p in result.outputs if p.suffix == ".json").read_text())["windows"] == result.analysis["windows"]
     assert sf.info(result.outputs[0]).frames == SECONDS * 32_000
 
 
