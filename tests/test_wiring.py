@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from bench.quality import known_stems
 from btc.labels import label_to_chroma
@@ -101,7 +102,7 @@ def song_path(song, tmp_path_factory) -> Path:
 def models(tmp_path_factory) -> Models:
     root = tmp_path_factory.mktemp("weights")
     manifest = Manifest.load(build_tiny_weights(root, with_melody=True))
-    musicgen.mbd_file(root / manifest.get("mbd-musicgen-32khz").path)
+    musicgen.mbd_file(root / manifest.get("mbd-musicgen-32khz").path, bands=1)  # half the cost
     musicgen.audiocraft_codec_file(root / manifest.get("musicgen-small-codec").path)
     models = Models.load(WeightsStore(root, offline=True, manifest=manifest),
                          analysis_backend="madmom", preload=("chord",))
@@ -349,3 +350,90 @@ def test_beat_sync_threshold_bounds_the_gap_a_downbeat_is_moved_across(variant_r
 def test_multi_band_diffusion_decodes_with_the_shared_mbd(variant_remix, main_remix, models):
     assert variant_remix.call.mbd is models.generators.mbd()
     assert main_remix.call.mbd is None
+
+
+# --- generation -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def text_generation(models, tmp_path_factory) -> Run:
+    request = GenerateRequest(prompt="jazz trio", model_version="chord", duration=1.5,
+                              text_chords="C G A:min F", bpm=100, time_sig="3/4", sampling=Sampling(seed=3))
+    return _run(models, request, tmp_path_factory.mktemp("text"))
+
+
+@pytest.fixture(scope="module")
+def audio_chords_generation(models, song_path, tmp_path_factory) -> Run:
+    request = GenerateRequest(prompt="lofi", model_version="chord", duration=1.0, audio=song_path,
+                              audio_start=0.5, audio_end=2.0, large_chord_voca=False,
+                              chroma_coefficient=1.5, multi_band_diffusion=True, sampling=Sampling(seed=4))
+    return _run(models, request, tmp_path_factory.mktemp("audio-chords"))
+
+
+def test_generation_lasts_the_requested_duration(text_generation, audio_chords_generation):
+    assert text_generation.audio("generated").shape == (1, int(1.5 * RATE))
+    assert audio_chords_generation.audio("generated").shape == (1, RATE)
+    assert text_generation.call.params == GenerationParams(duration=1.5, seed=3)
+
+
+def test_text_chords_reach_the_lm_at_their_tempo_and_meter(text_generation, models):
+    call = text_generation.call
+    assert call.description.startswith("jazz trio")
+    assert "3/4" in call.description and "bpm : 100" in call.description
+    assert call.chords == TextChords("C G A:min F", 100, "3/4")
+    generator = models.generators.get("chord")
+    window, = call.windows
+    assert np.array_equal(window.chroma, _expected_chroma(generator, call.chords, 0.0, 1.5, 1.0))
+    # At 100 BPM in 3/4 a bar lasts 1.8 s: C until then, G after (frames ~7.8 per second).
+    c_major, g_major = (label_to_chroma(label) for label in ("C", "G"))
+    frame = 1 / chord_grid.AUDIO_FRAME_RATE
+    assert np.array_equal(window.chroma[int(1.3 / frame)], c_major)
+    assert np.array_equal(window.chroma[int(1.95 / frame)], g_major)
+
+
+def test_input_audio_chords_are_read_from_the_separated_clip(audio_chords_generation, song, models):
+    run = audio_chords_generation
+    (clip, rate), = run.separated
+    assert rate == RATE and np.array_equal(clip, song.audio[:, int(0.5 * RATE):int(2.0 * RATE)])
+    assert run.recognized[True] == []
+    (args, segments), = run.recognized[False]
+    assert args[0].shape == (2, int(1.5 * RATE))
+    call = run.call
+    assert call.chords == AudioChords(segments) and call.melody is None and call.prompt is None
+    assert call.description.startswith("lofi")
+    generator = models.generators.get("chord")
+    window, = call.windows
+    assert np.array_equal(window.chroma, _expected_chroma(generator, call.chords, 0.0, 1.0, 1.5))
+    assert window.chroma.max() == 1.5
+    assert call.mbd is models.generators.mbd()
+
+
+def test_melody_model_follows_the_clip_of_input_audio(models, song, song_path, tmp_path):
+    request = GenerateRequest(prompt="piano", model_version="melody", duration=1.0, audio=song_path,
+                              audio_start=1.0, sampling=Sampling(seed=5))
+    run = _run(models, request, tmp_path)
+    call = run.call
+    clip = song.audio[:, RATE:]  # audio_end unset: to the end of the file
+    assert call.version == "melody" and call.chords is None and call.prompt is None
+    assert call.melody.sample_rate == RATE and np.array_equal(call.melody.samples, clip)
+    window, = run.call.windows
+    np.testing.assert_allclose(window.melody, clip.mean(axis=0, keepdims=True), atol=1e-6)
+    assert run.separated == []  # melody models take the waveform: nothing to read chords from
+    assert run.audio("generated").shape == (1, RATE)
+
+
+def test_continuation_starts_with_the_clip_and_lasts_the_duration(models, song, song_path, tmp_path):
+    request = GenerateRequest(prompt="piano", model_version="chord", duration=1.5, audio=song_path,
+                              audio_start=1.0, audio_end=1.5, continuation=True, sampling=Sampling(seed=6))
+    run = _run(models, request, tmp_path)
+    call = run.call
+    clip = song.audio[:, RATE:int(1.5 * RATE)]
+    assert call.melody is None and call.chords is None and run.separated == []
+    assert call.prompt.sample_rate == RATE and np.array_equal(call.prompt.samples, clip)
+    first, *_ = call.windows
+    assert first.prompt_frames == 25  # 0.5 s at 50 codec frames per second
+    assert first.chroma.shape == (0, 12)  # no chords: the null condition
+    codec = models.generators.get("chord").model.compression_model
+    with torch.no_grad():
+        codes, _ = codec.encode(call.prompt.tensor(RATE, 1))
+    assert np.array_equal(call.result.tokens[:, :25], codes[0].numpy())
+    assert run.audio("generated").shape == (1, int(1.5 * RATE))
