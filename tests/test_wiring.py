@@ -25,7 +25,6 @@ import torch
 
 from bench.quality import known_stems
 from btc.labels import label_to_chroma
-from fixtures import musicgen
 from fixtures.recording import Call, RecordingCache
 from fixtures.weights_dir import build_tiny_weights
 from remixer import chords as chord_grid
@@ -101,9 +100,7 @@ def song_path(song, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Models:
     root = tmp_path_factory.mktemp("weights")
-    manifest = Manifest.load(build_tiny_weights(root, with_melody=True))
-    musicgen.mbd_file(root / manifest.get("mbd-musicgen-32khz").path, bands=1)  # half the cost
-    musicgen.audiocraft_codec_file(root / manifest.get("musicgen-small-codec").path)
+    manifest = Manifest.load(build_tiny_weights(root, with_melody=True, with_mbd=True))
     models = Models.load(WeightsStore(root, offline=True, manifest=manifest),
                          analysis_backend="madmom", preload=("chord",))
     models.generators = RecordingCache(models.generators)
