@@ -1,6 +1,6 @@
 """Plant wiring bugs one at a time in a temporary copy of the repository; report which survive.
 
-    python scripts/mutants.py [--only TEXT] [--list] [--no-baseline]
+    python scripts/mutants.py [--only TEXT]... [--list] [--no-baseline]
 
 Each :data:`MUTANTS` entry names a bug, the file it is planted in, a snippet of that file and its
 replacement, and the tests that should catch it. The script copies the working tree (tracked and
@@ -232,12 +232,13 @@ def run(mutants: list[Mutant], *, baseline: bool) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", help="run the mutants whose name contains this text")
+    parser.add_argument("--only", action="append",
+                        help="run the mutants whose name contains this text (repeatable)")
     parser.add_argument("--list", action="store_true",
                         help="list the mutants, whether each snippet is found once, and exit")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
     args = parser.parse_args()
-    mutants = [m for m in MUTANTS if args.only is None or args.only in m.name]
+    mutants = [m for m in MUTANTS if args.only is None or any(text in m.name for text in args.only)]
     if args.list:
         for mutant in mutants:
             count = (ROOT / mutant.path).read_text().count(mutant.old)
