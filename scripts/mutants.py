@@ -11,7 +11,8 @@ writes the mutated file, runs its tests with ``pytest -x`` and restores the file
 * ``caught``: a test failed;
 * ``SURVIVED``: every test passed with the bug in place;
 * ``not applied``: the snippet is not in the file exactly once (the code moved on: update it);
-* ``broken``: pytest could not run the tests (collection error, crash), which proves nothing.
+* ``broken``: pytest could not run the tests, or only a fixture errored (collection error, crash,
+  server not ready), which proves nothing: rerun it with ``--only``.
 
 The exit status is 0 only when every mutant was caught. Not part of ``make test``: each mutant
 reruns end-to-end tests, a few minutes for the whole list. To add a mutant, append a
@@ -193,9 +194,12 @@ def _pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
     return done.returncode, lines[-1]  # pytest's summary line
 
 
-def _verdict(returncode: int) -> str:
-    # pytest: 0 all passed, 1 some failed, 2+ interrupted / internal / usage / no tests.
-    return {0: "SURVIVED", 1: "caught"}.get(returncode, "broken")
+def _verdict(returncode: int, summary: str) -> str:
+    # pytest: 0 all passed, 1 some failed (or errored), 2+ interrupted / internal / usage / no
+    # tests. A fixture error alone (server not ready, ...) is no test failing on the bug.
+    if returncode == 1 and " failed" in summary:
+        return "caught"
+    return "SURVIVED" if returncode == 0 else "broken"
 
 
 def run(mutants: list[Mutant], *, baseline: bool) -> bool:
@@ -224,7 +228,7 @@ def run(mutants: list[Mutant], *, baseline: bool) -> bool:
                 code, last = _pytest(copy, mutant.tests)
             finally:
                 target.write_text(original)
-            verdict = _verdict(code)
+            verdict = _verdict(code, last)
             all_caught &= verdict == "caught"
             print(f"{verdict:<12} {mutant.name} ({time.perf_counter() - start:.0f} s; {last})", flush=True)
         return all_caught
