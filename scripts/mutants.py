@@ -1,0 +1,259 @@
+"""Plant wiring bugs one at a time in a temporary copy of the repository; report which survive.
+
+    python scripts/mutants.py [--only TEXT]... [--list] [--no-baseline]
+
+Each :data:`MUTANTS` entry names a bug, the file it is planted in, a snippet of that file and its
+replacement, and the tests that should catch it. The script copies the working tree (tracked and
+untracked, not ignored files) to a temporary directory once, checks that the selected tests pass
+there unmutated (the baseline: a broken suite would "catch" every mutant), then for each mutant
+writes the mutated file, runs its tests with ``pytest -x`` and restores the file. Verdicts:
+
+* ``caught``: a test failed;
+* ``SURVIVED``: every test passed with the bug in place;
+* ``not applied``: the snippet is not in the file exactly once (the code moved on: update it);
+* ``broken``: pytest could not run the tests, or only a fixture errored (collection error, crash,
+  server not ready), which proves nothing: rerun it with ``--only``.
+
+The exit status is 0 only when every mutant was caught. Not part of ``make test``: each mutant
+reruns end-to-end tests, a few minutes for the whole list. To add a mutant, append a
+:class:`Mutant` with a snippet that occurs once in its file.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WIRING = "tests/test_wiring.py"
+HTTP = "tests/test_http_wiring.py"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A bug: replace ``old`` (exactly one occurrence in ``path``) by ``new``; ``tests`` catch it."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+def _wiring(*names: str) -> tuple[str, ...]:
+    return tuple(f"{WIRING}::{name}" for name in names)
+
+
+def _http(*names: str) -> tuple[str, ...]:
+    return tuple(f"{HTTP}::{name}" for name in names)
+
+
+PIPELINE = "remixer/pipeline.py"
+PREDICT = "predict.py"
+MIX_TEST = "test_remix_is_the_returned_instrumental_plus_the_songs_vocals_sample_for_sample"
+MUTANTS: list[Mutant] = [
+    # The five of issue 13.
+    Mutant("remix mixes silence instead of the song's vocals", PIPELINE,
+           "mixed = mix(synced.audio, vocals, out_rate)", "mixed = mix(synced.audio, vocals * 0, out_rate)",
+           _wiring(MIX_TEST)),
+    Mutant("remix mixes the instrumental as generated, not the beat-synced one", PIPELINE,
+           "mixed = mix(synced.audio, vocals, out_rate)",
+           "mixed = mix(audio_io.fit_length(instrumental, out_length), vocals, out_rate)",
+           _wiring(MIX_TEST)),
+    Mutant("remix generates with no chords at all", PIPELINE,
+           "chords=AudioChords(chords),", "chords=None,",
+           _wiring("test_generator_gets_the_prompt_and_the_songs_chords_window_by_window")),
+    Mutant("remix drops the user's prompt (only the bpm suffix reaches the model)", PIPELINE,
+           "description = _with_bpm(request.prompt, beats.bpm)", 'description = _with_bpm("", beats.bpm)',
+           _wiring("test_generator_gets_the_prompt_and_the_songs_chords_window_by_window")),
+    Mutant("predict.py ignores seed", PREDICT,
+           "seed=None if seed in (None, -1) else seed)", "seed=None)",
+           _http("test_same_seed_gives_the_same_remix_through_the_server")),
+    # Remix: stages fed the wrong thing.
+    Mutant("remix mixes the drums instead of the vocals", PIPELINE,
+           "vocals = audio_io.resample(stems.vocals, rate, out_rate)",
+           "vocals = audio_io.resample(stems.drums, rate, out_rate)", _wiring(MIX_TEST)),
+    Mutant("remix returns the instrumental as generated, not the one it mixed", PIPELINE,
+           'self._export(synced.audio, out_rate, workdir / "instrumental"',
+           'self._export(audio_io.fit_length(instrumental, out_length), out_rate, workdir / "instrumental"',
+           _wiring("test_mixed_instrumental_is_the_take_moved_onto_the_songs_downbeats")),
+    Mutant("remix returns the stems under each other's names", PIPELINE,
+           "for name, stem in stems.as_dict().items()]",
+           "for name, stem in zip(stems.as_dict(), reversed(stems.as_dict().values()))]",
+           _wiring("test_return_stems_gives_the_four_separated_stems_unnormalized")),
+    Mutant("remix ignores the sampling settings and seed", PIPELINE,
+           "generated = generator.generate(description, request.sampling.params(duration),",
+           "generated = generator.generate(description, GenerationParams(duration=duration),",
+           _wiring("test_remix_seed_reaches_the_lm_and_the_same_seed_gives_the_same_remix")),
+    # Remix inputs that must reach their stage.
+    Mutant("remix ignores chroma_coefficient", PIPELINE,
+           "chroma_coefficient=request.chroma_coefficient, mbd=mbd)", "chroma_coefficient=1.0, mbd=mbd)",
+           _wiring("test_chroma_coefficient_scales_the_chords_the_lm_receives")),
+    Mutant("remix ignores large_chord_voca", PIPELINE,
+           "self.models.recognizers[request.large_chord_voca].recognize(stems.chord_source, rate)",
+           "self.models.recognizers[True].recognize(stems.chord_source, rate)",
+           _wiring("test_large_chord_voca_off_reads_the_chords_with_the_25_class_model")),
+    Mutant("remix ignores beat_sync_threshold", PIPELINE,
+           "threshold = request.beat_sync_threshold", "threshold = None",
+           _wiring("test_beat_sync_threshold_bounds_the_gap_a_downbeat_is_moved_across")),
+    Mutant("remix ignores multi_band_diffusion", PIPELINE,
+           'mbd = self.models.generators.mbd() if request.multi_band_diffusion else None\n'
+           '        with timer("separation"):',
+           'mbd = None\n        with timer("separation"):',
+           _wiring("test_multi_band_diffusion_decodes_with_the_shared_mbd")),
+    # Generation inputs that must reach their stage.
+    Mutant("generation ignores duration", PIPELINE,
+           "request.sampling.params(request.duration)", "request.sampling.params(1.0)",
+           _wiring("test_generation_lasts_the_requested_duration")),
+    Mutant("generation drops the prompt", PIPELINE,
+           'description = request.prompt or ""', 'description = ""',
+           _wiring("test_text_chords_reach_the_lm_at_their_tempo_and_meter")),
+    Mutant("generation ignores time_sig", PIPELINE,
+           "TextChords(request.text_chords, request.bpm, request.time_sig)",
+           "TextChords(request.text_chords, request.bpm)",
+           _wiring("test_text_chords_reach_the_lm_at_their_tempo_and_meter")),
+    Mutant("generation ignores audio_start", PIPELINE,
+           "piece = wav[:, int(request.audio_start * rate):", "piece = wav[:, 0:",
+           _wiring("test_input_audio_chords_are_read_from_the_separated_clip")),
+    Mutant("generation ignores audio_end", PIPELINE,
+           "end = total if request.audio_end in (None, -1) else min(request.audio_end, total)",
+           "end = total", _wiring("test_input_audio_chords_are_read_from_the_separated_clip")),
+    Mutant("generation ignores large_chord_voca", PIPELINE,
+           "recognizer = self.models.recognizers[request.large_chord_voca]",
+           "recognizer = self.models.recognizers[True]",
+           _wiring("test_input_audio_chords_are_read_from_the_separated_clip")),
+    Mutant("generation ignores chroma_coefficient", PIPELINE,
+           "chords=chords, chroma_coefficient=request.chroma_coefficient,",
+           "chords=chords, chroma_coefficient=1.0,",
+           _wiring("test_input_audio_chords_are_read_from_the_separated_clip")),
+    Mutant("generation ignores multi_band_diffusion", PIPELINE,
+           "mbd = self.models.generators.mbd() if request.multi_band_diffusion else None\n        clip = None",
+           "mbd = None\n        clip = None",
+           _wiring("test_input_audio_chords_are_read_from_the_separated_clip")),
+    Mutant("generation ignores the melody", PIPELINE,
+           "melody=melody, prompt=prompt, mbd=mbd)", "melody=None, prompt=prompt, mbd=mbd)",
+           _wiring("test_melody_model_follows_the_clip_of_input_audio")),
+    Mutant("generation ignores continuation", PIPELINE,
+           "if request.continuation:\n                prompt = clip",
+           "if False:\n                prompt = clip",
+           _wiring("test_continuation_starts_with_the_clip_and_lasts_the_duration")),
+    Mutant("generation reuses window 0's chords", "remixer/generation.py",
+           "raw = chords.chroma(start=start,", "raw = chords.chroma(start=0.0,",
+           _wiring("test_generator_gets_the_prompt_and_the_songs_chords_window_by_window")),
+    # predict.py: inputs mapped onto the request.
+    Mutant("predict.py ignores return_stems", PREDICT,
+           "return_stems=return_stems,", "return_stems=False,",
+           _http("test_remix_returns_all_outputs_consistent_with_each_other")),
+    Mutant("predict.py ignores normalization_strategy", PREDICT,
+           "normalization=normalization_strategy)", 'normalization="loudness")',
+           _http("test_every_remix_input_reaches_the_request")),
+    Mutant("predict.py ignores beat_sync_threshold", PREDICT,
+           "beat_sync_threshold=beat_sync_threshold,", "beat_sync_threshold=None,",
+           _http("test_every_remix_input_reaches_the_request")),
+    Mutant("predict.py ignores multi_band_diffusion of a remix", PREDICT,
+           "chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,\n",
+           "chroma_coefficient=chroma_coefficient, multi_band_diffusion=False,\n",
+           _http("test_every_remix_input_reaches_the_request")),
+    Mutant("predict.py ignores duration", PREDICT,
+           "duration=duration, sampling=sampling", "duration=2.0, sampling=sampling",
+           _http("test_text_chord_generation_lasts_its_duration_with_its_chords")),
+    Mutant("predict.py ignores audio_start", PREDICT,
+           "audio_start=audio_start,", "audio_start=0.0,",
+           _http("test_chords_from_a_clip_of_input_audio")),
+    Mutant("predict.py ignores large_chord_voca of a generation", PREDICT,
+           "large_chord_voca=large_chord_voca, multi_band_diffusion=multi_band_diffusion)",
+           "large_chord_voca=True, multi_band_diffusion=multi_band_diffusion)",
+           _http("test_chords_from_a_clip_of_input_audio")),
+    Mutant("predict.py ignores continuation", PREDICT,
+           "continuation=continuation,", "continuation=False,",
+           _http("test_continuation_of_a_clip_of_input_audio")),
+]
+
+
+def _copy_tree(destination: Path) -> None:
+    """Copy the files git tracks or would track (not ignored) into ``destination``."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def _pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, str]:
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+    done = subprocess.run(command, cwd=copy, capture_output=True, text=True)
+    lines = (done.stdout + done.stderr).strip().splitlines() or [""]
+    return done.returncode, lines[-1]  # pytest's summary line
+
+
+def _verdict(returncode: int, summary: str) -> str:
+    # pytest: 0 all passed, 1 some failed (or errored), 2+ interrupted / internal / usage / no
+    # tests. A fixture error alone (server not ready, ...) is no test failing on the bug.
+    if returncode == 1 and " failed" in summary:
+        return "caught"
+    return "SURVIVED" if returncode == 0 else "broken"
+
+
+def run(mutants: list[Mutant], *, baseline: bool) -> bool:
+    """Report each mutant; True when all were caught."""
+    with tempfile.TemporaryDirectory(prefix="remixer-mutants-") as tmp:
+        copy = Path(tmp)
+        _copy_tree(copy)
+        if baseline:
+            tests = tuple(dict.fromkeys(test for mutant in mutants for test in mutant.tests))
+            code, last = _pytest(copy, tests)
+            print(f"baseline (no mutant): {'pass' if code == 0 else 'FAIL'}: {last}", flush=True)
+            if code != 0:
+                return False
+        all_caught = True
+        for mutant in mutants:
+            target = copy / mutant.path
+            original = target.read_text()
+            count = original.count(mutant.old)
+            if count != 1:
+                print(f"not applied  {mutant.name} (snippet found {count} times in {mutant.path})", flush=True)
+                all_caught = False
+                continue
+            target.write_text(original.replace(mutant.old, mutant.new))
+            start = time.perf_counter()
+            try:
+                code, last = _pytest(copy, mutant.tests)
+            finally:
+                target.write_text(original)
+            verdict = _verdict(code, last)
+            all_caught &= verdict == "caught"
+            print(f"{verdict:<12} {mutant.name} ({time.perf_counter() - start:.0f} s; {last})", flush=True)
+        return all_caught
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", action="append",
+                        help="run the mutants whose name contains this text (repeatable)")
+    parser.add_argument("--list", action="store_true",
+                        help="list the mutants, whether each snippet is found once, and exit")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
+    args = parser.parse_args()
+    mutants = [m for m in MUTANTS if args.only is None or any(text in m.name for text in args.only)]
+    if args.list:
+        for mutant in mutants:
+            count = (ROOT / mutant.path).read_text().count(mutant.old)
+            print(f"{'ok' if count == 1 else f'found {count}x':<9} {mutant.path:<22} {mutant.name}")
+        return
+    if not mutants:
+        sys.exit(f"no mutant matches {args.only!r}")
+    caught = run(mutants, baseline=not args.no_baseline)
+    print(f"{len(mutants)} mutants: {'all caught' if caught else 'NOT all caught'}")
+    sys.exit(0 if caught else 1)
+
+
+if __name__ == "__main__":
+    main()
