@@ -135,8 +135,12 @@ class TempoPrior:
         length; ``None`` when it found no tempo."""
         if beats.bpm is None or beats.beat_positions.size == 0:
             return None
-        # A bar's length is its last position: count the positions that end a bar.
-        ends = beats.beat_positions[np.r_[beats.beat_positions[1:] == 1, True]]
+        # A bar's length is its last position: count the positions that end a bar. The song's
+        # last bar is usually cut short, so it counts only when no bar is complete.
+        positions = beats.beat_positions
+        ends = positions[:-1][positions[1:] == 1]
+        if ends.size == 0:
+            ends = positions[-1:]
         lengths, counts = np.unique(ends[ends >= 2], return_counts=True)
         if lengths.size == 0:
             return None

@@ -225,7 +225,7 @@ def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarra
     with "1" on "2", nor a tracker that followed the off-beats (a take's hi-hats) from one on
     the beat. With ``generated_chroma`` (:func:`beat_chroma` of the generated audio, for any
     beat grid) and ``reference_chroma`` (that of the song's beats), the tracker's grid and the
-    grid of midpoints between its beats are both tried, and among the shifts pairing at least
+    grid of midpoints between its beats (when ``threshold`` allows half a beat) are both tried, and among the shifts pairing at least
     ``PHASE_COUNT_SLACK`` of the most downbeats the one whose beat pairs (:func:`match_beats`)
     sound most alike wins.
     """
@@ -239,7 +239,10 @@ def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarra
         return unchanged
     bar = int(round(np.median(np.diff(index)))) if index.size > 1 else 1
     grids = [(generated_beats, 0.0)]
-    if generated_chroma is not None and generated_beats.size > 1:
+    # The midpoint grid moves the take's detected beats by half a beat: only where the caller's
+    # threshold allows a move that large (the default 1.1 beats does; a tight one does not).
+    if (generated_chroma is not None and generated_beats.size > 1
+            and threshold >= 0.5 * float(np.median(np.diff(generated_beats)))):
         # Beat i's midpoint grid entry is half a beat after beat i.
         grids.append(((generated_beats[1:] + generated_beats[:-1]) / 2, 0.5))
     candidates = []

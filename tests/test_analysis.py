@@ -96,6 +96,16 @@ def test_tempo_prior_of_an_analysis():
     assert TempoPrior.of(nothing) is None
 
 
+def test_tempo_prior_ignores_the_songs_cut_short_last_bar():
+    """A 3 s song at 120 BPM in 4/4 ends two beats into its second bar: the bar is 4 beats, not 2
+    (a tie the prior once broke towards 2, so the instrumental was read in bars of 2)."""
+    beats = np.arange(0.25, 3.0, 0.5)
+    song = Beats(120.0, beats, beats[::4].copy(), np.array([1, 2, 3, 4, 1, 2]), backend="test")
+    assert TempoPrior.of(song).beats_per_bar == 4
+    one_bar = Beats(120.0, beats[:3], beats[:1].copy(), np.array([1, 2, 3]), backend="test")
+    assert TempoPrior.of(one_bar).beats_per_bar == 3
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(bpm=0.0, beats_per_bar=4), "prior bpm must be a positive number"),
     (dict(bpm=float("nan"), beats_per_bar=4), "prior bpm"),

@@ -40,13 +40,7 @@ class CountingSources(ScaledSources):
         return super().forward(mix)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # A tiny LM is latency-bound: OpenMP wake-ups cost more than its matmuls on a busy 2-core box.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -29,13 +29,7 @@ SEGMENTS = AudioChords((ChordSegment(0.0, 1.0, "C"), ChordSegment(1.0, 2.5, "A:m
                         ChordSegment(2.5, 4.0, "F"), ChordSegment(4.0, 6.0, "G:7")))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # A tiny LM is latency-bound: OpenMP wake-ups cost more than its matmuls on a busy 2-core box.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import pedalboard
 import pytest
 import pytsmod
 import soundfile as sf
-import torch
 
 from btc.labels import label_to_chroma
 from fixtures.weights_dir import build_tiny_weights
@@ -36,13 +35,7 @@ from remixer.weights import Manifest, WeightsStore
 RATE = 32_000  # the model's rate: outputs keep the song's sample count base
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # A tiny LM is latency-bound: OpenMP wake-ups cost more than its matmuls on a busy 2-core box.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +67,9 @@ def oracle(models, monkeypatch):
     """Makes separation and chord recognition return a song's truth."""
     def use(song: SynthSong) -> SynthSong:
         monkeypatch.setattr(models.separator, "separate", lambda wav, rate, **_: _known_stems(song))
-        monkeypatch.setattr(models.recognizers[True], "recognize", lambda wav, rate: list(song.chords))
+        # The chord model reads 170-class chords with the BTC its checkpoint carries.
+        recognizer = models.chord_recognizer("chord", large_voca=True)
+        monkeypatch.setattr(recognizer, "recognize", lambda wav, rate: list(song.chords))
         return song
     return use
 

@@ -11,7 +11,6 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from audiocraft.models.lm import LMModel
 
 from fixtures.music import synth_song
@@ -26,13 +25,7 @@ FRAME_RATE = 50
 SECONDS = 6.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models are latency-bound: OpenMP wake-ups cost more than their matmuls on a busy box.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
