@@ -168,8 +168,11 @@ MUTANTS: list[Mutant] = [
            "remixer/separation.py", "return self.vocals + self.bass + self.other",
            "return self.bass + self.other",
            ("tests/test_pipeline.py::test_remix_separates_once_and_every_stage_reuses_the_stems",)),
-    Mutant("generation never hears the cancel", "remixer/generation.py", "cancel.check()", "pass",
+    Mutant("generation ignores a cancel between windows", "remixer/generation.py", "cancel.check()", "pass",
            ("tests/test_cancellation.py::test_a_cancelled_token_stops_generation_before_the_first_window",)),
+    Mutant("generation ignores a cancel between decoding steps", "remixer/generation.py",
+           "callback=None if cancel is None else cancel.progress_callback", "callback=None",
+           ("tests/test_cancellation.py::test_generation_stops_within_one_step_and_the_model_stays_usable",)),
     # predict.py: inputs mapped onto the request.
     Mutant("predict.py ignores return_stems", PREDICT,
            "return_stems=return_stems,", "return_stems=False,",

@@ -88,8 +88,13 @@ def test_generation_stops_within_one_step_and_the_model_stays_usable(generator):
     np.testing.assert_array_equal(generator.generate("calm", params).tokens, before)
 
 
-def test_a_cancelled_token_stops_generation_before_the_first_window(generator):
+def test_a_cancelled_token_stops_generation_before_the_first_window(generator, monkeypatch):
+    windows = []
+    sample = generator.model.lm.generate
+    monkeypatch.setattr(generator.model.lm, "generate",
+                        lambda *args, **kwargs: windows.append(args) or sample(*args, **kwargs))
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
         generator.generate("calm", GenerationParams(duration=1.0, seed=0), cancel=token)
+    assert windows == []  # not even the first window's prompt was run
