@@ -182,7 +182,7 @@ class MadmomAnalyzer:
                                       backend=self.name)
 
 
-def make_analyzer(backend: str = "auto", *, weights: tp.Any = None) -> Analyzer:
+def make_analyzer(backend: str = "auto", *, weights: tp.Any = None, device: tp.Any = "cpu") -> Analyzer:
     """Build the beat analyser named by ``backend``.
 
     Parameters
@@ -192,6 +192,8 @@ def make_analyzer(backend: str = "auto", *, weights: tp.Any = None) -> Analyzer:
         logging why, when its weights are not available.
     weights : optional
         Passed to ``AllInOneAnalyzer.from_weights`` (where to find / fetch its checkpoints).
+    device : str or torch.device
+        Where All-In-One's network runs (madmom runs on the CPU).
 
     Raises
     ------
@@ -209,9 +211,9 @@ def make_analyzer(backend: str = "auto", *, weights: tp.Any = None) -> Analyzer:
     from remixer.weights import MissingWeightsError
 
     if backend == "allinone":
-        return AllInOneAnalyzer.from_weights(weights)
+        return AllInOneAnalyzer.from_weights(weights, device=device)
     try:
-        return AllInOneAnalyzer.from_weights(weights)
+        return AllInOneAnalyzer.from_weights(weights, device=device)
     except MissingWeightsError as err:
         logger.warning("All-In-One weights unavailable (%s); analysing beats with madmom", err)
         return MadmomAnalyzer()

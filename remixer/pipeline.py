@@ -103,7 +103,7 @@ class Models:
                        for large, name in _BTC_WEIGHTS.items()}
         models = cls(store=store,
                      separator=Separator.from_checkpoint(store.path("htdemucs"), device),
-                     analyzer=make_analyzer(analysis_backend, weights=store),
+                     analyzer=make_analyzer(analysis_backend, weights=store, device=device),
                      generators=ModelCache(store, device=device),
                      recognizers=recognizers)
         for version in preload:

@@ -217,17 +217,22 @@ def test_make_analyzer_backends(monkeypatch, caplog):
     class FakeAllInOne:
         name = "allinone"
 
+        def __init__(self, device):
+            self.device = device
+
         @classmethod
-        def from_weights(cls, weights):
+        def from_weights(cls, weights, device="cpu"):
             if weights is None:
                 raise MissingWeightsError("allinone-fold0.pth is not cached")
-            return cls()
+            return cls(device)
 
     fake = types.ModuleType("remixer.allinone")
     fake.AllInOneAnalyzer = FakeAllInOne
     monkeypatch.setitem(sys.modules, "remixer.allinone", fake)
     assert isinstance(make_analyzer("auto", weights="store"), FakeAllInOne)
-    assert isinstance(make_analyzer("allinone", weights="store"), FakeAllInOne)
+    assert make_analyzer("allinone", weights="store").device == "cpu"
+    # The pipeline's device reaches All-In-One's network (on a GPU box, the GPU).
+    assert make_analyzer("auto", weights="store", device="cuda").device == "cuda"
     with caplog.at_level(logging.WARNING, logger="remixer.analysis"):
         assert isinstance(make_analyzer("auto"), MadmomAnalyzer)
     assert "allinone-fold0.pth is not cached" in caplog.text and "madmom" in caplog.text
