@@ -28,7 +28,6 @@ Outputs
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import secrets
@@ -293,7 +292,7 @@ class Generator:
         seed = secrets.randbelow(_SEED_LIMIT) if params.seed is None else params.seed
         with self._lock, torch.no_grad():
             prompt_tokens = self._encode_prompt(prompt, total_steps)
-            condition = self._condition_maker(description, params, chords, chroma_coefficient, melody)
+            condition = self._condition_maker(params, chords, chroma_coefficient, melody)
             torch.manual_seed(seed)
             tokens = self._sample(condition, prompt_tokens, spans, params, cancel)
             decoder = mbd.tokens_to_wav if mbd is not None else self.model.generate_audio
@@ -326,14 +325,16 @@ class Generator:
                              f"the output duration and at most the model's {self.window:g} s window")
         return tokens
 
-    def _condition_maker(self, description: str, params: GenerationParams, chords: tp.Optional[Chords],
+    def _condition_maker(self, params: GenerationParams, chords: tp.Optional[Chords],
                          coefficient: float, melody: tp.Optional[AudioClip],
-                         ) -> tp.Callable[[float], ConditioningAttributes]:
-        """Conditions of the window starting at ``start`` seconds."""
+                         ) -> tp.Callable[[float, str], ConditioningAttributes]:
+        """Conditions of the window starting at ``start`` seconds, described by ``description``."""
         provider = self.model.lm.condition_provider
-        texts = {name: description for name in provider.text_conditions}
+
+        def texts(description: str) -> dict[str, str]:
+            return {name: description for name in provider.text_conditions}
         if CHROMA_ATTRIBUTE not in provider.conditioners:
-            return lambda start: ConditioningAttributes(text=dict(texts))
+            return lambda start, description: ConditioningAttributes(text=texts(description))
         conditioner = provider.conditioners[CHROMA_ATTRIBUTE]
         if self.takes_chords:
             def chord_condition(start: float) -> WavCondition:
@@ -347,7 +348,8 @@ class Generator:
             make_wav = chord_condition
         else:
             make_wav = self._melody_condition_maker(melody, params)
-        return lambda start: ConditioningAttributes(text=dict(texts), wav={CHROMA_ATTRIBUTE: make_wav(start)})
+        return lambda start, description: ConditioningAttributes(text=texts(description),
+                                                                 wav={CHROMA_ATTRIBUTE: make_wav(start)})
 
     def _melody_condition_maker(self, melody: tp.Optional[AudioClip], params: GenerationParams,
                                 ) -> tp.Callable[[float], WavCondition]:
@@ -371,7 +373,7 @@ class Generator:
                                 [rate], [None], [0.0])
         return window_melody
 
-    def _sample(self, condition: tp.Callable[[float], ConditioningAttributes],
+    def _sample(self, condition: tp.Callable[[float, str], ConditioningAttributes],
                 prompt: tp.Optional[torch.Tensor], spans: tp.Sequence[tuple[int, int, str]],
                 params: GenerationParams, cancel: tp.Optional[CancelToken] = None) -> torch.Tensor:
         """audiocraft's ``_generate_tokens`` loop with per-window conditions: the window
@@ -386,8 +388,7 @@ class Generator:
         for index, (start, end, description) in enumerate(spans):
             if cancel is not None:
                 cancel.check()
-            attributes = condition(start / frame_rate)
-            attributes = dataclasses.replace(attributes, text={name: description for name in attributes.text})
+            attributes = condition(start / frame_rate, description)
             logger.info("window %d/%d: %.2f-%.2f s, new from %.2f s: %r", index + 1, len(spans),
                         start / frame_rate, end / frame_rate,
                         (0 if tokens is None else tokens.shape[-1]) / frame_rate, description)
