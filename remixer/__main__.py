@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from remixer.audio import load_audio
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
-from remixer.pipeline import MIN_SONG_SECONDS, Models, Pipeline
+from remixer.pipeline import Models, Pipeline, load_song
 from remixer.requests import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
                               Output, RemixRequest, Sampling, reject_options)
 from remixer.weights import WeightsError, WeightsStore
@@ -125,10 +125,7 @@ def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -
     too long file fails in a moment instead of after the models' 15 s; the pipeline decodes it
     again, which costs little next to loading the models."""
     if isinstance(request, RemixRequest):
-        song, rate = load_audio(request.song, max_duration=max_duration, max_channels=2)
-        if song.shape[1] < MIN_SONG_SECONDS * rate:
-            raise ValueError(f"{request.song}: the song lasts {song.shape[1] / rate:.2f} s; "
-                             f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
+        load_song(request.song, max_duration)
     elif request.audio is not None:
         load_audio(request.audio, max_duration=max_duration, max_channels=2)
 

@@ -64,6 +64,17 @@ logger = logging.getLogger(__name__)
 MIN_SONG_SECONDS = 1.0
 _BTC_WEIGHTS = {True: "btc-model-large-voca", False: "btc-model"}
 
+
+def load_song(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
+    """Decode the song to remix (at most stereo) and refuse one too short to remix; the CLI calls
+    it too, to fail before any model loads."""
+    song, rate = audio_io.load_audio(path, max_duration=max_duration, max_channels=2)
+    if song.shape[1] < MIN_SONG_SECONDS * rate:
+        raise ValueError(f"{path}: the song lasts {song.shape[1] / rate:.2f} s; "
+                         f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
+    return song, rate
+
+
 @dataclass
 class Result:
     """What a request produced: output files (main first), the seed, per-stage seconds."""
@@ -175,10 +186,7 @@ class Pipeline:
         timer = _Timer(self.on_stage, cancel)
         sections = request.sections(self.models.analyzer.name)
         with timer("decode"):
-            song, rate = audio_io.load_audio(request.song, max_duration=self.max_duration, max_channels=2)
-        if song.shape[1] < MIN_SONG_SECONDS * rate:
-            raise ValueError(f"{request.song}: the song lasts {song.shape[1] / rate:.2f} s; "
-                             f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
+            song, rate = load_song(request.song, self.max_duration)
         if sections is not None:
             sections.check_duration(song.shape[1] / rate)
         generator = self.models.generators.get(request.model_version)
