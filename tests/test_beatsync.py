@@ -251,6 +251,14 @@ def _onsets(audio: np.ndarray, near: np.ndarray, rate: int = SR) -> np.ndarray:
     return np.array(found)
 
 
+def _assert_every_beat_lands(result, take_beats: np.ndarray, song_beats: np.ndarray) -> None:
+    """Every take beat is mapped onto its song beat by the anchors, and heard there."""
+    np.testing.assert_allclose(np.interp(take_beats * SR, *result.anchors) / SR, song_beats,
+                               atol=1.5 / SR)
+    np.testing.assert_allclose(_onsets(result.audio, song_beats[:-1]), song_beats[:-1],
+                               atol=WSOLA_SLACK)
+
+
 def test_bar_phase_on_beat_3_is_moved_onto_the_songs_downbeats():
     song_beats = 0.5 + 0.5 * np.arange(20)  # 120 BPM, 4/4, downbeats every 4th beat
     song_downbeats = song_beats[::4]
@@ -265,10 +273,7 @@ def test_bar_phase_on_beat_3_is_moved_onto_the_songs_downbeats():
                        generated_beats=take_beats, reference_beats=song_beats)
     assert result.warped and result.n_matched == 5
     assert "bar phase moved by -2 beats" in result.reason
-    np.testing.assert_allclose(np.interp(take_beats * SR, *result.anchors) / SR, song_beats,
-                               atol=1.5 / SR)
-    np.testing.assert_allclose(_onsets(result.audio, song_beats[:-1]), song_beats[:-1],
-                               atol=WSOLA_SLACK)
+    _assert_every_beat_lands(result, take_beats, song_beats)
 
 
 def test_drift_inside_a_bar_is_corrected():
@@ -286,10 +291,7 @@ def test_drift_inside_a_bar_is_corrected():
                        generated_beats=take_beats, reference_beats=song_beats)
     assert result.warped and result.n_matched == 5 and "20 anchors with beats" in result.reason
     assert np.all(np.diff(result.anchors, axis=1) > 0)
-    np.testing.assert_allclose(np.interp(take_beats * SR, *result.anchors) / SR, song_beats,
-                               atol=1.5 / SR)
-    np.testing.assert_allclose(_onsets(result.audio, song_beats[:-1]), song_beats[:-1],
-                               atol=WSOLA_SLACK)
+    _assert_every_beat_lands(result, take_beats, song_beats)
 
 
 def test_double_tempo_offbeats_stay_unpaired():
