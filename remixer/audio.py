@@ -131,8 +131,8 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int | None = None,
         raise ValueError(f"channels must be a positive integer, got {channels!r}")
     if max_duration is not None and not max_duration > 0:
         raise ValueError(f"max_duration must be positive seconds, got {max_duration!r}")
-    if max_channels is not None and (not isinstance(max_channels, int) or max_channels < 1):
-        raise ValueError(f"max_channels must be a positive integer, got {max_channels!r}")
+    if max_channels is not None:
+        max_channels = check_positive_int(max_channels, "max_channels")
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: file not found")
