@@ -6,7 +6,7 @@ Run it (``make accept`` or ``python -m remixer.accept``) on a machine where
 1. **Strict loads.** Every MusicGen Chord checkpoint on disk loads with ``strict=True`` and holds
    the published key count (619 mono, 627 stereo).
 2. **BTC copies.** The 170-class BTC inside each checkpoint (the one chord models run) against
-   ``btc_model_large_voca.pt``: equal or different, reported.
+   ``btc_model_large_voca.pt``: equal or different, reported (:func:`btc_copy_report`).
 3. **Chords reach the output.** 8 s generated with text chords and 8 s with chords read from a
    synthesized song (:mod:`remixer.synth`); madmom's chord recogniser (its shipped pretrained
    model, 25 classes) reads the output back, and its agreement with the chords asked for is
@@ -19,6 +19,7 @@ Without the weights it says so in one line and exits with status 1. It is not pa
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -34,11 +35,16 @@ from remixer.chords import ChordTimeline
 from remixer.synth import demo_song
 from remixer.weights import WeightsError, WeightsStore
 
-__all__ = ["EXPECTED_KEYS", "ChordAgreement", "main"]
+if tp.TYPE_CHECKING:
+    import torch
+
+__all__ = ["EXPECTED_KEYS", "ChordAgreement", "BTCCopies", "compare_btc_copies", "btc_copy_report", "main"]
 
 # Published key counts (checkpoint-formats.md): LM + output projections + the 221 BTC keys.
 EXPECTED_KEYS = {"chord": 619, "chord-large": 619, "stereo-chord": 627, "stereo-chord-large": 627}
 DEFAULT_VERSION = "stereo-chord"
+# The 170-class BTC file that each chord checkpoint's copy is compared with.
+SEPARATE_BTC = "btc-model-large-voca"
 PROGRESSION = "C G A:min F"
 BPM = 120.0
 SECONDS = 8.0
@@ -89,7 +95,6 @@ def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -
     import torch
 
     from remixer.generation import AudioChords, GenerationParams, TextChords
-    from remixer.musicgen_chord import checkpoint_btc_weights, compare_btc_copies
     from remixer.pipeline import Models, Pipeline, _chord_description
     from remixer.requests import RemixRequest, Sampling
 
@@ -100,7 +105,6 @@ def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -
     print(f"[load] remix models in {time.perf_counter() - started:.1f} s")
 
     failures = 0
-    separate = torch.load(store.path("btc-model-large-voca"), map_location="cpu", weights_only=False)["model"]
     for other, expected in EXPECTED_KEYS.items():
         if not store.target(f"musicgen-{other}").is_file():
             print(f"[strict] musicgen-{other}: not on disk, skipped")
@@ -110,8 +114,8 @@ def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -
         failures += not ok
         print(f"[strict] musicgen-{other}: loaded strictly, {keys} keys "
               f"({'as published' if ok else f'EXPECTED {expected}'})")
-        copies = compare_btc_copies(checkpoint_btc_weights(store.path(f"musicgen-{other}")), separate)
-        print(f"[btc] musicgen-{other}: BTC copy vs btc_model_large_voca.pt: {copies.describe()}")
+    for line in btc_copy_report(store):
+        print(f"[btc] {line}")
 
     generator = models.generators.get(version)
     reader = _MadmomChords()
@@ -146,6 +150,69 @@ def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -
           f"{result.analysis['description']!r}; outputs in {workdir / 'remix'}")
     print("accept: " + ("every check ran" if not failures else f"{failures} check(s) FAILED"))
     return 1 if failures else 0
+
+
+@dataclass(frozen=True)
+class BTCCopies:
+    """How the BTC copy of a chord checkpoint compares with a separate BTC state dict."""
+
+    compared: int
+    different: tuple[str, ...]
+    max_abs_diff: float
+
+    @property
+    def equal(self) -> bool:
+        return not self.different
+
+    def describe(self) -> str:
+        if self.equal:
+            return f"equal ({self.compared} tensors)"
+        return (f"DIFFERENT: {len(self.different)} of {self.compared} tensors differ "
+                f"(max |difference| {self.max_abs_diff:.3g}), e.g. {self.different[0]}")
+
+
+def compare_btc_copies(checkpoint: tp.Mapping[str, torch.Tensor],
+                       separate: tp.Mapping[str, torch.Tensor]) -> BTCCopies:
+    """Compare two BTC state dicts key by key (a key present in one only counts as different)."""
+    import torch
+
+    different, largest = [], 0.0
+    for key in sorted(set(checkpoint) | set(separate)):
+        a, b = checkpoint.get(key), separate.get(key)
+        if a is None or b is None or a.shape != b.shape:
+            different.append(key)
+            largest = math.inf
+        elif not torch.equal(a.float(), b.float()):
+            different.append(key)
+            largest = max(largest, float((a.float() - b.float()).abs().max()))
+    return BTCCopies(len(set(checkpoint) | set(separate)), tuple(different), largest)
+
+
+def btc_copy_report(store: WeightsStore) -> list[str]:
+    """One line per chord checkpoint on disk: whether the 170-class BTC it carries (the copy the
+    published chord models ran, and the one the product runs) equals ``btc_model_large_voca.pt``.
+
+    A report, not a check: the product runs the checkpoint's copy either way, as published.
+    """
+    import torch
+
+    from remixer.musicgen_chord import checkpoint_btc_weights
+
+    present = [name for name in (f"musicgen-{version}" for version in EXPECTED_KEYS)
+               if name in store.manifest.names and store.target(name).is_file()]
+    if not present:
+        return []
+    if not store.target(SEPARATE_BTC).is_file():
+        return [f"BTC copies: {SEPARATE_BTC} is not on disk, nothing to compare them with"]
+    separate = torch.load(store.path(SEPARATE_BTC), map_location="cpu", weights_only=False)["model"]
+    lines = []
+    for name in present:
+        try:
+            copies = compare_btc_copies(checkpoint_btc_weights(store.path(name)), separate)
+            lines.append(f"{name}: BTC copy vs {SEPARATE_BTC}: {copies.describe()}")
+        except ValueError as exc:
+            lines.append(f"{name}: BTC copy not readable: {exc}")
+    return lines
 
 
 class _MadmomChords:

@@ -28,7 +28,6 @@ Local files only
 from __future__ import annotations
 
 import copy
-import math
 import typing as tp
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,7 @@ from remixer.weights import MissingWeightsError
 __all__ = ["CHROMA_ATTRIBUTE", "BTC_PREFIX", "ChordConditioner", "MelodyConditioner", "TextEncoder",
            "MusicGenModel", "BTCCopies", "load_text_encoder", "load_encodec", "load_chord_model",
            "build_chord_model", "load_melody_model", "load_mbd", "is_chord_model", "is_melody_model",
-           "checkpoint_btc_weights", "compare_btc_copies"]
+           "checkpoint_btc_weights"]
 
 CHROMA_ATTRIBUTE = "self_wav"
 # Where a MusicGen Chord checkpoint keeps the 170-class BTC its conditioner ran (221 keys).
@@ -443,40 +442,6 @@ def checkpoint_btc_weights(path: tp.Union[str, Path]) -> dict[str, torch.Tensor]
     if not weights:
         raise ValueError(f"{path} carries no BTC weights (no keys under {BTC_PREFIX!r})")
     return weights
-
-
-@dataclass(frozen=True)
-class BTCCopies:
-    """How the BTC copy of a chord checkpoint compares with a separate BTC state dict."""
-
-    compared: int
-    different: tuple[str, ...]
-    max_abs_diff: float
-
-    @property
-    def equal(self) -> bool:
-        return not self.different
-
-    def describe(self) -> str:
-        if self.equal:
-            return f"equal ({self.compared} tensors)"
-        return (f"DIFFERENT: {len(self.different)} of {self.compared} tensors differ "
-                f"(max |difference| {self.max_abs_diff:.3g}), e.g. {self.different[0]}")
-
-
-def compare_btc_copies(checkpoint: tp.Mapping[str, torch.Tensor],
-                       separate: tp.Mapping[str, torch.Tensor]) -> BTCCopies:
-    """Compare two BTC state dicts key by key (a key present in one only counts as different)."""
-    different, largest = [], 0.0
-    for key in sorted(set(checkpoint) | set(separate)):
-        a, b = checkpoint.get(key), separate.get(key)
-        if a is None or b is None or a.shape != b.shape:
-            different.append(key)
-            largest = math.inf
-        elif not torch.equal(a.float(), b.float()):
-            different.append(key)
-            largest = max(largest, float((a.float() - b.float()).abs().max()))
-    return BTCCopies(len(set(checkpoint) | set(separate)), tuple(different), largest)
 
 
 def _audiocraft_codec(package: tp.Mapping[str, tp.Any], device: tp.Union[str, torch.device], *,

@@ -11,9 +11,11 @@ import torch
 from btc.recognizer import ChordRecognizer
 from fixtures import btc as btc_fx
 from fixtures import musicgen as fx
-from remixer.musicgen_chord import BTC_PREFIX, checkpoint_btc_weights, compare_btc_copies
+from remixer.accept import btc_copy_report, compare_btc_copies
+from remixer.musicgen_chord import BTC_PREFIX, checkpoint_btc_weights
 from remixer.pipeline import Models
-from remixer.weights import Manifest, WeightsStore, main
+from remixer.weights import Manifest, WeightsStore
+from remixer.weights.__main__ import main
 
 MEAN, STD = -3.5, 1.7
 
@@ -103,9 +105,16 @@ def test_a_checkpoint_without_btc_keys_is_refused(tmp_path):
         checkpoint_btc_weights(path)
 
 
-def test_verify_reports_whether_the_copies_are_equal(cache, capsys):
+def test_the_acceptance_run_reports_whether_the_copies_are_equal(cache):
+    lines = btc_copy_report(_store(cache))
+    assert lines[0] == "musicgen-chord: BTC copy vs btc-model-large-voca: equal (221 tensors)"
+    assert lines[1].startswith("musicgen-stereo-chord: BTC copy vs btc-model-large-voca: DIFFERENT: 221 of 221")
+    assert len(lines) == 2
+
+
+def test_weights_verify_checks_the_files_and_leaves_the_copies_to_the_acceptance_run(cache, capsys):
     assert main(["verify", "--dir", str(cache), "--manifest", str(cache / "manifest.json")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "musicgen-chord: BTC copy vs btc-model-large-voca: equal (221 tensors)" in lines
-    [stereo] = [line for line in lines if line.startswith("musicgen-stereo-chord: BTC copy")]
-    assert stereo.startswith("musicgen-stereo-chord: BTC copy vs btc-model-large-voca: DIFFERENT: 221 of 221")
+    assert [line.split(":")[0] for line in lines] == ["btc-model", "btc-model-large-voca", "musicgen-chord",
+                                                      "musicgen-stereo-chord"]
+    assert all(": ok (no digest in the manifest; sha256 " in line for line in lines), lines

@@ -16,7 +16,9 @@ import pytest
 from fixtures.http_server import PayloadServer
 from remixer import weights
 from remixer.weights import (ChecksumError, DownloadError, Manifest, MissingWeightsError,
-                             UnknownWeightError, WeightsStore, WeightState, main)
+                             UnknownWeightError, WeightsStore, WeightState)
+from remixer.weights import store as weights_store
+from remixer.weights.__main__ import main
 
 PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -102,7 +104,7 @@ def test_complete_part_is_finished_when_server_answers_416(server, tmp_path):
 
 def test_5xx_is_retried_with_exponential_backoff(server, tmp_path, monkeypatch):
     delays: list[float] = []
-    monkeypatch.setattr(weights.time, "sleep", delays.append)
+    monkeypatch.setattr(weights_store.time, "sleep", delays.append)
     store = make_store(tmp_path, [entry("f", [server.add("/f", PAYLOAD, fail_first=2)])], backoff_s=0.5)
     assert store.fetch("f").read_bytes() == PAYLOAD
     assert len(server.requests_for("/f")) == 3
@@ -110,7 +112,7 @@ def test_5xx_is_retried_with_exponential_backoff(server, tmp_path, monkeypatch):
 
 
 def test_retries_are_bounded(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(weights.time, "sleep", lambda s: None)
+    monkeypatch.setattr(weights_store.time, "sleep", lambda s: None)
     store = make_store(tmp_path, [entry("f", [server.add("/f", PAYLOAD, fail_first=99)])], retries=2)
     with pytest.raises(DownloadError, match="HTTP 503.*gave up after 3 failed attempts"):
         store.fetch("f")
@@ -179,8 +181,8 @@ def test_marker_spares_rehashing_until_the_file_changes(server, tmp_path, monkey
     store = make_store(tmp_path, [entry("f", [server.add("/f", PAYLOAD)])])
     path = store.fetch("f")
     calls: list[Path] = []
-    real = weights.file_digests
-    monkeypatch.setattr(weights, "file_digests", lambda p, **kw: calls.append(Path(p)) or real(p, **kw))
+    real = weights_store.file_digests
+    monkeypatch.setattr(weights_store, "file_digests", lambda p, **kw: calls.append(Path(p)) or real(p, **kw))
     fresh = WeightsStore(store.root, manifest=store.manifest, offline=True)
     assert fresh.path("f") == path and calls == []
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
@@ -193,7 +195,7 @@ def test_marker_spares_rehashing_until_the_file_changes(server, tmp_path, monkey
 def test_offline_missing_file_names_it_and_the_fix_without_network(server, tmp_path, monkeypatch):
     url = server.add("/f", PAYLOAD)
     store = make_store(tmp_path, [entry("f", [url])], offline=True)
-    monkeypatch.setattr(weights.urllib.request, "urlopen", pytest.fail)
+    monkeypatch.setattr(weights_store.urllib.request, "urlopen", pytest.fail)
     with pytest.raises(MissingWeightsError) as info:
         store.path("f")
     message = str(info.value)

@@ -1,8 +1,4 @@
-"""Model weights: one manifest of every file the product needs, a verified local cache, a CLI.
-
-``weights/manifest.json`` names each file (:class:`WeightSpec`): where it lives inside the cache
-directory, its download URLs (mirrors, tried in order), its size and digests when known, and its
-license. Named *groups* collect what one model needs (``musicgen-stereo-chord``, ``remix-default``).
+"""The local cache of the manifest's files: lookup, resumable verified downloads, offline errors.
 
 :class:`WeightsStore` turns a name into a verified local path. A file is hashed once and a small
 ``<file>.verified`` marker (keyed on size and mtime) spares re-hashing multi-GB files on every
@@ -13,21 +9,9 @@ into place. An exclusive ``flock`` on ``<file>.lock`` serialises processes fetch
 the second one waits and then finds the finished file. Offline (``REMIXER_OFFLINE=1``, or
 ``HF_HUB_OFFLINE=1`` when ``REMIXER_OFFLINE`` is unset) nothing touches the network and a missing
 file raises :class:`MissingWeightsError` saying how to provide it.
-
-Command line (``--help`` on each command)::
-
-    python -m remixer.weights list
-    python -m remixer.weights fetch remix-default          # a group, or file names, or --all
-    python -m remixer.weights verify [NAME ...]
-
-``verify`` also reports whether the 170-class BTC each chord checkpoint carries (the copy the
-published models ran, and the one the product runs) equals ``btc_model_large_voca.pt``.
 """
-
 from __future__ import annotations
 
-import argparse
-import difflib
 import enum
 import fcntl
 import hashlib
@@ -41,24 +25,20 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
-__all__ = [
-    "WeightSpec", "Manifest", "WeightsStore", "WeightState", "WeightStatus", "FileDigests",
-    "WeightsError", "MissingWeightsError", "DownloadError", "ChecksumError", "UnknownWeightError",
-    "file_digests", "main",
-]
+from remixer.weights.manifest import REPO_ROOT, Manifest, WeightSpec
+
+__all__ = ["WeightsStore", "WeightState", "WeightStatus", "FileDigests", "file_digests", "WeightsError",
+           "MissingWeightsError", "DownloadError", "ChecksumError", "DEFAULT_CACHE_DIR", "CLI"]
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MANIFEST = REPO_ROOT / "weights" / "manifest.json"
 DEFAULT_CACHE_DIR = REPO_ROOT / "weights"
 CLI = "python -m remixer.weights"
 
@@ -66,8 +46,6 @@ _CHUNK = 1 << 20
 _USER_AGENT = "musicgen-remixer-weights/1"
 # 408/429 are the only 4xx answers that a later attempt can change.
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_HEX_RE = re.compile(r"[0-9a-f]+")
 
 
 class WeightsError(RuntimeError):
@@ -85,206 +63,6 @@ class DownloadError(WeightsError):
 class ChecksumError(WeightsError):
     """A file on disk does not match the manifest's size or digests."""
 
-
-class UnknownWeightError(KeyError):
-    """A name that is neither a file nor a group of the manifest."""
-
-    def __str__(self) -> str:
-        # KeyError would print the repr of the message, quotes and escaped newlines included.
-        return str(self.args[0])
-
-
-@dataclass(frozen=True)
-class WeightSpec:
-    """One model file of the manifest.
-
-    Attributes
-    ----------
-    name : str
-        Stable identifier, e.g. ``"btc-model-large-voca"``.
-    path : str
-        POSIX path relative to the cache directory.
-    urls : tuple of str
-        Download URLs, tried in order (mirrors of the same bytes).
-    license : str
-        SPDX-style license of the weights.
-    description : str
-        What the file is and who reads it.
-    size : int or None
-        Exact size in bytes, when known.
-    sha256 : str or None
-        Full SHA-256 (lowercase hex), when known.
-    sha256_prefix : str or None
-        Leading hex digits of the SHA-256 when only those are published (torch hub file names).
-    git_blob_sha1 : str or None
-        Git blob id, ``sha1(b"blob <size>\\0" + content)``, for files published in git repos.
-    """
-
-    name: str
-    path: str
-    urls: tuple[str, ...]
-    license: str
-    description: str
-    size: int | None = None
-    sha256: str | None = None
-    sha256_prefix: str | None = None
-    git_blob_sha1: str | None = None
-
-    @property
-    def has_digest(self) -> bool:
-        """Whether the manifest pins the content (not only the size) of this file."""
-        return any((self.sha256, self.sha256_prefix, self.git_blob_sha1))
-
-    @classmethod
-    def from_json(cls, entry: Any, source: str) -> WeightSpec:
-        """Build a spec from one manifest entry, rejecting anything malformed with a ValueError."""
-        if not isinstance(entry, dict):
-            raise ValueError(f"{source}: every entry of 'files' must be an object, got {entry!r}")
-        where = f"{source}: entry {entry.get('name', '?')!r}"
-        unknown = set(entry) - {f.name for f in cls.__dataclass_fields__.values()}
-        if unknown:
-            raise ValueError(f"{where} has unknown keys {sorted(unknown)}")
-        for key in ("name", "path", "license", "description"):
-            if not isinstance(entry.get(key), str) or not entry[key].strip():
-                raise ValueError(f"{where} needs a non-empty string '{key}'")
-        if not _NAME_RE.fullmatch(entry["name"]):
-            raise ValueError(f"{where}: names use lowercase letters, digits, '.', '_' and '-'")
-        rel = PurePosixPath(entry["path"])
-        if rel.is_absolute() or ".." in rel.parts or "\\" in entry["path"]:
-            raise ValueError(f"{where}: path {entry['path']!r} must be relative, without '..'")
-        urls = entry.get("urls")
-        if (not isinstance(urls, list) or not urls
-                or not all(isinstance(u, str) and u.startswith(("https://", "http://")) for u in urls)):
-            raise ValueError(f"{where} needs 'urls', a non-empty list of http(s) URLs")
-        size = entry.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
-            raise ValueError(f"{where}: size must be a positive integer or null, got {size!r}")
-        for key, length in (("sha256", 64), ("sha256_prefix", None), ("git_blob_sha1", 40)):
-            value = entry.get(key)
-            if value is None:
-                continue
-            if (not isinstance(value, str) or not _HEX_RE.fullmatch(value)
-                    or (length is not None and len(value) != length) or len(value) > 64):
-                need = f"{length} lowercase hex digits" if length else "1 to 64 lowercase hex digits"
-                raise ValueError(f"{where}: {key} must be {need} or null, got {value!r}")
-        return cls(name=entry["name"], path=entry["path"], urls=tuple(urls), license=entry["license"],
-                   description=entry["description"], size=size, sha256=entry.get("sha256"),
-                   sha256_prefix=entry.get("sha256_prefix"), git_blob_sha1=entry.get("git_blob_sha1"))
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """Every weight file of the product and the named groups of files that models need.
-
-    A group may share its name with a file it contains (``musicgen-chord`` is both the LM file
-    and everything that model needs); where a name could mean either, as on the command line,
-    the group wins, which always includes the file.
-    """
-
-    files: tuple[WeightSpec, ...]
-    groups: Mapping[str, tuple[str, ...]]
-    group_descriptions: Mapping[str, str] = field(default_factory=dict)
-    source: str = "<manifest>"
-
-    def __post_init__(self) -> None:
-        names = [spec.name for spec in self.files]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"{self.source}: duplicate file names {dupes}")
-        paths = [spec.path for spec in self.files]
-        dupes = sorted({p for p in paths if paths.count(p) > 1})
-        if dupes:
-            raise ValueError(f"{self.source}: several entries share the paths {dupes}")
-        for group, members in self.groups.items():
-            if not _NAME_RE.fullmatch(group):
-                raise ValueError(f"{self.source}: bad group name {group!r}")
-            missing = [m for m in members if m not in names]
-            if missing or not members:
-                raise ValueError(f"{self.source}: group {group!r} lists unknown files {missing}"
-                                 if missing else f"{self.source}: group {group!r} is empty")
-            if group in names and group not in members:
-                raise ValueError(f"{self.source}: group {group!r} has a file's name but does not "
-                                 "contain that file")
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None) -> Manifest:
-        """Read a manifest file (default ``$REMIXER_WEIGHTS_MANIFEST``, else ``<repo>/weights/manifest.json``).
-
-        The variable lets an image or a test serve other files (e.g. the tiny smoke-test weights,
-        whose digests differ from the published ones) without editing the product's manifest.
-
-        Raises
-        ------
-        ValueError
-            If the file is missing, is not JSON, or any entry or group is malformed.
-        """
-        if path is None:
-            path = os.environ.get("REMIXER_WEIGHTS_MANIFEST") or DEFAULT_MANIFEST
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"weights manifest {path} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"weights manifest {path} is not valid JSON: {exc}") from None
-        return cls.from_json(data, str(path))
-
-    @classmethod
-    def from_json(cls, data: Any, source: str = "<manifest>") -> Manifest:
-        """Build a manifest from its parsed JSON: ``{"files": [...], "groups": {...}}``."""
-        if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-            raise ValueError(f"{source}: a manifest is an object with a 'files' list")
-        groups_json = data.get("groups", {})
-        if not isinstance(groups_json, dict):
-            raise ValueError(f"{source}: 'groups' must be an object")
-        groups: dict[str, tuple[str, ...]] = {}
-        descriptions: dict[str, str] = {}
-        for name, group in groups_json.items():
-            if not isinstance(group, dict) or not isinstance(group.get("files"), list):
-                raise ValueError(f"{source}: group {name!r} must be an object with a 'files' list")
-            groups[name] = tuple(group["files"])
-            descriptions[name] = str(group.get("description", ""))
-        files = tuple(WeightSpec.from_json(entry, source) for entry in data["files"])
-        return cls(files=files, groups=groups, group_descriptions=descriptions, source=source)
-
-    @property
-    def names(self) -> list[str]:
-        """File names in manifest order."""
-        return [spec.name for spec in self.files]
-
-    def get(self, name: str) -> WeightSpec:
-        """The file called ``name``; :class:`UnknownWeightError` (a KeyError) lists valid names."""
-        for spec in self.files:
-            if spec.name == name:
-                return spec
-        raise self._unknown(name, "file")
-
-    def group(self, name: str) -> list[WeightSpec]:
-        """The files of group ``name``, in the group's order."""
-        if name not in self.groups:
-            raise self._unknown(name, "group")
-        return [self.get(member) for member in self.groups[name]]
-
-    def resolve(self, names: Iterable[str]) -> list[WeightSpec]:
-        """Expand group and file names into unique files, first mention first."""
-        out: dict[str, WeightSpec] = {}
-        for name in names:
-            if name in self.groups:
-                specs = self.group(name)
-            elif name in self.names:
-                specs = [self.get(name)]
-            else:
-                raise self._unknown(name, "file or group")
-            out.update((spec.name, spec) for spec in specs if spec.name not in out)
-        return list(out.values())
-
-    def _unknown(self, name: str, kind: str) -> UnknownWeightError:
-        pool = {"file": self.names, "group": list(self.groups)}.get(kind, [*self.groups, *self.names])
-        close = difflib.get_close_matches(name, pool, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        return UnknownWeightError(
-            f"unknown weight {kind} {name!r} in {self.source}.{hint}\n"
-            f"files: {', '.join(self.names)}\ngroups: {', '.join(self.groups)}")
 
 
 @dataclass(frozen=True)
@@ -526,7 +304,7 @@ class WeightsStore:
 
         Returns False when the file is absent or wrong (a wrong file keeps no marker).
         """
-        return self._rehash(self.manifest.get(name))[0] is None
+        return self.rehash(self.manifest.get(name))[0] is None
 
     def status(self) -> list[WeightStatus]:
         """State of every manifest file, from file sizes and markers only (no hashing)."""
@@ -593,9 +371,9 @@ class WeightsStore:
             return f"size mismatch: expected {spec.size} bytes, got {st.st_size}"
         if not spec.has_digest or self._marked(spec, target, st):
             return None
-        return self._rehash(spec)[0]
+        return self.rehash(spec)[0]
 
-    def _rehash(self, spec: WeightSpec) -> tuple[str | None, FileDigests | None]:
+    def rehash(self, spec: WeightSpec) -> tuple[str | None, FileDigests | None]:
         """Hash the cached file: (problem or None, its digests); a good file gets a marker."""
         target = self.root / spec.path
         if not target.is_file():
@@ -749,143 +527,3 @@ class WeightsStore:
         lines.append(f"To provide {it}: run `{CLI} fetch {names} --dir {self.root}` where the network is "
                      f"reachable, or download {it} from the URL(s) above to the expected path(s).")
         return "\n".join(lines)
-
-
-# -- command line -------------------------------------------------------------------------------
-
-
-def _format_size(size: int | None) -> str:
-    return "?" if size is None else f"{size / 2**20:.1f}M" if size >= 2**20 else f"{size}B"
-
-
-def _cmd_list(store: WeightsStore, _: argparse.Namespace) -> int:
-    rows = store.status()
-    width = max(len(row.spec.name) for row in rows)
-    print(f"{'NAME':<{width}}  {'STATE':<8}  {'SIZE':>8}  {'LICENSE':<12}  PATH")
-    for row in rows:
-        size = row.size_on_disk if row.size_on_disk is not None else row.spec.size
-        print(f"{row.spec.name:<{width}}  {row.state.value:<8}  {_format_size(size):>8}  "
-              f"{row.spec.license:<12}  {row.spec.path}")
-    print("\ngroups:")
-    for group, members in store.manifest.groups.items():
-        ready = sum((store.root / store.manifest.get(m).path).is_file() for m in members)
-        print(f"  {group} ({ready}/{len(members)} on disk): {store.manifest.group_descriptions.get(group, '')}")
-    print(f"\ncache: {store.root}")
-    return 0
-
-
-def _cmd_fetch(store: WeightsStore, args: argparse.Namespace) -> int:
-    if not args.names and not args.all:
-        print("fetch: name at least one file or group, or pass --all", file=sys.stderr)
-        return 2
-    specs = list(store.manifest.files) if args.all else store.manifest.resolve(args.names)
-    failed = 0
-    for spec in specs:
-        try:
-            print(f"{spec.name}: {store.fetch(spec.name, force=args.force)}")
-        except WeightsError as exc:
-            failed += 1
-            print(f"{spec.name}: FAILED: {exc}", file=sys.stderr)
-    if failed:
-        print(f"{failed} of {len(specs)} file(s) failed", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _cmd_verify(store: WeightsStore, args: argparse.Namespace) -> int:
-    explicit = bool(args.names)
-    specs = store.manifest.resolve(args.names) if explicit else list(store.manifest.files)
-    failed = 0
-    for spec in specs:
-        if not (store.root / spec.path).is_file():
-            # Without names only the files on disk are checked; named files must be there.
-            failed += explicit
-            print(f"{spec.name}: missing")
-            continue
-        problem, digests = store._rehash(spec)
-        if problem is not None:
-            failed += 1
-            print(f"{spec.name}: FAILED: {problem}")
-        elif not spec.has_digest:
-            print(f"{spec.name}: ok (no digest in the manifest{'' if spec.size is None else ', size ok'}; "
-                  f"sha256 {digests.sha256})")
-        else:
-            print(f"{spec.name}: ok")
-    _report_btc_copies(store, [spec.name for spec in specs])
-    return 1 if failed else 0
-
-
-# The chord checkpoints carry the 170-class BTC the published models ran; it should equal the file.
-_CHORD_CHECKPOINTS = ("musicgen-chord", "musicgen-chord-large", "musicgen-stereo-chord",
-                      "musicgen-stereo-chord-large")
-_SEPARATE_BTC = "btc-model-large-voca"
-
-
-def _report_btc_copies(store: WeightsStore, names: Sequence[str]) -> None:
-    """Print, per chord checkpoint on disk among ``names``, whether its BTC equals the separate file.
-
-    A report, not a failure: the product runs the checkpoint's copy either way (as published).
-    """
-    chord_paths = {name: store.root / store.manifest.get(name).path
-                   for name in _CHORD_CHECKPOINTS if name in names}
-    chord_paths = {name: path for name, path in chord_paths.items() if path.is_file()}
-    if not chord_paths:
-        return
-    separate_path = store.root / store.manifest.get(_SEPARATE_BTC).path
-    if not separate_path.is_file():
-        print(f"BTC copies: {_SEPARATE_BTC} is not on disk, nothing to compare them with")
-        return
-    import torch  # the comparison alone needs torch; list/fetch stay light
-
-    from remixer.musicgen_chord import checkpoint_btc_weights, compare_btc_copies
-    separate = torch.load(separate_path, map_location="cpu", weights_only=False)["model"]
-    for name, path in chord_paths.items():
-        try:
-            copies = compare_btc_copies(checkpoint_btc_weights(path), separate)
-            print(f"{name}: BTC copy vs {_SEPARATE_BTC}: {copies.describe()}")
-        except ValueError as exc:
-            print(f"{name}: BTC copy not readable: {exc}")
-
-
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dir", type=Path, default=None,
-                        help="weights cache directory (default: $REMIXER_WEIGHTS_DIR, else <repo>/weights)")
-    common.add_argument("--manifest", type=Path, default=None,
-                        help="manifest file (default: <repo>/weights/manifest.json)")
-    parser = argparse.ArgumentParser(
-        prog=CLI, description="Download, verify and list the model files of MusicGen Remixer.",
-        epilog="Names are files or groups from the manifest (see `list`). `fetch` always uses the "
-               "network, whatever REMIXER_OFFLINE says; the product itself honours it.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("list", parents=[common], help="show every file, its state on disk, and the groups",
-                        description="Show every manifest file, its state on disk and license, and the groups. "
-                                    "No hashing: 'verified' means a marker from an earlier check is valid.")
-    fetch = commands.add_parser("fetch", parents=[common], help="download files or groups",
-                                description="Download files (resuming partial downloads) and check them "
-                                            "against the manifest. Present, verified files are skipped.")
-    fetch.add_argument("names", nargs="*", metavar="NAME", help="file or group names, e.g. remix-default")
-    fetch.add_argument("--all", action="store_true", help="every file of the manifest")
-    fetch.add_argument("--force", action="store_true", help="download again even if present")
-    verify = commands.add_parser("verify", parents=[common], help="re-hash files against the manifest",
-                                 description="Re-hash files and compare them with the manifest's size and "
-                                             "digests. Without names, every file on disk is checked.")
-    verify.add_argument("names", nargs="*", metavar="NAME", help="file or group names (default: all on disk)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the weights command line; returns the exit status (0 ok, 1 failures, 2 usage)."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        manifest = Manifest.load(args.manifest)
-        store = WeightsStore(args.dir, manifest=manifest, offline=False if args.command == "fetch" else None)
-        command = {"list": _cmd_list, "fetch": _cmd_fetch, "verify": _cmd_verify}[args.command]
-        return command(store, args)
-    except (ValueError, UnknownWeightError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
