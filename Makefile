@@ -13,4 +13,4 @@ remix: setup
 	$(PY) scripts/remix_example.py
 
 accept: setup
-	$(PY) -m remixer.accept
+	$(PY) -m devtools.accept

@@ -33,8 +33,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import torch  # noqa: E402
 from demucs.htdemucs import HTDemucs  # noqa: E402
 
-from fixtures.allinone import save_random_folds  # noqa: E402
-from fixtures.demucs import SOURCES, tiny_htdemucs  # noqa: E402
+from devtools.tiny.allinone import save_random_folds  # noqa: E402
+from devtools.tiny.demucs import SOURCES, tiny_htdemucs  # noqa: E402
 from fixtures.music import synth_song  # noqa: E402
 from remixer.allinone import AllInOneAnalyzer, beat_activations, sections_from_logits  # noqa: E402
 from remixer.analysis import beats_from_activations  # noqa: E402

@@ -14,7 +14,7 @@ prediction failed ("Failed to submit coroutine: CancelationException") while the
 never cancelled, runs to its end. The burst counts those; each such orphan holds the generation
 lock for its whole length, which the 1 s generation after the burst then waits for.
 
-The models are TINY and RANDOM (``tests/fixtures/weights_dir.py``): the figures show whether
+The models are TINY and RANDOM (``devtools/tiny/cache.py``): the figures show whether
 cancelled work stops, not production speed.
 
 Usage::
@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from devtools.tiny.cache import build_tiny_weights  # noqa: E402
 from fixtures.cog_server import CogServer  # noqa: E402
-from fixtures.weights_dir import build_tiny_weights  # noqa: E402
 
 QUICK = {"prompt": "calm", "duration": 1.0, "model_version": "chord", "seed": 1}
 LONG = {**QUICK, "duration": 120.0}

@@ -1,7 +1,7 @@
 """Which stems should chords be read from? Bass + other (ours until now) against vocals + bass +
 other (the published conditioner's input, drums removed) and the full mix (what BTC was trained on).
 
-Songs come from :func:`remixer.synth.demo_song` with their chords known exactly, in two kinds:
+Songs come from :func:`devtools.synth.demo_song` with their chords known exactly, in two kinds:
 
 * ``lead``: a sung lead line on chord tones over a full pad (the voice repeats what the band plays);
 * ``harmony``: ``vocal_harmony=True``, backing vocals hold each chord over a power-chord pad, so
@@ -31,8 +31,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import numpy as np  # noqa: E402
 
 from btc.labels import ChordSegment  # noqa: E402
+from devtools.synth import SynthSong, demo_song  # noqa: E402
 from quality import MadmomChords, chord_majmin, real_btc  # noqa: E402
-from remixer.synth import SynthSong, demo_song  # noqa: E402
 
 PROGRESSIONS = (("C", "G", "A:min", "F"), ("A:min", "F", "C", "G"), ("D:min", "G", "C", "A:min"),
                 ("E:min", "C", "G", "D"), ("F", "D:min", "B:min", "G"), ("G", "E:min", "C", "D"))

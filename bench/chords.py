@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 import librosa  # noqa: E402
 import numpy as np  # noqa: E402
@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from btc.features import BINS_PER_OCTAVE, HOP_LENGTH, N_BINS, SAMPLE_RATE, cqt_features  # noqa: E402
 from btc.labels import ChordSegment  # noqa: E402
 from btc.recognizer import ChordRecognizer  # noqa: E402
-from fixtures.btc import published_state_dict, random_progression, synth_progression  # noqa: E402
+from devtools.tiny.btc import published_state_dict, random_progression, synth_progression  # noqa: E402
 
 RATE = 44100
 CHUNK_SECONDS = 10.0

@@ -14,7 +14,7 @@ Models, one of:
 
 The models run through the product's ``Pipeline`` in the dtype it uses on the device (the LM in
 float16 on a GPU, float32 on the CPU). For each version (``--version``, repeatable) the script
-loads, warms up (``Pipeline.warmup``) and remixes a :func:`remixer.synth.demo_song` of each
+loads, warms up (``Pipeline.warmup``) and remixes a :func:`devtools.synth.demo_song` of each
 ``--duration``, then prints:
 
 * every stage of ``Result.timings``, and generation's real-time factor (its seconds per second
@@ -52,17 +52,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
 from bench import floor, real_size  # noqa: E402
+from devtools.synth import demo_song  # noqa: E402
 from remixer import audio as audio_io  # noqa: E402
 from remixer.generation import CHORD_VERSIONS, ModelCache  # noqa: E402
 from remixer.musicgen_chord import build_chord_model, load_encodec, load_text_encoder  # noqa: E402
 from remixer.pipeline import MIN_SONG_SECONDS, Models, Pipeline  # noqa: E402
 from remixer.requests import RemixRequest, Sampling  # noqa: E402
-from remixer.synth import demo_song  # noqa: E402
 from remixer.weights import WeightsError, WeightsStore  # noqa: E402
 
 DEMO_BPM = 100.0

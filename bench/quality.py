@@ -3,12 +3,12 @@ beat-sync on real recordings.
 
 **Synthesized songs.**
 
-For each case (tempo, meter, length) a :func:`remixer.synth.demo_song` is written to a wav file
+For each case (tempo, meter, length) a :func:`devtools.synth.demo_song` is written to a wav file
 and remixed by the product's own stages, with two stand-ins that make the result checkable:
 
 * **separation** returns the synth's known stems (drums, bass, harmony as ``other``, vocals): the
   tiny random htdemucs available offline separates nothing meaningful;
-* **generation** returns a known re-timing of the accompaniment (:func:`remixer.synth.retimed`
+* **generation** returns a known re-timing of the accompaniment (:func:`devtools.synth.retimed`
   at 32 kHz, no vocals, its tempo drifting from ``drift[0]`` to ``drift[1]`` times the song's
   and its first downbeat moved), the way MusicGen's take drifts off the prompt's tempo.
 
@@ -69,13 +69,13 @@ import numpy as np  # noqa: E402
 
 from bench.recordings import Excerpt, RecordingsUnavailable, cut, recording  # noqa: E402
 from btc.labels import ChordSegment, normalize_label  # noqa: E402
+from devtools.synth import SynthSong, demo_song, retimed  # noqa: E402
 from remixer import audio as audio_io  # noqa: E402
 from remixer.analysis import MADMOM_SAMPLE_RATE, Analyzer, MadmomAnalyzer  # noqa: E402
 from remixer.beats import Beats, TempoPrior  # noqa: E402
 from remixer.beatsync import SyncResult, beat_sync, default_threshold  # noqa: E402
 from remixer.mixing import mix  # noqa: E402
 from remixer.separation import Stems  # noqa: E402
-from remixer.synth import SynthSong, demo_song, retimed  # noqa: E402
 
 GENERATION_RATE = 32_000  # MusicGen's output rate
 

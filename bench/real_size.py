@@ -4,7 +4,7 @@ Decoding speed depends on the shapes of the weights, not on their values, so ran
 the real size measure it exactly, on a machine that cannot download the weights:
 
 * **MusicGen Chord LMs**: the fork's ``chord2music`` training config
-  (:func:`fixtures.musicgen.lm_config`) at the sizes of ``docs/checkpoint-formats.md`` §2.4/§2.6
+  (:func:`devtools.tiny.musicgen.lm_config`) at the sizes of ``docs/checkpoint-formats.md`` §2.4/§2.6
   (medium: dim 1536, 24 heads; large: dim 2048, 32 heads; 48 layers, card 2048, 30 s window;
   mono ``n_q=4``, stereo ``n_q=8``), built by
   :func:`remixer.musicgen_chord.build_chord_model`, the checkpoint loader minus its state dict,
@@ -27,8 +27,8 @@ from demucs.htdemucs import HTDemucs
 from omegaconf import DictConfig
 from transformers import EncodecConfig, T5Config
 
-from fixtures import demucs, musicgen
-from fixtures.weights_dir import build_tiny_weights
+from devtools.tiny import demucs, musicgen
+from devtools.tiny.cache import build_tiny_weights
 from remixer.generation import CHORD_VERSIONS
 from remixer.weights import Manifest, WeightsStore
 

@@ -1,6 +1,6 @@
 """Speed and memory of the whole remix, stage by stage, and against the reference's structure.
 
-**Stage mode** (default): remixes :func:`remixer.synth.demo_song` songs of 30 s, 1 min and 3 min
+**Stage mode** (default): remixes :func:`devtools.synth.demo_song` songs of 30 s, 1 min and 3 min
 (``--lengths``) with :meth:`remixer.pipeline.Pipeline.remix`, ``--runs`` times each after a
 warm-up, and prints every stage of ``Result.timings`` (decode, separation, chords, analysis of
 the song, generation, analysis of the instrumental, beat-sync, mix, export) in seconds per minute
@@ -20,7 +20,7 @@ windows (``bench/chords.py``) once per 30 s window; four exports. Runs alternate
 order); prints both medians, the ratio of medians and the median of per-run ratios.
 
 On a machine without the real weights the models are TINY and RANDOM, in the real file formats
-(``tests/fixtures/weights_dir.py``), the chord LM with the real 30 s window: the figures then
+(``devtools/tiny/cache.py``), the chord LM with the real 30 s window: the figures then
 show the pipeline's structure, not production speed, and the output says so. The random LM
 makes beatless audio, so beat-sync leaves it unwarped (``bench/sync.py`` times the warp). Beat
 analysis is madmom's real pretrained model (``--analysis allinone``: All-In-One's 8 folds at
@@ -57,13 +57,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.chords import reference_segments  # noqa: E402
 from btc.recognizer import ChordRecognizer  # noqa: E402
+from devtools.synth import demo_song  # noqa: E402
 from remixer import audio as audio_io  # noqa: E402
 from remixer.analysis import Analyzer  # noqa: E402
 from remixer.beatsync import beat_sync, default_threshold  # noqa: E402
@@ -74,7 +75,6 @@ from remixer.musicgen_chord import load_chord_model  # noqa: E402
 from remixer.pipeline import Models, Pipeline  # noqa: E402
 from remixer.requests import RemixRequest, Sampling  # noqa: E402
 from remixer.separation import Separator  # noqa: E402
-from remixer.synth import demo_song  # noqa: E402
 from remixer.weights import Manifest, WeightsStore  # noqa: E402
 
 STAGES = ("decode", "separation", "chords", "analysis (song)", "generation",
@@ -139,8 +139,8 @@ def write_tiny_weights(directory: Path, *, with_allinone: bool, htdemucs_size: b
     """
     from demucs.htdemucs import HTDemucs
 
-    from fixtures import demucs, musicgen
-    from fixtures.weights_dir import build_tiny_weights
+    from devtools.tiny import demucs, musicgen
+    from devtools.tiny.cache import build_tiny_weights
 
     manifest = build_tiny_weights(directory, with_allinone=with_allinone)
     store = WeightsStore(directory, offline=True, manifest=Manifest.load(manifest))

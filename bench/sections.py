@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from fixtures import musicgen as fx  # noqa: E402
+from devtools.tiny import musicgen as fx  # noqa: E402
 from remixer.generation import GenerationParams, Generator, TextChords  # noqa: E402
 from remixer.musicgen_chord import load_chord_model  # noqa: E402
 from remixer.sections import Part, plan_windows, stride_plan  # noqa: E402

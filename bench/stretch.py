@@ -3,7 +3,7 @@
 Candidates (all installed with the project): Rubber Band through ``pedalboard`` (what
 :mod:`remixer.transform` uses), pytsmod's WSOLA, phase vocoder (phase-locked) and HPTSM
 (harmonic/percussive split: phase vocoder on the harmonic part, OLA on the percussive), and
-librosa's phase vocoder. Each stretches synthesized parts (:func:`remixer.synth.demo_song`) by
+librosa's phase vocoder. Each stretches synthesized parts (:func:`devtools.synth.demo_song`) by
 the length ratios of 100 -> 120 BPM (0.833) and 100 -> 80 BPM (1.25):
 
 * **transient smear** (drum stem): for every drum hit (known onset times, scaled by the ratio),
@@ -37,7 +37,7 @@ import scipy.signal
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from remixer.synth import demo_song  # noqa: E402
+from devtools.synth import demo_song  # noqa: E402
 
 RATE = 44_100
 BPM = 100.0

@@ -17,12 +17,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
+from devtools.synth import demo_song  # noqa: E402
 from remixer.audio import export_audio  # noqa: E402
 from remixer.pipeline import Models, Pipeline  # noqa: E402
 from remixer.requests import RemixRequest, Sampling  # noqa: E402
-from remixer.synth import demo_song  # noqa: E402
 from remixer.weights import Manifest, WeightsError, WeightsStore  # noqa: E402
 
 BANNER = "=" * 78
@@ -40,7 +40,7 @@ def _real_store() -> WeightsStore | None:
 
 
 def _smoke_store(root: Path) -> WeightsStore:
-    from fixtures.weights_dir import build_tiny_weights
+    from devtools.tiny.cache import build_tiny_weights
     manifest = build_tiny_weights(root)
     return WeightsStore(root, offline=True, manifest=Manifest.load(manifest))
 

@@ -1,7 +1,7 @@
 """The acceptance run refuses, in one line and with status 1, when the real weights are absent."""
 from __future__ import annotations
 
-from remixer.accept import EXPECTED_KEYS, main
+from devtools.accept import EXPECTED_KEYS, main
 
 
 def test_missing_weights_are_one_clear_line_and_a_failure(tmp_path, capsys):

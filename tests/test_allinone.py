@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures.allinone import (NUM_KEYS, NUM_PARAMS, save_random_fold, save_random_folds,
+from devtools.tiny.allinone import (NUM_KEYS, NUM_PARAMS, save_random_fold, save_random_folds,
                                structured_logits)
 from remixer.allinone import (HARMONIX_LABELS, INPUT_STEMS, AllInOneAnalyzer, beat_activations,
                               load_fold, sections_from_logits, weight_name)

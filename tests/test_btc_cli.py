@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from btc.__main__ import main
-from fixtures.btc import published_state_dict, synth_progression, write_checkpoint
+from devtools.tiny.btc import published_state_dict, synth_progression, write_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 from btc.labels import VOCAB_25, VOCAB_170
 from btc.model import BTC, BTCConfig
 from btc.recognizer import ChordRecognizer
-from fixtures.btc import published_layout, published_state_dict, reference_logits, write_checkpoint
+from devtools.tiny.btc import published_layout, published_state_dict, reference_logits, write_checkpoint
 
 LAYER = "self_attn_layers.self_attn_layers.{}.attn_block."
 

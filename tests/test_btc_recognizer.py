@@ -11,7 +11,7 @@ from btc.features import FRAME_SECONDS, cqt_features
 from btc.labels import ChordSegment
 from btc.model import BTC, BTCConfig
 from btc.recognizer import ChordRecognizer
-from fixtures.btc import (
+from devtools.tiny.btc import (
     frame_truth, random_progression, synth_progression, train_tiny_recognizer,
     write_checkpoint,
 )

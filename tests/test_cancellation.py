@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures import musicgen as fx
-from fixtures.demucs import ScaledSources
+from devtools.tiny import musicgen as fx
+from devtools.tiny.demucs import ScaledSources
 from remixer.cancellation import CancelToken, Cancelled
 from remixer.generation import GenerationParams, Generator
 from remixer.musicgen_chord import load_chord_model, load_encodec, load_text_encoder

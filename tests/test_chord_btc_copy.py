@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from btc.recognizer import ChordRecognizer
-from fixtures import btc as btc_fx
-from fixtures import musicgen as fx
-from remixer.accept import btc_copy_report, compare_btc_copies
+from devtools.accept import btc_copy_report, compare_btc_copies
+from devtools.tiny import btc as btc_fx
+from devtools.tiny import musicgen as fx
 from remixer.musicgen_chord import BTC_PREFIX, checkpoint_btc_weights
 from remixer.pipeline import Models
 from remixer.weights import Manifest, WeightsStore

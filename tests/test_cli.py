@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from devtools.tiny.cache import build_tiny_weights
 from fixtures.music import synth_song
-from fixtures.weights_dir import build_tiny_weights
 from remixer import __main__ as cli
 from remixer.__main__ import main
 

@@ -13,8 +13,8 @@ from transformers import T5Tokenizer
 
 from btc.labels import ChordSegment, label_to_chroma
 from btc.model import BTC
-from fixtures import musicgen as fx
-from fixtures.demucs import tiny_htdemucs
+from devtools.tiny import musicgen as fx
+from devtools.tiny.demucs import tiny_htdemucs
 from remixer import chords as chord_grid
 from remixer import generation
 from remixer.generation import (AudioChords, AudioClip, GenerationParams, Generator, ModelCache,

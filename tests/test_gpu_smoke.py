@@ -14,7 +14,7 @@ from omegaconf import OmegaConf, open_dict
 
 from bench import floor, real_size
 from btc.model import BTC, BTCConfig
-from fixtures import musicgen as fx
+from devtools.tiny import musicgen as fx
 from remixer.generation import ModelCache
 from remixer.musicgen_chord import build_chord_model, load_chord_model, load_encodec, load_text_encoder
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from devtools.tiny.cache import build_tiny_weights
 from fixtures.cog_server import CogServer, data_uri
 from fixtures.music import synth_song
-from fixtures.weights_dir import build_tiny_weights
 
 KEEP_OUTPUTS_S = 1.0
 # Stage lines the pipeline logs as a model stage starts: a bad input must fail before any.

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from devtools.synth import demo_song
+from devtools.tiny.cache import build_tiny_weights
 from fixtures.cog_server import ROOT, CogServer, data_uri, decode_json, decode_output
-from fixtures.weights_dir import build_tiny_weights
-from remixer.synth import demo_song
 
 SONG_RATE = 44_100
 SONG_SECONDS = 2.5

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fixtures.demucs import ScaledSources
+from devtools.tiny.cache import build_tiny_weights
+from devtools.tiny.demucs import ScaledSources
 from fixtures.music import noise, synth_song
-from fixtures.weights_dir import build_tiny_weights
 from remixer.audio import AudioError
 from remixer.beats import TempoPrior
 from remixer.pipeline import Models, Pipeline, _chord_description, _with_bpm

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from devtools.tiny.cache import build_tiny_weights
 from fixtures.music import synth_song
-from fixtures.weights_dir import build_tiny_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SONG_SECONDS = 3.0

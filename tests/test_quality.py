@@ -80,7 +80,7 @@ def test_majmin_accuracy_is_the_fraction_of_time_with_the_right_triad():
 
 def test_the_judge_measures_known_lags_independently_of_any_tracker():
     from bench.quality import downbeat_lags_ms
-    from remixer.synth import demo_song
+    from devtools.synth import demo_song
 
     song = demo_song(12.0, 120.0, 4, vocals=False, sample_rate=22_050, seed=2)
     downbeats = song.downbeats[(song.downbeats > 5.0) & (song.downbeats < 7.0)]

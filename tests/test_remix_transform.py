@@ -20,7 +20,8 @@ import pytsmod
 import soundfile as sf
 
 from btc.labels import label_to_chroma
-from fixtures.weights_dir import build_tiny_weights
+from devtools.synth import SynthSong, demo_song, retimed
+from devtools.tiny.cache import build_tiny_weights
 from remixer import chords as chord_grid
 from remixer import plot
 from remixer.analysis import MadmomAnalyzer
@@ -29,7 +30,6 @@ from remixer.musicgen_chord import CHROMA_ATTRIBUTE
 from remixer.pipeline import Models, Pipeline
 from remixer.requests import RemixRequest, Sampling
 from remixer.separation import Stems
-from remixer.synth import SynthSong, demo_song, retimed
 from remixer.weights import Manifest, WeightsStore
 
 RATE = 32_000  # the model's rate: outputs keep the song's sample count base

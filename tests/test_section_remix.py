@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 from audiocraft.models.lm import LMModel
 
+from devtools.tiny.cache import build_tiny_weights
 from fixtures.music import synth_song
-from fixtures.weights_dir import build_tiny_weights
 from remixer.__main__ import main
 from remixer.beats import Beats, Section
 from remixer.pipeline import Models, Pipeline

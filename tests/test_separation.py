@@ -4,7 +4,7 @@ import torch
 from demucs.apply import BagOfModels
 from demucs.htdemucs import HTDemucs
 
-from fixtures.demucs import ScaledSources, save_hf_bag, save_legacy, tiny_htdemucs
+from devtools.tiny.demucs import ScaledSources, save_hf_bag, save_legacy, tiny_htdemucs
 from remixer.separation import STEM_NAMES, Separator, Stems
 
 

@@ -1,10 +1,10 @@
-"""remixer.synth: the demo song's beats, kicks, chords and stems are what it says they are."""
+"""devtools.synth: the demo song's beats, kicks, chords and stems are what it says they are."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from remixer.synth import beat_grid, demo_song, retimed
+from devtools.synth import beat_grid, demo_song, retimed
 
 RATE = 22_050
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from btc.labels import ChordSegment
+from devtools.synth import demo_song
 from remixer.beats import Beats, Section
-from remixer.synth import demo_song
 from remixer.transform import (Transform, check_key_shift, check_target_bpm, scale_beats,
                                transform_audio, transform_chords, transpose_label)
 

@@ -25,15 +25,15 @@ import torch
 
 from bench.quality import known_stems
 from btc.labels import label_to_chroma
+from devtools.synth import demo_song
+from devtools.tiny.cache import build_tiny_weights
 from fixtures.recording import Call, RecordingCache
-from fixtures.weights_dir import build_tiny_weights
 from remixer import chords as chord_grid
 from remixer.audio import fit_length
 from remixer.generation import AudioChords, GenerationParams, TextChords
 from remixer.mixing import INSTRUMENTAL_GAIN_DB, VOCAL_GAIN_DB, active_level_db
 from remixer.pipeline import Models, Pipeline, Result
 from remixer.requests import GenerateRequest, Output, RemixRequest, Sampling
-from remixer.synth import demo_song
 from remixer.weights import Manifest, WeightsStore
 
 RATE = 32_000  # the song's rate and MusicGen's: nothing is resampled, so samples compare exactly

@@ -5,7 +5,7 @@
     python -m remixer.weights verify [NAME ...]
 
 ``verify`` re-hashes files against the manifest; whether the BTC inside each chord checkpoint
-equals ``btc_model_large_voca.pt`` is reported by ``python -m remixer.accept``.
+equals ``btc_model_large_voca.pt`` is reported by the acceptance run (``make accept``).
 """
 from __future__ import annotations
 

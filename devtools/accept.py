@@ -1,6 +1,6 @@
 """Acceptance run on the REAL weights: what the tests' tiny random models cannot show.
 
-Run it (``make accept`` or ``python -m remixer.accept``) on a machine where
+Run it (``make accept`` or ``python -m devtools.accept``) on a machine where
 ``python -m remixer.weights fetch remix-default`` has worked. It never downloads anything:
 
 1. **Strict loads.** Every MusicGen Chord checkpoint on disk loads with ``strict=True`` and holds
@@ -8,7 +8,7 @@ Run it (``make accept`` or ``python -m remixer.accept``) on a machine where
 2. **BTC copies.** The 170-class BTC inside each checkpoint (the one chord models run) against
    ``btc_model_large_voca.pt``: equal or different, reported (:func:`btc_copy_report`).
 3. **Chords reach the output.** 8 s generated with text chords and 8 s with chords read from a
-   synthesized song (:mod:`remixer.synth`); madmom's chord recogniser (its shipped pretrained
+   synthesized song (:mod:`devtools.synth`); madmom's chord recogniser (its shipped pretrained
    model, 25 classes) reads the output back, and its agreement with the chords asked for is
    reported (mir_eval ``majmin``, time-weighted; random weights would score near chance).
 4. **One full remix** of a 30 s synthesized song with stage timings (on the GPU when present).
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from btc.labels import ChordSegment, normalize_label
+from devtools.synth import demo_song
 from remixer import audio as audio_io
 from remixer.chords import ChordTimeline
-from remixer.synth import demo_song
 from remixer.weights import WeightsError, WeightsStore
 
 if tp.TYPE_CHECKING:
@@ -62,7 +62,7 @@ class ChordAgreement:
 
 def main(argv: tp.Sequence[str] | None = None) -> int:
     """Run the acceptance checks; 0 when every check ran, 1 on missing weights or a failure."""
-    parser = argparse.ArgumentParser(prog="python -m remixer.accept", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.accept", description=__doc__.splitlines()[0])
     parser.add_argument("--weights-dir", type=Path, default=None,
                         help="weights cache (default: $REMIXER_WEIGHTS_DIR, else <repo>/weights)")
     parser.add_argument("--device", default=None, help="default: cuda when available")
