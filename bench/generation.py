@@ -2,7 +2,7 @@
 
 Builds one small random MusicGen Chord checkpoint in the real ``.th`` layout (``--dim``,
 ``--layers``, 2048-code cards, 4 codebooks, a ``--window`` s window) with tiny T5/EnCodec
-directories, loads it once with :func:`remixer.musicgen_chord.load_chord_model`, then times,
+directories, loads it once with :func:`remixer.musicgen.loaders.load_chord_model`, then times,
 interleaved and in a rotating order so machine load and position effects hit all alike:
 
 * ``ours+chords``: :meth:`remixer.generation.Generator.generate` with a text chord progression
@@ -39,7 +39,7 @@ import torch  # noqa: E402
 
 from devtools.tiny import musicgen as fx  # noqa: E402
 from remixer.generation import GenerationParams, Generator, TextChords  # noqa: E402
-from remixer.musicgen_chord import load_chord_model  # noqa: E402
+from remixer.musicgen.loaders import load_chord_model  # noqa: E402
 
 CARD = 2048
 CHORDS = TextChords("C G A:min F", bpm=120.0)

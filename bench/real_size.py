@@ -7,7 +7,7 @@ the real size measure it exactly, on a machine that cannot download the weights:
   (:func:`devtools.tiny.musicgen.lm_config`) at the sizes of ``docs/checkpoint-formats.md`` §2.4/§2.6
   (medium: dim 1536, 24 heads; large: dim 2048, 32 heads; 48 layers, card 2048, 30 s window;
   mono ``n_q=4``, stereo ``n_q=8``), built by
-  :func:`remixer.musicgen_chord.build_chord_model`, the checkpoint loader minus its state dict,
+  :func:`remixer.musicgen.builders.build_chord_model`, the checkpoint loader minus its state dict,
   so in the dtype the product picks for the device (float16 on a GPU, float32 on the CPU).
 * **T5-base, EnCodec 32 kHz, htdemucs, BTC (both vocabularies), All-In-One's 8 folds**: written
   at their real size into a temporary weights cache in the published file formats and loaded by

@@ -71,7 +71,7 @@ from remixer.beatsync import beat_sync, default_threshold  # noqa: E402
 from remixer.chords import segments_to_chroma  # noqa: E402
 from remixer.generation import Generator  # noqa: E402
 from remixer.mixing import mix  # noqa: E402
-from remixer.musicgen_chord import load_chord_model  # noqa: E402
+from remixer.musicgen.loaders import load_chord_model  # noqa: E402
 from remixer.pipeline import Models, Pipeline  # noqa: E402
 from remixer.requests import RemixRequest, Sampling  # noqa: E402
 from remixer.separation import Separator  # noqa: E402

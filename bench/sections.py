@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 from devtools.tiny import musicgen as fx  # noqa: E402
 from remixer.generation import GenerationParams, Generator, TextChords  # noqa: E402
-from remixer.musicgen_chord import load_chord_model  # noqa: E402
+from remixer.musicgen.loaders import load_chord_model  # noqa: E402
 from remixer.sections import Part, plan_windows, stride_plan  # noqa: E402
 
 FORM = ((0.0, "intro"), (12 / 90, "verse"), (40 / 90, "chorus"), (70 / 90, "outro"))

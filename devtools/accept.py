@@ -196,7 +196,7 @@ def btc_copy_report(store: WeightsStore) -> list[str]:
     """
     import torch
 
-    from remixer.musicgen_chord import checkpoint_btc_weights
+    from remixer.musicgen.loaders import checkpoint_btc_weights
 
     present = [name for name in (f"musicgen-{version}" for version in EXPECTED_KEYS)
                if name in store.manifest.names and store.target(name).is_file()]

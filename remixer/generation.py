@@ -46,9 +46,9 @@ from audiocraft.modules.conditioners import ConditioningAttributes, WavCondition
 from btc.labels import ChordSegment
 from remixer import chords as chord_grid
 from remixer.cancellation import CancelToken
-from remixer.musicgen_chord import (CHROMA_ATTRIBUTE, is_chord_model, is_melody_model,
-                                    load_chord_model, load_encodec, load_mbd, load_melody_model,
-                                    load_text_encoder)
+from remixer.musicgen.conditioners import CHROMA_ATTRIBUTE, is_chord_model, is_melody_model
+from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, load_melody_model,
+                                      load_text_encoder)
 from remixer.sections import Window, plan_steps, stride_plan
 
 __all__ = ["GenerationParams", "TextChords", "AudioChords", "AudioClip", "GenerationResult",
@@ -204,7 +204,7 @@ class Generator:
     Parameters
     ----------
     model : audiocraft BaseGenModel
-        From :func:`~remixer.musicgen_chord.load_chord_model` / ``load_melody_model``.
+        From :func:`~remixer.musicgen.loaders.load_chord_model` / ``load_melody_model``.
     extend_stride : float, optional
         Seconds between window starts for long outputs; default 0.6 windows (18 s of 30 s).
     lock : threading.Lock, optional
@@ -432,7 +432,7 @@ class ModelCache:
 
     def add(self, version: str, model: BaseGenModel) -> Generator:
         """Serve ``version`` with an already built chord model (e.g. one built from its config by
-        :func:`~remixer.musicgen_chord.build_chord_model`) instead of loading its file."""
+        :func:`~remixer.musicgen.builders.build_chord_model`) instead of loading its file."""
         if version not in CHORD_VERSIONS:
             raise ValueError(f"add takes a chord version ({', '.join(CHORD_VERSIONS)}), got {version!r}")
         if not is_chord_model(model):

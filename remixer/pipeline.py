@@ -50,7 +50,7 @@ from remixer.cancellation import CancelToken
 from remixer.generation import (CHORD_VERSIONS, AudioChords, AudioClip, GenerationParams, Generator,
                                 ModelCache, TextChords)
 from remixer.mixing import mix
-from remixer.musicgen_chord import checkpoint_btc_weights
+from remixer.musicgen.loaders import checkpoint_btc_weights
 from remixer.plot import AnalysisPlot, write_analysis_png
 from remixer.requests import DEFAULT_MAX_DURATION, GenerateRequest, Output, RemixRequest
 from remixer.sections import SectionPrompts, Window, plan_windows, song_parts, stride_plan

@@ -10,7 +10,7 @@ from devtools.tiny import musicgen as fx
 from devtools.tiny.demucs import ScaledSources
 from remixer.cancellation import CancelToken, Cancelled
 from remixer.generation import GenerationParams, Generator
-from remixer.musicgen_chord import load_chord_model, load_encodec, load_text_encoder
+from remixer.musicgen.loaders import load_chord_model, load_encodec, load_text_encoder
 from remixer.separation import STEM_NAMES, Separator
 
 

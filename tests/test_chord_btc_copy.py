@@ -12,7 +12,8 @@ from btc.recognizer import ChordRecognizer
 from devtools.accept import btc_copy_report, compare_btc_copies
 from devtools.tiny import btc as btc_fx
 from devtools.tiny import musicgen as fx
-from remixer.musicgen_chord import BTC_PREFIX, checkpoint_btc_weights
+from remixer.musicgen.conditioners import BTC_PREFIX
+from remixer.musicgen.loaders import checkpoint_btc_weights
 from remixer.pipeline import Models
 from remixer.weights import Manifest, WeightsStore
 from remixer.weights.__main__ import main

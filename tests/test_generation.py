@@ -19,8 +19,9 @@ from remixer import chords as chord_grid
 from remixer import generation
 from remixer.generation import (AudioChords, AudioClip, GenerationParams, Generator, ModelCache,
                                 TextChords)
-from remixer.musicgen_chord import (ChordConditioner, load_chord_model, load_encodec, load_mbd,
-                                    load_melody_model, load_text_encoder)
+from remixer.musicgen.conditioners import ChordConditioner
+from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, load_melody_model,
+                                      load_text_encoder)
 from remixer.sections import Window, stride_plan
 from remixer.weights import MissingWeightsError, WeightsStore
 

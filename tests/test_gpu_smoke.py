@@ -16,7 +16,8 @@ from bench import floor, real_size
 from btc.model import BTC, BTCConfig
 from devtools.tiny import musicgen as fx
 from remixer.generation import ModelCache
-from remixer.musicgen_chord import build_chord_model, load_chord_model, load_encodec, load_text_encoder
+from remixer.musicgen.builders import build_chord_model
+from remixer.musicgen.loaders import load_chord_model, load_encodec, load_text_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 # checkpoint-formats.md §2.6: parameters of the published chord LMs, BTC included.

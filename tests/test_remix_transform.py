@@ -26,7 +26,7 @@ from remixer import chords as chord_grid
 from remixer import plot
 from remixer.analysis import MadmomAnalyzer
 from remixer.generation import GenerationResult
-from remixer.musicgen_chord import CHROMA_ATTRIBUTE
+from remixer.musicgen.conditioners import CHROMA_ATTRIBUTE
 from remixer.pipeline import Models, Pipeline
 from remixer.requests import RemixRequest, Sampling
 from remixer.separation import Stems
