@@ -36,8 +36,8 @@ from demucs.htdemucs import HTDemucs  # noqa: E402
 from devtools.tiny.allinone import save_random_folds  # noqa: E402
 from devtools.tiny.demucs import SOURCES, tiny_htdemucs  # noqa: E402
 from fixtures.music import synth_song  # noqa: E402
-from remixer.allinone import AllInOneAnalyzer, beat_activations, sections_from_logits  # noqa: E402
-from remixer.analysis import beats_from_activations  # noqa: E402
+from remixer.analysis.allinone import AllInOneAnalyzer, beat_activations, sections_from_logits  # noqa: E402
+from remixer.beats import beats_from_activations  # noqa: E402
 from remixer.separation import Separator  # noqa: E402
 
 

@@ -71,7 +71,8 @@ from bench.recordings import Excerpt, RecordingsUnavailable, cut, recording  # n
 from btc.labels import ChordSegment, normalize_label  # noqa: E402
 from devtools.synth import SynthSong, demo_song, retimed  # noqa: E402
 from remixer import audio as audio_io  # noqa: E402
-from remixer.analysis import MADMOM_SAMPLE_RATE, Analyzer, MadmomAnalyzer  # noqa: E402
+from remixer.analysis import Analyzer  # noqa: E402
+from remixer.analysis.madmom import MADMOM_SAMPLE_RATE, MadmomAnalyzer  # noqa: E402
 from remixer.beats import Beats, TempoPrior  # noqa: E402
 from remixer.beatsync import SyncResult, beat_sync, default_threshold  # noqa: E402
 from remixer.mixing import mix  # noqa: E402

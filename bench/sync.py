@@ -31,7 +31,8 @@ from fixtures.music import synth_drifting_song, synth_song  # noqa: E402
 from madmom.audio.signal import Signal  # noqa: E402
 from madmom.features.downbeats import RNNDownBeatProcessor  # noqa: E402
 
-from remixer.analysis import MADMOM_FPS, MadmomAnalyzer, beats_from_activations  # noqa: E402
+from remixer.analysis.madmom import MADMOM_FPS, MadmomAnalyzer  # noqa: E402
+from remixer.beats import beats_from_activations  # noqa: E402
 from remixer.beatsync import beat_sync, default_threshold  # noqa: E402
 
 OUTPUT_RATE = 32_000

