@@ -38,8 +38,8 @@ PROGRESSIONS = (("C", "G", "A:min", "F"), ("A:min", "F", "C", "G"), ("D:min", "G
                 ("E:min", "C", "G", "D"), ("F", "D:min", "B:min", "G"), ("G", "E:min", "C", "D"))
 TEMPI = (96.0, 120.0, 84.0, 108.0, 132.0, 100.0)
 SOURCES: dict[str, tp.Callable[[SynthSong], np.ndarray]] = {
-    "bass+other": lambda song: song.stems["bass"] + song.stems["harmony"],
-    "vocals+bass+other": lambda song: song.stems["bass"] + song.stems["harmony"] + song.stems["vocals"],
+    "bass+other": lambda song: song.stems["bass"] + song.stems["other"],
+    "vocals+bass+other": lambda song: song.stems["bass"] + song.stems["other"] + song.stems["vocals"],
     "full mix": lambda song: song.audio,
 }
 KINDS = {"lead": False, "harmony": True}

@@ -6,7 +6,7 @@ beat-sync on real recordings.
 For each case (tempo, meter, length) a :func:`devtools.synth.demo_song` is written to a wav file
 and remixed by the product's own stages, with two stand-ins that make the result checkable:
 
-* **separation** returns the synth's known stems (drums, bass, harmony as ``other``, vocals): the
+* **separation** returns the synth's known stems (drums, bass, other, vocals): the
   tiny random htdemucs available offline separates nothing meaningful;
 * **generation** returns a known re-timing of the accompaniment (:func:`devtools.synth.retimed`
   at 32 kHz, no vocals, its tempo drifting from ``drift[0]`` to ``drift[1]`` times the song's
@@ -158,11 +158,10 @@ def real_btc(weights_dir: str | None = None) -> tp.Any:
 
 
 def known_stems(song: SynthSong) -> Stems:
-    """The synth's parts as the separation output (harmony plays htdemucs' ``other``)."""
+    """The synth's stems (htdemucs' four, by name) as a stereo separation output."""
     stereo = {name: np.ascontiguousarray(np.broadcast_to(stem, (2, stem.shape[1])))
               for name, stem in song.stems.items()}
-    return Stems(drums=stereo["drums"], bass=stereo["bass"], other=stereo["harmony"],
-                 vocals=stereo["vocals"], sample_rate=song.sample_rate)
+    return Stems(**stereo, sample_rate=song.sample_rate)
 
 
 def generated_take(song: SynthSong, case: Case) -> SynthSong:

@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from devtools.tiny import musicgen as fx  # noqa: E402
-from remixer.generation import GenerationParams, Generator, TextChords  # noqa: E402
+from remixer.chords import TextChords  # noqa: E402
+from remixer.generation import GenerationParams, Generator  # noqa: E402
 from remixer.musicgen.loaders import load_chord_model  # noqa: E402
 from remixer.sections import Part, plan_windows, stride_plan  # noqa: E402
 

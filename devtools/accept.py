@@ -94,7 +94,8 @@ def main(argv: tp.Sequence[str] | None = None) -> int:
 def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -> int:
     import torch
 
-    from remixer.generation import AudioChords, GenerationParams, TextChords
+    from remixer.chords import AudioChords, TextChords
+    from remixer.generation import GenerationParams
     from remixer.pipeline import Models, Pipeline, _chord_description
     from remixer.requests import RemixRequest, Sampling
 

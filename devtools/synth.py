@@ -4,7 +4,7 @@ A song is a *score* written in beats, rendered on a beat grid:
 
 * drums: a kick on every downbeat, a snare on the other beats, a hi-hat on every eighth;
 * bass: the chord root (octave 2) on every beat;
-* harmony: a sustained pad of the bar's chord, one per bar;
+* other: a sustained pad of the bar's chord, one per bar (htdemucs' ``other`` stem);
 * vocals: a sung-like line on chord tones — a voiced source with a pitch scoop into each note,
   vibrato, and the formants of a vowel — in 4-bar phrases that breathe at their ends;
 * with ``vocal_harmony``, backing vocals hold the bar's whole chord while the pad plays only its
@@ -33,14 +33,15 @@ from remixer.chords import validate_bpm
 
 __all__ = ["SynthSong", "STEM_NAMES", "DEMO_PROGRESSION", "demo_song", "retimed", "beat_grid"]
 
-STEM_NAMES: tuple[str, ...] = ("drums", "bass", "harmony", "vocals")
+# The stems htdemucs separates, by the same names (remixer.separation.STEM_NAMES).
+STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 DEMO_PROGRESSION: tuple[str, ...] = ("C", "G", "A:min", "F")
 FIRST_DOWNBEAT = 0.5
 # Mix peak ceiling: synthesized parts sum to more than full scale on loud bars otherwise.
 PEAK = 0.9
 # Part gains against their unit-peak sounds: vocals sit ~2 dB under the accompaniment (RMS).
 _GAINS = {"kick": 0.55, "snare": 0.3, "hat": 0.07, "bass": 0.3, "pad": 0.05, "vocal": 0.16}
-# Left/right gains of the harmony in stereo (everything else is centred, the vocals above all).
+# Left/right gains of the pad (the other stem) in stereo (everything else is centred, the vocals above all).
 _PAD_PAN = (0.8, 1.0)
 _VOWELS = {  # (frequency, bandwidth) in Hz of the first three formants
     "a": ((800, 80), (1150, 90), (2900, 120)),
@@ -74,7 +75,7 @@ class SynthSong:
         One segment per bar (canonical Harte labels), the last ending at the song's end; an
         ``N`` segment covers the lead-in before the first downbeat.
     stems : dict of str to np.ndarray
-        ``drums``, ``bass``, ``harmony`` and ``vocals``, each shaped like ``audio`` (the vocals
+        ``drums``, ``bass``, ``other`` (the pad) and ``vocals``, each shaped like ``audio`` (the vocals
         are all zeros for an instrumental).
     beats_per_bar : int
     progression : tuple of str
@@ -107,7 +108,7 @@ class SynthSong:
     @property
     def accompaniment(self) -> np.ndarray:
         """Everything but the vocals, ``(channels, samples)``."""
-        return self.stems["drums"] + self.stems["bass"] + self.stems["harmony"]
+        return self.stems["drums"] + self.stems["bass"] + self.stems["other"]
 
 
 def demo_song(duration: float = 30.0, bpm: float = 100.0, beats_per_bar: int = 4, *,
@@ -132,7 +133,7 @@ def demo_song(duration: float = 30.0, bpm: float = 100.0, beats_per_bar: int = 4
     sample_rate : int
         8000-192000 Hz.
     channels : {1, 2}
-        Stereo places the harmony slightly right; drums, bass and vocals are centred.
+        Stereo places the pad slightly right; drums, bass and vocals are centred.
     seed : int >= 0
         Same seed, same song, sample for sample.
     first_downbeat : float >= 0
@@ -319,7 +320,7 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
                                                      for s in np.random.SeedSequence(seed).spawn(4))
 
     drums = _drums(beats, beats_per_bar, clock, length, sample_rate, drum_rng)
-    bass, harmony = np.zeros(length), np.zeros(length)
+    bass, pads = np.zeros(length), np.zeros(length)
     for k, label in enumerate(bar_labels):
         if label == "N":
             continue
@@ -330,7 +331,7 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
             # A power chord: the pad says nothing of the chord's quality, the voices do.
             pitch_classes = np.array([root, (root + 7) % 12])
         pad_notes = 48 + root + (pitch_classes - root) % 12
-        _add(harmony, bar_start, _pad(pad_notes, min(bar_end, duration) - bar_start, sample_rate),
+        _add(pads, bar_start, _pad(pad_notes, min(bar_end, duration) - bar_start, sample_rate),
              sample_rate)
         for beat in range(k * beats_per_bar, (k + 1) * beats_per_bar):
             start, end = clock(beat), clock(beat + 1)
@@ -350,9 +351,9 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
                     _add(voice, start, _BACKING_GAIN * _sing(note, clock(note.start + note.length) - start,
                                                              sample_rate, backing_rng), sample_rate)
 
-    parts = {"drums": drums, "bass": _GAINS["bass"] * bass, "harmony": _GAINS["pad"] * harmony,
+    parts = {"drums": drums, "bass": _GAINS["bass"] * bass, "other": _GAINS["pad"] * pads,
              "vocals": _GAINS["vocal"] * voice}
-    pans = {name: _PAD_PAN if name == "harmony" and channels == 2 else (1.0,) * channels
+    pans = {name: _PAD_PAN if name == "other" and channels == 2 else (1.0,) * channels
             for name in STEM_NAMES}
     peak = max(np.abs(sum(pans[name][c] * parts[name] for name in STEM_NAMES)).max()
                for c in range(channels))
@@ -361,7 +362,7 @@ def _render(duration: float, curve: tuple[float, ...], beats_per_bar: int,
     for name, stem in stems.items():
         for c, gain in enumerate(pans[name]):
             np.multiply(parts[name], gain * scale, out=stem[c], casting="same_kind")
-    audio = stems["drums"] + stems["bass"] + stems["harmony"] + stems["vocals"]
+    audio = stems["drums"] + stems["bass"] + stems["other"] + stems["vocals"]
     chords = _chord_segments(downbeats, bar_labels, duration)
     return SynthSong(audio=audio, sample_rate=sample_rate, beats=beats, downbeats=downbeats,
                      chords=chords, stems=stems, beats_per_bar=beats_per_bar, progression=labels,

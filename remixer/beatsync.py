@@ -44,8 +44,8 @@ BEAT_TOLERANCE = 0.3
 PHASE_COUNT_SLACK = 0.9
 # Chroma for the bar-phase choice: pitch classes need no more than 5.5 kHz of bandwidth, and
 # 23 ms frames resolve beats up to 300 BPM.
-CHROMA_RATE = 11_025
-CHROMA_HOP = 256
+AUDIO_CHROMA_RATE = 11_025
+AUDIO_CHROMA_HOP = 256
 
 
 @dataclass
@@ -160,8 +160,9 @@ def match_downbeats(generated: np.ndarray, reference: np.ndarray, threshold: flo
     return np.array(pairs[::-1], dtype=np.float64).reshape(-1, 2)
 
 
-def chroma_frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Chroma (12, frames) of the mono mix at ``CHROMA_RATE`` / ``CHROMA_HOP`` frames a second.
+def audio_chroma(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """STFT chroma (12, frames) of the mono mix, ``AUDIO_CHROMA_RATE / AUDIO_CHROMA_HOP`` frames a
+    second: what the audio sounds like, unlike the chord chroma that conditions generation.
 
     Tuning is taken as standard (A = 440 Hz): both sides are compared with each other, and
     librosa's tuning estimate would cost more than everything else in beat-sync but WSOLA.
@@ -169,20 +170,21 @@ def chroma_frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     import librosa
 
     mono = np.asarray(audio, dtype=np.float32).reshape(-1, np.shape(audio)[-1]).mean(axis=0)
-    mono = resample(mono, sample_rate, CHROMA_RATE)
-    return librosa.feature.chroma_stft(y=mono, sr=CHROMA_RATE, hop_length=CHROMA_HOP,
+    mono = resample(mono, sample_rate, AUDIO_CHROMA_RATE)
+    return librosa.feature.chroma_stft(y=mono, sr=AUDIO_CHROMA_RATE, hop_length=AUDIO_CHROMA_HOP,
                                        n_fft=2048, tuning=0.0)
 
 
-def beat_chroma(chroma: np.ndarray, beats: np.ndarray) -> np.ndarray:
-    """Unit-norm mean of :func:`chroma_frames` over each beat's span (to the next beat; the last
+def beat_audio_chroma(chroma: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Unit-norm mean of :func:`audio_chroma` over each beat's span (to the next beat; the last
     beat's for one median beat period), shaped (beats, 12).
 
     What a take shares with its song beyond timing: MusicGen Chord plays the song's chords at
     the song's times, so beat-synchronous chroma tells a take one beat off from one on time.
     """
     period = float(np.median(np.diff(beats))) if beats.size > 1 else 0.5
-    edges = np.round(np.append(beats, beats[-1] + period) * CHROMA_RATE / CHROMA_HOP).astype(int)
+    frame_rate = AUDIO_CHROMA_RATE / AUDIO_CHROMA_HOP
+    edges = np.round(np.append(beats, beats[-1] + period) * frame_rate).astype(int)
     edges = np.clip(edges, 0, chroma.shape[1])
     spans = np.zeros((beats.size, 12))
     for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
@@ -223,7 +225,7 @@ def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarra
 
     Timing alone cannot tell a take half a beat early with "1" on "3" from one half a beat late
     with "1" on "2", nor a tracker that followed the off-beats (a take's hi-hats) from one on
-    the beat. With ``generated_chroma`` (:func:`beat_chroma` of the generated audio, for any
+    the beat. With ``generated_chroma`` (:func:`beat_audio_chroma` of the generated audio, for any
     beat grid) and ``reference_chroma`` (that of the song's beats), the tracker's grid and the
     grid of midpoints between its beats (when ``threshold`` allows half a beat) are both tried, and among the shifts pairing at least
     ``PHASE_COUNT_SLACK`` of the most downbeats the one whose beat pairs (:func:`match_beats`)
@@ -387,7 +389,7 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         anchored too (:func:`match_beats`, ``BEAT_TOLERANCE`` of the song's beat period).
     reference_audio : (np.ndarray, int) or None
         The song's harmony (e.g. its bass + other stems) and its rate; with beats, the bar phase
-        is chosen by how alike the paired beats sound (:func:`beat_chroma`).
+        is chosen by how alike the paired beats sound (:func:`beat_audio_chroma`).
 
     Returns
     -------
@@ -425,9 +427,9 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         if reference_audio is not None and generated_beats.size and reference_beats.size:
             harmony, harmony_rate = reference_audio
             check_positive_int(harmony_rate, "reference_audio's sample rate")
-            generated_chroma = functools.partial(beat_chroma, chroma_frames(audio, sample_rate))
-            reference_chroma = beat_chroma(
-                chroma_frames(sanitize(np.atleast_2d(harmony)), harmony_rate), reference_beats)
+            generated_chroma = functools.partial(beat_audio_chroma, audio_chroma(audio, sample_rate))
+            reference_chroma = beat_audio_chroma(
+                audio_chroma(sanitize(np.atleast_2d(harmony)), harmony_rate), reference_beats)
         phase = choose_bar_phase(generated_beats, generated_downbeats, reference_beats,
                                  reference_downbeats, threshold, BEAT_TOLERANCE * period,
                                  generated_chroma=generated_chroma,

@@ -1,9 +1,12 @@
-"""Chord chroma on MusicGen Chord's conditioning grid, from recognised segments or text chords.
+"""Chord sources and their chroma on MusicGen Chord's conditioning grid.
 
 MusicGen Chord's conditioner reads one multi-hot chroma ``[235, 12]`` per 30 s generation window
 (an STFT hop of 4096 samples at 32 kHz gives ``1 + 960000 // 4096 = 235`` frames). Two sources
-fill it: chord segments recognised by BTC in the song (:func:`segments_to_chroma`), and a typed
-progression with a tempo and time signature (:func:`text_chords_to_chroma`).
+fill it: chord segments recognised by BTC in the song (:class:`AudioChords`,
+:func:`segments_to_chroma`), and a typed progression with a tempo and time signature
+(:class:`TextChords`, :func:`text_chords_to_chroma`). Each source gives the chroma of any window
+of the output (``source.chroma(start=..., duration=...)``), so a generator asks for window after
+window without knowing which kind it holds.
 
 One grid for both sources
     The reference put audio chords on ``235 / 30`` frames per second and text chords on
@@ -39,7 +42,7 @@ import math
 import numbers
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -47,6 +50,8 @@ from btc.labels import ChordSegment, label_to_chroma, parse_chord_text
 
 __all__ = [
     "AUDIO_FRAME_RATE",
+    "AudioChords",
+    "Chords",
     "CHROMA_FRAMES",
     "DENOISE_FRAMES",
     "MAX_BPM",
@@ -54,6 +59,7 @@ __all__ = [
     "TEXT_FRAME_RATE",
     "WINDOW_SECONDS",
     "ChordTimeline",
+    "TextChords",
     "fit_to_window",
     "frame_times",
     "null_chroma",
@@ -441,6 +447,58 @@ def null_chroma(n_frames: int = CHROMA_FRAMES) -> np.ndarray:
     """
     _check_frame_count(n_frames)
     return np.zeros((n_frames, 12), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class TextChords:
+    """A typed progression (``"C G A:min F"``; bars by spaces, chords of a bar by commas)."""
+
+    text: str
+    bpm: float
+    time_sig: str = "4/4"
+
+    def chroma(self, *, start: float, duration: float) -> np.ndarray:
+        """Chroma of ``[start, start + duration)``; bar 0 starts at output time 0."""
+        return text_chords_to_chroma(self.text, self.bpm, self.time_sig, duration=duration, start=start)
+
+
+@dataclass(frozen=True)
+class AudioChords:
+    """Chord segments recognised in an audio source, times on the output's timeline.
+
+    The source repeats end to end for as long as the output asks, as the published model loops
+    its chord source (``positions % wav_length``): a 10 s clip conditions all of a 45 s output.
+
+    Attributes
+    ----------
+    segments : sequence of ChordSegment
+        The source's chords from its start (``btc.ChordRecognizer.recognize`` covers it whole).
+    length : float, optional
+        The source's seconds; default: the end of the last segment.
+    """
+
+    segments: Sequence[ChordSegment]
+    length: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            raise ValueError("audio chords need at least one chord segment (N for no chord)")
+        length = self.loop_length
+        if not math.isfinite(length) or length <= 0:
+            raise ValueError(f"the chord source must last > 0 seconds, got {length!r}")
+
+    @property
+    def loop_length(self) -> float:
+        """Seconds after which the chord source repeats."""
+        return float(max(s.end for s in self.segments) if self.length is None else self.length)
+
+    def chroma(self, *, start: float, duration: float) -> np.ndarray:
+        """Chroma of ``[start, start + duration)`` of the looped source (denoised like the reference)."""
+        return segments_to_chroma(self.segments, duration=duration, start=start, loop=self.loop_length)
+
+
+# What a chord model can be conditioned on: a typed progression or chords read from audio.
+Chords = Union[TextChords, AudioChords]
 
 
 def _multi_hot(label: str) -> np.ndarray:

@@ -43,16 +43,15 @@ from audiocraft.models.genmodel import BaseGenModel
 from audiocraft.models.multibanddiffusion import MultiBandDiffusion
 from audiocraft.modules.conditioners import ConditioningAttributes, WavCondition
 
-from btc.labels import ChordSegment
-from remixer import chords as chord_grid
 from remixer.cancellation import CancelToken
+from remixer.chords import Chords, fit_to_window
 from remixer.musicgen.conditioners import CHROMA_ATTRIBUTE, is_chord_model, is_melody_model
 from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, load_melody_model,
                                       load_text_encoder)
 from remixer.sections import Window, plan_steps, stride_plan
 
-__all__ = ["GenerationParams", "TextChords", "AudioChords", "AudioClip", "GenerationResult",
-           "Generator", "ModelCache", "CHORD_VERSIONS", "MELODY_VERSIONS"]
+__all__ = ["GenerationParams", "AudioClip", "GenerationResult", "Generator", "ModelCache", "CHORD_VERSIONS",
+           "MELODY_VERSIONS"]
 
 CHORD_VERSIONS = ("chord", "chord-large", "stereo-chord", "stereo-chord-large")
 MELODY_VERSIONS = ("melody", "melody-large", "stereo-melody-large")
@@ -106,59 +105,6 @@ class GenerationParams:
             raise ValueError(f"cfg_coef must be >= 0, got {self.cfg_coef}")
         if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < _SEED_LIMIT):
             raise ValueError(f"seed must be an integer in [0, 2**32) or None, got {self.seed!r}")
-
-
-@dataclass(frozen=True)
-class TextChords:
-    """A typed progression (``"C G A:min F"``; bars by spaces, chords of a bar by commas)."""
-
-    text: str
-    bpm: float
-    time_sig: str = "4/4"
-
-    def chroma(self, *, start: float, duration: float) -> np.ndarray:
-        """Chroma of ``[start, start + duration)``; bar 0 starts at output time 0."""
-        return chord_grid.text_chords_to_chroma(self.text, self.bpm, self.time_sig,
-                                                duration=duration, start=start)
-
-
-@dataclass(frozen=True)
-class AudioChords:
-    """Chord segments recognised in an audio source, times on the output's timeline.
-
-    The source repeats end to end for as long as the output asks, as the published model loops
-    its chord source (``positions % wav_length``): a 10 s clip conditions all of a 45 s output.
-
-    Attributes
-    ----------
-    segments : sequence of ChordSegment
-        The source's chords from its start (``btc.ChordRecognizer.recognize`` covers it whole).
-    length : float, optional
-        The source's seconds; default: the end of the last segment.
-    """
-
-    segments: tp.Sequence[ChordSegment]
-    length: tp.Optional[float] = None
-
-    def __post_init__(self) -> None:
-        if not self.segments:
-            raise ValueError("audio chords need at least one chord segment (N for no chord)")
-        length = self.loop_length
-        if not math.isfinite(length) or length <= 0:
-            raise ValueError(f"the chord source must last > 0 seconds, got {length!r}")
-
-    @property
-    def loop_length(self) -> float:
-        """Seconds after which the chord source repeats."""
-        return float(max(s.end for s in self.segments) if self.length is None else self.length)
-
-    def chroma(self, *, start: float, duration: float) -> np.ndarray:
-        """Chroma of ``[start, start + duration)`` of the looped source (denoised like the reference)."""
-        return chord_grid.segments_to_chroma(self.segments, duration=duration, start=start,
-                                             loop=self.loop_length)
-
-
-Chords = tp.Union[TextChords, AudioChords]
 
 
 @dataclass(frozen=True)
@@ -254,7 +200,7 @@ class Generator:
         description : str
             Text prompt ("" for none).
         params : GenerationParams
-        chords : TextChords or AudioChords, optional
+        chords : remixer.chords.TextChords or AudioChords, optional
             Chord models only; None conditions on "no chords" (the null chroma).
         chroma_coefficient : float
             Scales the chord chroma, text and audio alike (reference range 0.5..2.5).
@@ -343,7 +289,7 @@ class Generator:
                 # The whole window, even past the output's end: the published model saw 30 s of
                 # chords in every window, and both chord kinds loop for as long as asked.
                 raw = chords.chroma(start=start, duration=self.window)
-                chroma = chord_grid.fit_to_window(raw, conditioner.chroma_len)
+                chroma = fit_to_window(raw, conditioner.chroma_len)
                 return conditioner.condition(torch.from_numpy(chroma) * coefficient)
             make_wav = chord_condition
         else:

@@ -47,8 +47,8 @@ from remixer.analysis import Analyzer, make_analyzer
 from remixer.beats import Beats, TempoPrior
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.cancellation import CancelToken
-from remixer.generation import (CHORD_VERSIONS, AudioChords, AudioClip, GenerationParams, Generator,
-                                ModelCache, TextChords)
+from remixer.chords import AudioChords, TextChords
+from remixer.generation import CHORD_VERSIONS, AudioClip, GenerationParams, Generator, ModelCache
 from remixer.mixing import mix
 from remixer.musicgen.loaders import checkpoint_btc_weights
 from remixer.plot import AnalysisPlot, write_analysis_png

@@ -17,8 +17,8 @@ from devtools.tiny import musicgen as fx
 from devtools.tiny.demucs import tiny_htdemucs
 from remixer import chords as chord_grid
 from remixer import generation
-from remixer.generation import (AudioChords, AudioClip, GenerationParams, Generator, ModelCache,
-                                TextChords)
+from remixer.chords import AudioChords, TextChords
+from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.musicgen.conditioners import ChordConditioner
 from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, load_melody_model,
                                       load_text_encoder)

@@ -19,6 +19,7 @@ import pytest
 import pytsmod
 import soundfile as sf
 
+from bench.quality import known_stems
 from btc.labels import label_to_chroma
 from devtools.synth import SynthSong, demo_song, retimed
 from devtools.tiny.cache import build_tiny_weights
@@ -29,7 +30,6 @@ from remixer.generation import GenerationResult
 from remixer.musicgen.conditioners import CHROMA_ATTRIBUTE
 from remixer.pipeline import Models, Pipeline
 from remixer.requests import RemixRequest, Sampling
-from remixer.separation import Stems
 from remixer.weights import Manifest, WeightsStore
 
 RATE = 32_000  # the model's rate: outputs keep the song's sample count base
@@ -57,16 +57,11 @@ def short_song() -> SynthSong:
     return demo_song(6.0, 100, sample_rate=RATE, channels=2, seed=2)
 
 
-def _known_stems(song: SynthSong) -> Stems:
-    return Stems(drums=song.stems["drums"], bass=song.stems["bass"], other=song.stems["harmony"],
-                 vocals=song.stems["vocals"], sample_rate=song.sample_rate)
-
-
 @pytest.fixture
 def oracle(models, monkeypatch):
     """Makes separation and chord recognition return a song's truth."""
     def use(song: SynthSong) -> SynthSong:
-        monkeypatch.setattr(models.separator, "separate", lambda wav, rate, **_: _known_stems(song))
+        monkeypatch.setattr(models.separator, "separate", lambda wav, rate, **_: known_stems(song))
         # The chord model reads 170-class chords with the BTC its checkpoint carries.
         recognizer = models.chord_recognizer("chord", large_voca=True)
         monkeypatch.setattr(recognizer, "recognize", lambda wav, rate: list(song.chords))

@@ -30,7 +30,8 @@ from devtools.tiny.cache import build_tiny_weights
 from fixtures.recording import Call, RecordingCache
 from remixer import chords as chord_grid
 from remixer.audio import fit_length
-from remixer.generation import AudioChords, GenerationParams, TextChords
+from remixer.chords import AudioChords, TextChords
+from remixer.generation import GenerationParams
 from remixer.mixing import INSTRUMENTAL_GAIN_DB, VOCAL_GAIN_DB, active_level_db
 from remixer.pipeline import Models, Pipeline, Result
 from remixer.requests import GenerateRequest, Output, RemixRequest, Sampling
