@@ -1,4 +1,4 @@
-"""python -m btc: outputs, vocabulary check, missing weights."""
+"""python -m remixer.read_chords: outputs, vocabulary check, missing weights."""
 from __future__ import annotations
 
 import json
@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from btc.__main__ import main
 from devtools.tiny.btc import published_state_dict, synth_progression, write_checkpoint
+from remixer.read_chords import main
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("btc_cli")
+    folder = tmp_path_factory.mktemp("read_chords")
     wav, _ = synth_progression(["C", "G", "A:min"], [1.0, 1.0, 1.5], 44100, seed=0)
     sf.write(folder / "song.wav", np.stack([wav, wav]).T, 44100)
     sf.write(folder / "silent.flac", np.zeros(44100 * 2, np.float32), 44100)

@@ -1,10 +1,12 @@
-"""Command line: chords of a song as MIREX ``.lab`` or JSON.
+"""Command line: the chords of a song, read by BTC, as MIREX ``.lab`` or JSON.
 
-    python -m btc SONG [--vocab {small,large}] [--weights PATH] [--lab OUT.lab | --json OUT.json]
+    python -m remixer.read_chords SONG [--vocab {small,large}] [--weights PATH]
+                                       [--lab OUT.lab | --json OUT.json]
 
-Without ``--weights`` the published checkpoint comes from the weights cache
-(``remixer.weights``: ``btc-model`` for ``small``, ``btc-model-large-voca`` for ``large``).
-Without ``--lab``/``--json`` the ``.lab`` text goes to standard output.
+The song is decoded like a remix's (:func:`remixer.audio.load_audio`). Without ``--weights`` the
+published checkpoint comes from the weights cache (:mod:`remixer.weights`: ``btc-model`` for
+``small``, ``btc-model-large-voca`` for ``large``). Without ``--lab``/``--json`` the ``.lab``
+text goes to standard output. The ``btc`` package itself stays free of the product.
 """
 from __future__ import annotations
 
@@ -12,14 +14,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from .recognizer import ChordRecognizer
+from btc.recognizer import ChordRecognizer
 
 WEIGHT_NAMES = {"small": "btc-model", "large": "btc-model-large-voca"}
 VOCAB_SIZES = {"small": 25, "large": 170}
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m btc", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m remixer.read_chords",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("song", type=Path, help="audio file (wav, flac, mp3, ...)")
     parser.add_argument("--vocab", choices=sorted(WEIGHT_NAMES), default="large",
                         help="small: 25 maj/min classes; large: 170 classes (default)")
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stdout.write(ChordRecognizer.to_lab(segments))
     except (OSError, ValueError, WeightsError) as error:
-        parser.exit(2, f"python -m btc: error: {error}\n")
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     return 0
 
 
