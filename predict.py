@@ -8,7 +8,9 @@ Melody generation inputs (duration, text chords, melody, continuation) apply whe
 Served to the public, the predictor reads only files the client sent (URLs or data URIs that Cog
 downloaded for the request), stops a cancelled request's work at its next check
 (:mod:`remixer.cancellation`), and removes each request's directory once Cog has taken the
-outputs (:mod:`remixer.workdirs`).
+outputs (:mod:`remixer.workdirs`). Only an :class:`~remixer.requests.InputError` is the client's
+to read (with Cog's temp file names replaced by the inputs' names); any other failure is ours:
+it is logged with its traceback, and the client gets a short message without server paths.
 """
 from __future__ import annotations
 
@@ -18,25 +20,22 @@ import functools
 import logging
 import os
 import pathlib
-import re
 import sys
-import tempfile
 
 from cog import BasePredictor, Input, Path
 
 from remixer.cancellation import CancelToken
-from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
 from remixer.pipeline import Models, Pipeline, Result
-from remixer.requests import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
-                              Output, RemixRequest, Sampling, reject_options)
+from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
+                              MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
+                              Output, RemixRequest, Sampling, check_request_kind, check_sent_file)
 from remixer.workdirs import RequestDirs
 
-# Inputs that only make sense without a song to remix.
-_GENERATION_ONLY = ("text_chords", "bpm", "input_audio", "continuation", "audio_start", "audio_end",
-                    "duration", "time_sig")
-# How Cog names the file it downloads for a URL or data URI input:
-# tempfile.NamedTemporaryFile(suffix=<the URL's file name>) in the temp directory.
-_DOWNLOAD_NAME = re.compile(r"tmp[a-z0-9_]{8}[^/]*")
+logger = logging.getLogger(__name__)
+
+# What the client reads when the failure is ours (the log has the traceback).
+INTERNAL_ERROR = ("internal error ({}): the prediction failed on the server, not because of the inputs; "
+                  "the server's log has the details")
 # Seconds a succeeded request's outputs stay for Cog to read (it reads them after predict returns).
 _KEEP_OUTPUTS_S = 60.0
 
@@ -109,14 +108,14 @@ class Predictor(BasePredictor):
                                       "logged and written to analysis.json).", default=None),
         duration: float = Input(description="Generation only: seconds of music to generate (including "
                                             "the audio prompt when continuing). Over 30 s is generated in "
-                                            "overlapping windows.", default=8.0, ge=0.1),
+                                            "overlapping windows.", default=DEFAULT_DURATION, ge=0.1),
         text_chords: str = Input(description="Generation only, chord models: a progression such as "
                                              "'C G A:min F' (bars separated by spaces, chords within a bar "
                                              "by commas, N for no chord; Am, Cmaj7, F#m7 are accepted). "
                                              "Needs bpm.", default=None),
         bpm: float = Input(description="Generation only: tempo of text_chords (20-300).", default=None),
         time_sig: str = Input(description="Generation only: time signature of text_chords, e.g. 4/4, 3/4, "
-                                          "6/8.", default="4/4"),
+                                          "6/8.", default=DEFAULT_TIME_SIG),
         input_audio: Path = Input(description="Generation only: audio whose chords (chord models) or melody "
                                               "(melody models) the output follows, or the audio to continue "
                                               "(continuation).", default=None),
@@ -128,39 +127,42 @@ class Predictor(BasePredictor):
                                              "(seconds); unset or -1 for its end.", default=None),
     ) -> list[Path]:
         """Remix ``music_input`` (or generate without it); returns the main output first."""
-        sent = {"music_input": _sent_file(music_input, "music_input"),
-                "input_audio": _sent_file(input_audio, "input_audio")}
-        sampling = Sampling(top_k=top_k, top_p=top_p, temperature=temperature,
-                            classifier_free_guidance=classifier_free_guidance,
-                            seed=None if seed in (None, -1) else seed)
-        output = Output(format=output_format, normalization=normalization_strategy)
-        if music_input is not None:
-            given = {"text_chords": text_chords, "bpm": bpm, "input_audio": input_audio,
-                     "continuation": continuation or None, "audio_start": audio_start or None,
-                     "audio_end": audio_end, "duration": None if duration == 8.0 else duration,
-                     "time_sig": None if time_sig == "4/4" else time_sig}
-            reject_options({name: given[name] is not None for name in _GENERATION_ONLY},
-                           "apply only to generation without music_input; a remix takes its "
-                           "chords and tempo from the song")
-            request: RemixRequest | GenerateRequest = RemixRequest(
-                song=sent["music_input"], prompt=prompt, model_version=model_version, sampling=sampling,
-                output=output, beat_sync_threshold=beat_sync_threshold, large_chord_voca=large_chord_voca,
-                chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
-                return_instrumental=return_instrumental, return_stems=return_stems,
-                return_analysis=return_analysis, target_bpm=target_bpm, key_shift=key_shift,
-                section_prompts=section_prompts)
-        else:
-            reject_options({"beat_sync_threshold": beat_sync_threshold not in (None, -1),
-                            "return_instrumental": return_instrumental, "return_stems": return_stems,
-                            "return_analysis": return_analysis, "target_bpm": target_bpm is not None,
-                            "key_shift": key_shift != 0, "section_prompts": section_prompts is not None},
-                           "apply only to a remix: give music_input")
-            request = GenerateRequest(
-                prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
-                output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,
-                audio=sent["input_audio"], audio_start=audio_start,
-                audio_end=audio_end, continuation=continuation, chroma_coefficient=chroma_coefficient,
-                large_chord_voca=large_chord_voca, multi_band_diffusion=multi_band_diffusion)
+        inputs = dict(locals())  # by name, for the check that looks at several at once
+        sent: dict[str, pathlib.Path | None] = {}
+        try:
+            sent = {"music_input": check_sent_file(music_input, "music_input"),
+                    "input_audio": check_sent_file(input_audio, "input_audio")}
+            sampling = Sampling(top_k=top_k, top_p=top_p, temperature=temperature,
+                                classifier_free_guidance=classifier_free_guidance,
+                                seed=None if seed in (None, -1) else seed)
+            output = Output(format=output_format, normalization=normalization_strategy)
+            check_request_kind(inputs, remix=music_input is not None, song="music_input")
+            if music_input is not None:
+                request: RemixRequest | GenerateRequest = RemixRequest(
+                    song=sent["music_input"], prompt=prompt, model_version=model_version, sampling=sampling,
+                    output=output, beat_sync_threshold=beat_sync_threshold, large_chord_voca=large_chord_voca,
+                    chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
+                    return_instrumental=return_instrumental, return_stems=return_stems,
+                    return_analysis=return_analysis, target_bpm=target_bpm, key_shift=key_shift,
+                    section_prompts=section_prompts)
+            else:
+                request = GenerateRequest(
+                    prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
+                    output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,
+                    audio=sent["input_audio"], audio_start=audio_start,
+                    audio_end=audio_end, continuation=continuation, chroma_coefficient=chroma_coefficient,
+                    large_chord_voca=large_chord_voca, multi_band_diffusion=multi_band_diffusion)
+            return await self._serve(request)
+        except InputError as error:
+            # The client knows its files as music_input / input_audio, not as Cog's temp files.
+            raise InputError(_input_names(str(error), sent)) from None
+        except Exception as error:
+            logger.exception("prediction failed")
+            raise RuntimeError(INTERNAL_ERROR.format(type(error).__name__)) from None
+
+    async def _serve(self, request: RemixRequest | GenerateRequest) -> list[Path]:
+        """Run ``request`` in a worker thread and its own directory, which is removed at once
+        if it fails or is cancelled, and once Cog has taken the outputs otherwise."""
         # Each request gets its own directory: concurrent requests never share a file name.
         workdir = self.dirs.create()
         cancel = CancelToken()
@@ -176,10 +178,8 @@ class Predictor(BasePredictor):
             await _settled(job)
             self.dirs.discard(workdir)
             raise
-        except BaseException as error:
+        except BaseException:
             self.dirs.discard(workdir)
-            if isinstance(error, ValueError):  # a bad input: name it as the client knows it
-                raise ValueError(_input_names(str(error), sent)) from None
             raise
         self.dirs.succeeded(workdir)
         asyncio.get_running_loop().call_later(self.dirs.keep_s + 1, self.dirs.sweep)
@@ -190,23 +190,6 @@ class Predictor(BasePredictor):
         if isinstance(request, RemixRequest):
             return self.pipeline.remix(request, workdir, cancel)
         return self.pipeline.generate(request, workdir, cancel)
-
-
-def _sent_file(value: object, name: str) -> pathlib.Path | None:
-    """The file Cog downloaded for this request from the URL or data URI the client sent.
-
-    Cog gives ``predict`` a downloaded input as its temp file, but a plain string
-    (``"/etc/passwd"``, another request's output) as that path itself. Only the first is
-    accepted, and the refusal does not depend on what exists at the path.
-    """
-    if value is None:
-        return None
-    path = pathlib.Path(str(value))
-    if (isinstance(value, pathlib.Path) and path.parent == pathlib.Path(tempfile.gettempdir())
-            and _DOWNLOAD_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink()):
-        return path
-    raise ValueError(f"{name} must be a file sent with the request (a URL or a data URI); "
-                     f"paths on the server are not accepted")
 
 
 async def _settled(job: asyncio.Future) -> None:

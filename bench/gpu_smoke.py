@@ -59,11 +59,11 @@ import torch  # noqa: E402
 from bench import floor, real_size  # noqa: E402
 from devtools.synth import demo_song  # noqa: E402
 from remixer import audio as audio_io  # noqa: E402
-from remixer.generation import CHORD_VERSIONS, ModelCache  # noqa: E402
+from remixer.generation import ModelCache  # noqa: E402
 from remixer.musicgen.builders import build_chord_model  # noqa: E402
 from remixer.musicgen.loaders import load_encodec, load_text_encoder  # noqa: E402
 from remixer.pipeline import MIN_SONG_SECONDS, Models, Pipeline  # noqa: E402
-from remixer.requests import RemixRequest, Sampling  # noqa: E402
+from remixer.requests import CHORD_VERSIONS, RemixRequest, Sampling  # noqa: E402
 from remixer.weights import WeightsError, WeightsStore  # noqa: E402
 
 DEMO_BPM = 100.0

@@ -29,7 +29,7 @@ from transformers import EncodecConfig, T5Config
 
 from devtools.tiny import demucs, musicgen
 from devtools.tiny.cache import build_tiny_weights
-from remixer.generation import CHORD_VERSIONS
+from remixer.requests import CHORD_VERSIONS
 from remixer.weights import Manifest, WeightsStore
 
 WINDOW = 30.0

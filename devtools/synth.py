@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from btc.labels import ChordSegment, label_to_chroma, normalize_label
-from remixer.chords import validate_bpm
+from remixer.requests import validate_bpm
 
 __all__ = ["SynthSong", "STEM_NAMES", "DEMO_PROGRESSION", "demo_song", "retimed", "beat_grid"]
 

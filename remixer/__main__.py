@@ -21,11 +21,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from remixer.analysis import ANALYSIS_BACKENDS
-from remixer.audio import load_audio
-from remixer.generation import CHORD_VERSIONS, MELODY_VERSIONS
-from remixer.pipeline import Models, Pipeline, load_song
-from remixer.requests import (DEFAULT_MAX_DURATION, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest,
-                              Output, RemixRequest, Sampling, reject_options)
+from remixer.pipeline import Models, Pipeline, load_clip, load_song
+from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
+                              MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
+                              Output, RemixRequest, Sampling, check_request_kind)
 from remixer.weights import WeightsError, WeightsStore
 
 REMIX_STAGES = 9  # decode, separation, chords, 2 analyses, generation, beat-sync, mix, export
@@ -66,10 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--return-analysis", action="store_true",
                         help="also write bpm, beats, downbeats and chords as JSON, and their picture (PNG)")
     gen = parser.add_argument_group("generation without a song")
-    gen.add_argument("--duration", type=float, default=8.0, help="seconds to generate")
+    gen.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="seconds to generate")
     gen.add_argument("--text-chords", help="progression like 'C G A:min F' (bars by spaces, chords of a bar by commas)")
     gen.add_argument("--bpm", type=float, help="tempo of --text-chords")
-    gen.add_argument("--time-sig", default="4/4", help="time signature of --text-chords")
+    gen.add_argument("--time-sig", default=DEFAULT_TIME_SIG, help="time signature of --text-chords")
     gen.add_argument("--input-audio", type=Path, help="audio whose chords/melody to follow, or to continue")
     gen.add_argument("--continuation", action="store_true", help="continue --input-audio")
     gen.add_argument("--audio-start", type=float, default=0.0, help="start (s) of --input-audio to use")
@@ -88,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
     fmt = args.output.suffix.lower().lstrip(".")
     if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"output {args.output}: the suffix must be one of "
+        raise InputError(f"output {args.output}: the suffix must be one of "
                          f"{', '.join('.' + f for f in OUTPUT_FORMATS)}")
     sampling = Sampling(top_k=args.top_k, top_p=args.top_p, temperature=args.temperature,
                         classifier_free_guidance=args.cfg, seed=args.seed)
@@ -96,21 +95,13 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
     common = dict(prompt=args.prompt, model_version=args.model_version, sampling=sampling, output=output,
                   large_chord_voca=not args.small_chord_voca, chroma_coefficient=args.chroma_coefficient,
                   multi_band_diffusion=args.multi_band_diffusion)
+    check_request_kind(vars(args), remix=args.song is not None, song="a song",
+                       spell=lambda name: "--" + name.replace("_", "-"))
     if args.song is not None:
-        reject_options({"--text-chords": bool(args.text_chords), "--input-audio": args.input_audio is not None,
-                        "--continuation": args.continuation, "--bpm": args.bpm is not None,
-                        "--duration": args.duration != 8.0, "--time-sig": args.time_sig != "4/4",
-                        "--audio-start": args.audio_start != 0, "--audio-end": args.audio_end is not None},
-                       "apply only without a song")
         return RemixRequest(song=args.song, beat_sync_threshold=args.beat_sync_threshold,
                             return_instrumental=args.return_instrumental, return_stems=args.return_stems,
                             return_analysis=args.return_analysis, target_bpm=args.target_bpm,
                             key_shift=args.key_shift, section_prompts=args.section_prompts, **common)
-    reject_options({"--beat-sync-threshold": args.beat_sync_threshold is not None,
-                    "--return-instrumental": args.return_instrumental, "--return-stems": args.return_stems,
-                    "--return-analysis": args.return_analysis, "--target-bpm": args.target_bpm is not None,
-                    "--key-shift": args.key_shift != 0, "--section-prompts": args.section_prompts is not None},
-                   "apply only to a remix: give a song")
     return GenerateRequest(duration=args.duration, text_chords=args.text_chords, bpm=args.bpm,
                            time_sig=args.time_sig, audio=args.input_audio, audio_start=args.audio_start,
                            audio_end=args.audio_end, continuation=args.continuation, **common)
@@ -128,7 +119,7 @@ def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -
     if isinstance(request, RemixRequest):
         load_song(request.song, max_duration)
     elif request.audio is not None:
-        load_audio(request.audio, max_duration=max_duration, max_channels=2)
+        load_clip(request, max_duration)
 
 
 def _generation_stages(request: GenerateRequest) -> int:

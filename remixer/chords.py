@@ -40,13 +40,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import numpy as np
 
 from btc.labels import ChordSegment, label_to_chroma, parse_chord_text
+from remixer.requests import InputError, is_number, parse_time_signature, validate_bpm
 
 __all__ = [
     "AUDIO_FRAME_RATE",
@@ -54,8 +54,6 @@ __all__ = [
     "Chords",
     "CHROMA_FRAMES",
     "DENOISE_FRAMES",
-    "MAX_BPM",
-    "MIN_BPM",
     "TEXT_FRAME_RATE",
     "WINDOW_SECONDS",
     "ChordTimeline",
@@ -63,10 +61,8 @@ __all__ = [
     "fit_to_window",
     "frame_times",
     "null_chroma",
-    "parse_time_signature",
     "segments_to_chroma",
     "text_chords_to_chroma",
-    "validate_bpm",
 ]
 
 CHROMA_FRAMES = 235
@@ -75,74 +71,6 @@ AUDIO_FRAME_RATE = CHROMA_FRAMES / WINDOW_SECONDS
 TEXT_FRAME_RATE = 32000 / 4096
 # A pitch class stays on when it is on in at least 4 of the 7 frames around it (BTC post-filter).
 DENOISE_FRAMES = 7
-MIN_BPM, MAX_BPM = 20.0, 300.0
-_MAX_NUMERATOR = 32
-_DENOMINATORS = (1, 2, 4, 8, 16)
-_TIME_SIGNATURE_RE = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*")
-
-
-def parse_time_signature(text: str) -> tuple[int, int]:
-    """Read a time signature such as ``"4/4"``, ``"3/4"``, ``"6/8"`` or ``"7/8"``.
-
-    Parameters
-    ----------
-    text : str
-        ``NUMERATOR/DENOMINATOR``; spaces around the parts are allowed.
-
-    Returns
-    -------
-    numerator, denominator : tuple of int
-        Beats per bar (1..32) and the note value of a beat (1, 2, 4, 8 or 16).
-
-    Raises
-    ------
-    ValueError
-        If ``text`` is not of that form or a part is out of range.
-    """
-    match = _TIME_SIGNATURE_RE.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(
-            f"time signature {text!r} is not NUMERATOR/DENOMINATOR, e.g. '4/4', '3/4' or '6/8'"
-        )
-    numerator, denominator = int(match.group(1)), int(match.group(2))
-    if not 1 <= numerator <= _MAX_NUMERATOR:
-        raise ValueError(
-            f"time signature {text!r}: numerator {numerator} (beats per bar) must be 1..{_MAX_NUMERATOR}"
-        )
-    if denominator not in _DENOMINATORS:
-        raise ValueError(
-            f"time signature {text!r}: denominator {denominator} must be a note value, one of "
-            f"{', '.join(map(str, _DENOMINATORS))}"
-        )
-    return numerator, denominator
-
-
-def validate_bpm(bpm: float) -> float:
-    """Check a tempo for text chords and return it as a float.
-
-    Parameters
-    ----------
-    bpm : float
-        Beats per minute, finite, between :data:`MIN_BPM` (20) and :data:`MAX_BPM` (300).
-
-    Returns
-    -------
-    bpm : float
-
-    Raises
-    ------
-    ValueError
-        If ``bpm`` is not a real number (booleans and strings included), not finite, or out of
-        range.
-    """
-    if isinstance(bpm, (bool, np.bool_)) or not isinstance(bpm, numbers.Real):
-        raise ValueError(f"bpm must be a number of beats per minute, got {bpm!r}")
-    value = float(bpm)
-    if not math.isfinite(value):
-        raise ValueError(f"bpm must be a finite number of beats per minute, got {value}")
-    if not MIN_BPM <= value <= MAX_BPM:
-        raise ValueError(f"bpm {value:g} is outside {MIN_BPM:g}..{MAX_BPM:g} beats per minute")
-    return value
 
 
 @dataclass(frozen=True)
@@ -168,7 +96,7 @@ class ChordTimeline:
             raise ValueError(
                 f"a chord timeline needs at least one bar and a chord in every bar, got {self.bars!r}"
             )
-        if not _is_finite(self.bar_seconds) or self.bar_seconds <= 0:
+        if not is_number(self.bar_seconds) or self.bar_seconds <= 0:
             raise ValueError(f"bar length must be a positive number of seconds, got {self.bar_seconds!r}")
 
     @classmethod
@@ -180,15 +108,16 @@ class ChordTimeline:
         text : str
             Bars separated by spaces, chords inside a bar by commas, e.g. ``"C G,G:7 A:min F"``.
         bpm : float
-            Tempo, see :func:`validate_bpm`.
+            Tempo, see :func:`remixer.requests.validate_bpm`.
         time_signature : str
-            E.g. ``"4/4"``, see :func:`parse_time_signature`; a bar is ``numerator * 60 / bpm`` s.
+            E.g. ``"4/4"``, see :func:`remixer.requests.parse_time_signature`; a bar is
+            ``numerator * 60 / bpm`` seconds.
 
         Raises
         ------
         btc.labels.ChordSyntaxError
             If the text cannot be read (a ``ValueError`` naming the chord).
-        ValueError
+        remixer.requests.InputError
             If ``bpm`` or ``time_signature`` is invalid.
         """
         bpm = validate_bpm(bpm)
@@ -312,15 +241,17 @@ def text_chords_to_chroma(
     ------
     btc.labels.ChordSyntaxError
         If the text cannot be read (a ``ValueError`` naming the chord and its bar).
+    remixer.requests.InputError
+        Invalid ``bpm`` or ``time_sig``, or a bar so crowded at this tempo that a chord would be
+        shorter than one frame and never reach the model (what the client typed).
     ValueError
-        Invalid ``bpm``, ``time_sig``, ``duration``, ``start`` or ``frame_rate``, or a bar so
-        crowded at this tempo that a chord would be shorter than one frame and never reach the model.
+        Invalid ``duration``, ``start`` or ``frame_rate``.
     """
     timeline = ChordTimeline.from_text(text, bpm, time_sig)
     times = frame_times(duration, start=start, frame_rate=frame_rate)
     if timeline.shortest_chord * frame_rate < 1:
         crowded = max(timeline.bars, key=len)
-        raise ValueError(
+        raise InputError(
             f"at {bpm:g} bpm in {time_sig} a bar lasts {timeline.bar_seconds:.3f} s, so the "
             f"{len(crowded)} chords of bar {' '.join(crowded)!r} get {timeline.shortest_chord:.3f} s "
             f"each, less than one chroma frame ({1 / frame_rate:.3f} s) and some would never reach "
@@ -380,14 +311,14 @@ def segments_to_chroma(
         or an unreadable label (:class:`btc.labels.ChordSyntaxError`).
     """
     first, count = _window_frames(duration, start, frame_rate)
-    if loop is not None and (not _is_finite(loop) or loop <= 0):
+    if loop is not None and (not is_number(loop) or loop <= 0):
         raise ValueError(f"loop must be a positive number of seconds, got {loop!r}")
     pad = DENOISE_FRAMES // 2 if denoise else 0
     times = _centres(first - pad, first + count + pad, frame_rate)
     active = np.zeros((len(times), 12), dtype=bool)
     pitches: dict[str, np.ndarray] = {}
     for index, segment in enumerate(segments):
-        if not (_is_finite(segment.start) and _is_finite(segment.end)) or segment.end < segment.start:
+        if not (is_number(segment.start) and is_number(segment.end)) or segment.end < segment.start:
             raise ValueError(
                 f"chord segment {index} ({segment.label!r}) has invalid times "
                 f"{segment.start!r}..{segment.end!r} s: need finite start <= end"
@@ -484,7 +415,7 @@ class AudioChords:
         if not self.segments:
             raise ValueError("audio chords need at least one chord segment (N for no chord)")
         length = self.loop_length
-        if not math.isfinite(length) or length <= 0:
+        if not is_number(length) or length <= 0:
             raise ValueError(f"the chord source must last > 0 seconds, got {length!r}")
 
     @property
@@ -506,26 +437,22 @@ def _multi_hot(label: str) -> np.ndarray:
     return np.maximum(label_to_chroma(label), 0.0)
 
 
-def _is_finite(value: object) -> bool:
-    return isinstance(value, numbers.Real) and math.isfinite(value)
-
-
 def _check_frame_count(n_frames: int) -> None:
     if isinstance(n_frames, (bool, np.bool_)) or not isinstance(n_frames, numbers.Integral) or n_frames < 1:
         raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}")
 
 
 def _check_span(duration: float, start: float) -> None:
-    if not _is_finite(duration) or duration <= 0:
+    if not is_number(duration) or duration <= 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
-    if not _is_finite(start) or start < 0:
+    if not is_number(start) or start < 0:
         raise ValueError(f"start must be a number of seconds >= 0, got {start!r}")
 
 
 def _window_frames(duration: float, start: float, frame_rate: float) -> tuple[int, int]:
     """First frame index and frame count of a window on the absolute grid."""
     _check_span(duration, start)
-    if not _is_finite(frame_rate) or frame_rate <= 0:
+    if not is_number(frame_rate) or frame_rate <= 0:
         raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
     count = math.floor(duration * frame_rate + 0.5)
     if count < 1:

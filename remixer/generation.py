@@ -29,7 +29,6 @@ Outputs
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import threading
 import typing as tp
@@ -43,20 +42,19 @@ from audiocraft.models.genmodel import BaseGenModel
 from audiocraft.models.multibanddiffusion import MultiBandDiffusion
 from audiocraft.modules.conditioners import ConditioningAttributes, WavCondition
 
+from remixer.audio import check_positive_int
 from remixer.cancellation import CancelToken
 from remixer.chords import Chords, fit_to_window
 from remixer.musicgen.conditioners import CHROMA_ATTRIBUTE, is_chord_model, is_melody_model
 from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, load_melody_model,
                                       load_text_encoder)
+from remixer.requests import (CHORD_VERSIONS, MELODY_VERSIONS, SEED_LIMIT, InputError, Sampling,
+                              is_number)
 from remixer.sections import Window, plan_steps, stride_plan
 
-__all__ = ["GenerationParams", "AudioClip", "GenerationResult", "Generator", "ModelCache", "CHORD_VERSIONS",
-           "MELODY_VERSIONS"]
+__all__ = ["GenerationParams", "AudioClip", "GenerationResult", "Generator", "ModelCache"]
 
-CHORD_VERSIONS = ("chord", "chord-large", "stereo-chord", "stereo-chord-large")
-MELODY_VERSIONS = ("melody", "melody-large", "stereo-melody-large")
 EXTEND_RATIO = 0.6
-_SEED_LIMIT = 2 ** 32
 
 logger = logging.getLogger(__name__)
 
@@ -89,22 +87,18 @@ class GenerationParams:
     seed: tp.Optional[int] = None
 
     def __post_init__(self) -> None:
-        for name in ("duration", "top_p", "temperature", "cfg_coef"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if self.duration <= 0:
-            raise ValueError(f"duration must be > 0 seconds, got {self.duration}")
-        if not _is_int(self.top_k) or self.top_k < 0:
-            raise ValueError(f"top_k must be an integer >= 0, got {self.top_k!r}")
-        if not 0.0 <= self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in [0, 1], got {self.top_p}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.cfg_coef < 0:
-            raise ValueError(f"cfg_coef must be >= 0, got {self.cfg_coef}")
-        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < _SEED_LIMIT):
-            raise ValueError(f"seed must be an integer in [0, 2**32) or None, got {self.seed!r}")
+        if not is_number(self.duration) or self.duration <= 0:
+            raise ValueError(f"duration must be > 0 seconds, got {self.duration!r}")
+        # The sampling rules are the client's (one set, in remixer.requests).
+        Sampling(top_k=self.top_k, top_p=self.top_p, temperature=self.temperature,
+                 classifier_free_guidance=self.cfg_coef, seed=self.seed)
+
+    @classmethod
+    def of(cls, sampling: Sampling, duration: float) -> GenerationParams:
+        """The settings of a request's :class:`~remixer.requests.Sampling` for ``duration`` seconds."""
+        return cls(duration=duration, top_k=sampling.top_k, top_p=sampling.top_p,
+                   temperature=sampling.temperature, cfg_coef=sampling.classifier_free_guidance,
+                   seed=sampling.seed)
 
 
 @dataclass(frozen=True)
@@ -121,8 +115,7 @@ class AudioClip:
                              f"got {samples.shape}")
         if not np.isfinite(samples).all():
             raise ValueError("audio holds NaN or infinite samples")
-        if not _is_int(self.sample_rate) or self.sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer, got {self.sample_rate!r}")
+        check_positive_int(self.sample_rate, "sample_rate")
 
     @property
     def duration(self) -> float:
@@ -235,7 +228,7 @@ class Generator:
             raise ValueError("a window plan cannot continue an audio prompt")
         spans = plan_steps(plan, frame_rate=frame_rate, total_steps=total_steps,
                            window_steps=int(self.window * frame_rate))
-        seed = secrets.randbelow(_SEED_LIMIT) if params.seed is None else params.seed
+        seed = secrets.randbelow(SEED_LIMIT) if params.seed is None else params.seed
         with self._lock, torch.no_grad():
             prompt_tokens = self._encode_prompt(prompt, total_steps)
             condition = self._condition_maker(params, chords, chroma_coefficient, melody)
@@ -253,7 +246,7 @@ class Generator:
             raise ValueError(f"model {name!r} does not take chords; use a MusicGen Chord model")
         if melody is not None and not self.takes_melody:
             raise ValueError(f"model {name!r} does not take a melody; use a MusicGen melody model")
-        if not isinstance(coefficient, (int, float)) or not math.isfinite(coefficient) or coefficient <= 0:
+        if not is_number(coefficient) or coefficient <= 0:
             raise ValueError(f"chroma_coefficient must be a finite number > 0, got {coefficient!r}")
         if prompt is not None and not isinstance(prompt, AudioClip):
             raise ValueError("prompt must be an AudioClip")
@@ -267,7 +260,7 @@ class Generator:
         tokens, _ = self.model.compression_model.encode(wav)
         limit = min(total_steps - 1, int(self.window * self.model.frame_rate))
         if tokens.shape[-1] > limit:
-            raise ValueError(f"the audio prompt lasts {prompt.duration:.2f} s; it must be shorter than "
+            raise InputError(f"the audio prompt lasts {prompt.duration:.2f} s; it must be shorter than "
                              f"the output duration and at most the model's {self.window:g} s window")
         return tokens
 
@@ -424,8 +417,3 @@ class ModelCache:
             if key not in self._shared:
                 self._shared[key] = build()
             return self._shared[key]
-
-
-def _is_int(value: tp.Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-

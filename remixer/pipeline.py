@@ -48,12 +48,13 @@ from remixer.beats import Beats, TempoPrior
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.cancellation import CancelToken
 from remixer.chords import AudioChords, TextChords
-from remixer.generation import CHORD_VERSIONS, AudioClip, GenerationParams, Generator, ModelCache
+from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.mixing import mix
 from remixer.musicgen.loaders import checkpoint_btc_weights
 from remixer.plot import AnalysisPlot, write_analysis_png
-from remixer.requests import DEFAULT_MAX_DURATION, GenerateRequest, Output, RemixRequest
-from remixer.sections import SectionPrompts, Window, plan_windows, song_parts, stride_plan
+from remixer.requests import (CHORD_VERSIONS, DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output,
+                              RemixRequest, SectionPrompts)
+from remixer.sections import Window, plan_windows, song_parts, stride_plan
 from remixer.separation import Separator
 from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transform_stems
 from remixer.weights import WeightsStore
@@ -68,11 +69,35 @@ _BTC_WEIGHTS = {True: "btc-model-large-voca", False: "btc-model"}
 def load_song(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
     """Decode the song to remix (at most stereo) and refuse one too short to remix; the CLI calls
     it too, to fail before any model loads."""
-    song, rate = audio_io.load_audio(path, max_duration=max_duration, max_channels=2)
+    song, rate = _client_audio(path, max_duration)
     if song.shape[1] < MIN_SONG_SECONDS * rate:
-        raise ValueError(f"{path}: the song lasts {song.shape[1] / rate:.2f} s; "
+        raise InputError(f"{path}: the song lasts {song.shape[1] / rate:.2f} s; "
                          f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
     return song, rate
+
+
+def load_clip(request: GenerateRequest, max_duration: float) -> AudioClip:
+    """Decode ``request.audio`` (at most stereo) and cut its ``audio_start``-``audio_end`` part;
+    the CLI calls it too, to fail before any model loads."""
+    wav, rate = _client_audio(request.audio, max_duration)
+    total = wav.shape[1] / rate
+    end = total if request.audio_end in (None, -1) else min(request.audio_end, total)
+    if request.audio_start >= total:
+        raise InputError(f"{request.audio}: audio_start {request.audio_start} s is past the end "
+                         f"of the audio ({total:.2f} s)")
+    piece = wav[:, int(request.audio_start * rate):int(round(end * rate))]
+    if piece.shape[1] == 0:
+        raise InputError(f"audio_start {request.audio_start} s to audio_end {end} s holds no sample of "
+                         f"{request.audio}")
+    return AudioClip(piece, rate)
+
+
+def _client_audio(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
+    """A file the client sent, decoded; one that cannot be used is the client's error."""
+    try:
+        return audio_io.load_audio(path, max_duration=max_duration, max_channels=2)
+    except audio_io.AudioError as error:
+        raise InputError(str(error)) from None
 
 
 @dataclass
@@ -222,7 +247,7 @@ class Pipeline:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
         with timer("generation"):
-            generated = generator.generate(description, request.sampling.params(duration),
+            generated = generator.generate(description, GenerationParams.of(request.sampling, duration),
                                            chords=AudioChords(chords),
                                            chroma_coefficient=request.chroma_coefficient, mbd=mbd,
                                            plan=plan, cancel=cancel)
@@ -285,7 +310,7 @@ class Pipeline:
         clip = None
         if request.audio is not None:
             with timer("decode"):
-                clip = self._audio_clip(request)
+                clip = load_clip(request, self.max_duration)
         chords = melody = prompt = None
         if request.text_chords is not None:
             chords = TextChords(request.text_chords, request.bpm, request.time_sig)
@@ -306,7 +331,7 @@ class Pipeline:
             description = _chord_description(description, request.time_sig, request.bpm)
         logger.info("description given to the model: %r", description)
         with timer("generation"):
-            generated = generator.generate(description, request.sampling.params(request.duration),
+            generated = generator.generate(description, GenerationParams.of(request.sampling, request.duration),
                                            chords=chords, chroma_coefficient=request.chroma_coefficient,
                                            melody=melody, prompt=prompt, mbd=mbd, cancel=cancel)
         with timer("export"):
@@ -314,16 +339,6 @@ class Pipeline:
                                 request.output)
         return Result(outputs=[path], seed=generated.seed, timings=timer.seconds,
                       analysis={"seed": generated.seed, "description": description})
-
-    def _audio_clip(self, request: GenerateRequest) -> AudioClip:
-        wav, rate = audio_io.load_audio(request.audio, max_duration=self.max_duration, max_channels=2)
-        total = wav.shape[1] / rate
-        end = total if request.audio_end in (None, -1) else min(request.audio_end, total)
-        if request.audio_start >= total:
-            raise ValueError(f"{request.audio}: audio_start {request.audio_start} s is past the end "
-                             f"of the audio ({total:.2f} s)")
-        piece = wav[:, int(request.audio_start * rate):int(round(end * rate))]
-        return AudioClip(piece, rate)
 
     @staticmethod
     def _export(wav: np.ndarray, rate: int, stem: Path, output: Output, *, normalize: bool = True) -> Path:

@@ -2,12 +2,10 @@
 
 Section prompts
     ``"verse: nylon guitar, brushes; chorus: full band, horns"`` gives All-In-One's labelled
-    sections (:data:`SECTION_LABELS`) their own prompt; ``"0:00-0:45: ambient pads; 0:45-: full
-    band"`` gives time ranges theirs, with any analysis backend (times as ``m:ss``, ``h:mm:ss`` or
-    seconds; an open end runs to the song's end). Labels and ranges may be mixed: where a range
-    covers a labelled section, the range wins. What no part covers uses the request's prompt.
-    :func:`parse_section_prompts` checks everything it can without the song; errors name the
-    offending part.
+    sections their own prompt; ``"0:00-0:45: ambient pads; 0:45-: full band"`` gives time ranges
+    theirs, with any analysis backend. Labels and ranges may be mixed: where a range covers a
+    labelled section, the range wins. What no part covers uses the request's prompt. The grammar
+    and its errors are input checks (:func:`remixer.requests.parse_section_prompts`).
 
 Parts
     :func:`song_parts` cuts the song at its section starts (when the backend reports sections)
@@ -40,73 +38,18 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import typing as tp
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from remixer.beats import Section
+from remixer.requests import RangePrompt, SectionPrompts
 
-__all__ = ["SECTION_LABELS", "SECTION_BACKENDS", "RangePrompt", "SectionPrompts", "Part", "Window",
-           "parse_section_prompts", "song_parts", "plan_windows", "stride_plan", "plan_steps"]
+__all__ = ["Part", "Window", "song_parts", "plan_windows", "stride_plan", "plan_steps"]
 
 logger = logging.getLogger(__name__)
 
-# All-In-One's Harmonix functions, less "start" and "end" (the silence around the song).
-SECTION_LABELS = ("intro", "verse", "chorus", "bridge", "inst", "solo", "break", "outro")
-# Analysis backends whose Beats carry labelled sections.
-SECTION_BACKENDS = ("allinone",)
-_EXAMPLE = "'verse: nylon guitar, brushes; chorus: full band, horns'"
-_RANGE_EXAMPLE = "'0:00-0:45: ambient pads; 0:45-: full band'"
-_TIME = r"\d+(?::\d+){0,2}(?:\.\d+)?"
-_RANGE = re.compile(rf"(?P<start>{_TIME})\s*-\s*(?P<end>{_TIME})?\s*:(?P<prompt>.*)", re.S)
-_LABEL = re.compile(r"(?P<label>[A-Za-z][^:]*?)\s*:(?P<prompt>.*)", re.S)
-
-
-@dataclass(frozen=True)
-class RangePrompt:
-    """The prompt of ``[start, end)`` seconds (``end=None``: to the song's end), as ``text`` wrote it."""
-
-    start: float
-    end: float | None
-    prompt: str
-    text: str
-
-
-@dataclass(frozen=True)
-class SectionPrompts:
-    """Parsed ``section_prompts``: prompts by section label and by time range (sorted by start)."""
-
-    labels: dict[str, str] = field(default_factory=dict)
-    ranges: tuple[RangePrompt, ...] = ()
-
-    def check_backend(self, backend: str) -> None:
-        """Refuse labels when ``backend`` reports no sections (madmom), naming the ways out."""
-        if self.labels and backend not in SECTION_BACKENDS:
-            raise ValueError(
-                f"section_prompts names sections ({', '.join(self.labels)}), but the {backend} "
-                f"analysis finds no sections: give time ranges instead, e.g. {_RANGE_EXAMPLE}, or "
-                f"fetch the All-In-One weights (python -m remixer.weights fetch allinone)")
-
-    @property
-    def prompts(self) -> tuple[str, ...]:
-        """Every prompt given, labelled and timed."""
-        return tuple(self.labels.values()) + tuple(item.prompt for item in self.ranges)
-
-    def scaled(self, ratio: float) -> SectionPrompts:
-        """The same prompts with their time ranges on a timeline stretched by ``ratio`` (a remix
-        at a new tempo: ranges are written in the song's time)."""
-        return SectionPrompts(self.labels, tuple(
-            RangePrompt(item.start * ratio, None if item.end is None else item.end * ratio, item.prompt,
-                        item.text) for item in self.ranges))
-
-    def check_duration(self, duration: float) -> None:
-        """Refuse ranges that start at or after the song's end (``duration`` seconds)."""
-        for item in self.ranges:
-            if item.start >= duration:
-                raise ValueError(f"section_prompts range '{item.text}' starts at {item.start:g} s, "
-                                 f"after the song's end ({duration:.2f} s)")
 
 
 @dataclass(frozen=True)
@@ -142,73 +85,6 @@ class Window:
         return {"start": round(self.start, 3), "new_start": round(self.new_start, 3),
                 "new_end": round(self.new_end, 3), "section": self.section,
                 "description": self.description}
-
-
-def parse_section_prompts(text: str) -> SectionPrompts:
-    """Parse ``"label: prompt; start-end: prompt; ..."``.
-
-    Empty parts (``";;"``, a trailing ``";"``) are skipped; labels are case-insensitive.
-
-    Raises
-    ------
-    ValueError
-        Naming the part that is not ``label: prompt`` or ``start-end: prompt``, has no prompt,
-        names an unknown label or a label twice, or whose range is empty or overlaps another.
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"section_prompts must be text such as {_EXAMPLE}, got {type(text).__name__}")
-    labels: dict[str, str] = {}
-    ranges: list[RangePrompt] = []
-    for part in (piece.strip() for piece in text.split(";")):
-        if not part:
-            continue
-        timed, labelled = _RANGE.fullmatch(part), _LABEL.fullmatch(part)
-        match = timed or labelled
-        if match is None:
-            raise ValueError(f"section_prompts part '{part}' is neither 'label: prompt' nor "
-                             f"'start-end: prompt' (e.g. {_EXAMPLE} or {_RANGE_EXAMPLE})")
-        prompt = match["prompt"].strip()
-        if not prompt:
-            raise ValueError(f"section_prompts part '{part}' has no prompt after its ':'")
-        if timed is not None:
-            ranges.append(_range(timed, prompt, part))
-            continue
-        label = labelled["label"].strip().lower()
-        if label not in SECTION_LABELS:
-            raise ValueError(f"section_prompts part '{part}': unknown section {label!r}; All-In-One's "
-                             f"sections are {', '.join(SECTION_LABELS)} (or give a time range such "
-                             f"as '0:45-1:30: horns')")
-        if label in labels:
-            raise ValueError(f"section_prompts gives {label!r} twice")
-        labels[label] = prompt
-    if not labels and not ranges:
-        raise ValueError(f"section_prompts has no part; write e.g. {_EXAMPLE}")
-    ranges.sort(key=lambda item: item.start)
-    for before, after in zip(ranges, ranges[1:]):
-        if before.end is None or after.start < before.end:
-            raise ValueError(f"section_prompts ranges '{before.text}' and '{after.text}' overlap")
-    return SectionPrompts(labels=labels, ranges=tuple(ranges))
-
-
-def _range(match: re.Match[str], prompt: str, part: str) -> RangePrompt:
-    text = part[:match.start("prompt") - 1].strip()
-    start = _seconds(match["start"], part)
-    end = None if match["end"] is None else _seconds(match["end"], part)
-    if end is not None and end <= start:
-        raise ValueError(f"section_prompts range '{text}' ends before it starts")
-    return RangePrompt(start=start, end=end, prompt=prompt, text=text)
-
-
-def _seconds(time: str, part: str) -> float:
-    """``"1:02:03.5"``, ``"2:03"`` or ``"123.5"`` in seconds."""
-    *larger, seconds = time.split(":")
-    if larger and float(seconds) >= 60 or any(int(minutes) >= 60 for minutes in larger[1:]):
-        raise ValueError(f"section_prompts part '{part}': {time!r} is not a time "
-                         f"(m:ss, h:mm:ss or seconds)")
-    value = float(seconds)
-    for unit, number in zip((60, 3600), reversed(larger)):
-        value += unit * int(number)
-    return value
 
 
 def song_parts(prompts: SectionPrompts, prompt: str, *, duration: float,

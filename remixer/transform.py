@@ -16,7 +16,6 @@ by ``bench/stretch.py`` (transient smear, pitch stability, speed; figures in ``b
 """
 from __future__ import annotations
 
-import math
 import typing as tp
 from dataclasses import dataclass, replace
 
@@ -26,42 +25,15 @@ import pedalboard
 from btc.labels import ROOTS, ChordSegment, label_to_chroma, normalize_label
 from remixer.audio import check_positive_int, fit_length
 from remixer.beats import Beats, Section
+from remixer.requests import InputError
 from remixer.separation import STEM_NAMES, Stems
 
-__all__ = ["Transform", "TARGET_BPM_RANGE", "KEY_SHIFT_RANGE", "MAX_TEMPO_FACTOR", "check_target_bpm",
-           "check_key_shift", "transform_audio", "transform_stems", "scale_beats", "transpose_label",
-           "transform_chords"]
+__all__ = ["Transform", "MAX_TEMPO_FACTOR", "transform_audio", "transform_stems", "scale_beats",
+           "transpose_label", "transform_chords"]
 
-TARGET_BPM_RANGE = (40.0, 240.0)
-KEY_SHIFT_RANGE = (-12, 12)
 # Beyond 2x either way a stretched voice is smeared (slower) or garbled (faster), and the song's
 # bars no longer fit the generator's idea of a bar at that bpm.
 MAX_TEMPO_FACTOR = 2.0
-
-
-def check_target_bpm(target_bpm: tp.Any) -> float | None:
-    """``target_bpm`` as a float in :data:`TARGET_BPM_RANGE`, or None (keep the song's tempo)."""
-    if target_bpm is None:
-        return None
-    if isinstance(target_bpm, bool) or not isinstance(target_bpm, (int, float)) \
-            or not math.isfinite(target_bpm):
-        raise ValueError(f"target_bpm must be a number of beats per minute, got {target_bpm!r}")
-    low, high = TARGET_BPM_RANGE
-    if not low <= target_bpm <= high:
-        raise ValueError(f"target_bpm must be between {low:g} and {high:g} BPM, got {target_bpm:g}")
-    return float(target_bpm)
-
-
-def check_key_shift(key_shift: tp.Any) -> int:
-    """``key_shift`` as an int in :data:`KEY_SHIFT_RANGE` (whole semitones)."""
-    integral = isinstance(key_shift, (int, np.integer)) or (
-        isinstance(key_shift, float) and key_shift.is_integer())
-    if isinstance(key_shift, bool) or not integral:
-        raise ValueError(f"key_shift must be a whole number of semitones, got {key_shift!r}")
-    low, high = KEY_SHIFT_RANGE
-    if not low <= key_shift <= high:
-        raise ValueError(f"key_shift must be between {low} and {high} semitones, got {int(key_shift)}")
-    return int(key_shift)
 
 
 @dataclass(frozen=True)
@@ -82,18 +54,18 @@ class Transform:
 
         Raises
         ------
-        ValueError
+        remixer.requests.InputError
             When a target is given but the song has no detected tempo, or the target is more
             than :data:`MAX_TEMPO_FACTOR` times faster or slower than the song.
         """
         if target_bpm is None:
             return cls(1.0, semitones, None)
         if song_bpm is None:
-            raise ValueError(f"target_bpm {target_bpm:g}: no tempo was detected in the song, so it "
+            raise InputError(f"target_bpm {target_bpm:g}: no tempo was detected in the song, so it "
                              f"cannot be brought to another one; leave target_bpm unset")
         factor = target_bpm / song_bpm
         if not 1 / MAX_TEMPO_FACTOR <= factor <= MAX_TEMPO_FACTOR:
-            raise ValueError(f"target_bpm {target_bpm:g} is {factor:.2f}x the song's tempo "
+            raise InputError(f"target_bpm {target_bpm:g} is {factor:.2f}x the song's tempo "
                              f"({song_bpm:.1f} BPM); it must stay within {1 / MAX_TEMPO_FACTOR:g}x-"
                              f"{MAX_TEMPO_FACTOR:g}x of it ({song_bpm / MAX_TEMPO_FACTOR:.1f}-"
                              f"{song_bpm * MAX_TEMPO_FACTOR:.1f} BPM)")

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WIRING = "tests/test_wiring.py"
 HTTP = "tests/test_http_wiring.py"
+SERVER = "tests/test_predictor_http.py"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ def _wiring(*names: str) -> tuple[str, ...]:
 
 def _http(*names: str) -> tuple[str, ...]:
     return tuple(f"{HTTP}::{name}" for name in names)
+
+
+def _server(*names: str) -> tuple[str, ...]:
+    return tuple(f"{SERVER}::{name}" for name in names)
 
 
 PIPELINE = "remixer/pipeline.py"
@@ -87,7 +92,7 @@ MUTANTS: list[Mutant] = [
            "for name, stem in zip(stems.as_dict(), reversed(stems.as_dict().values()))]",
            _wiring("test_return_stems_gives_the_four_separated_stems_unnormalized")),
     Mutant("remix ignores the sampling settings and seed", PIPELINE,
-           "generated = generator.generate(description, request.sampling.params(duration),",
+           "generated = generator.generate(description, GenerationParams.of(request.sampling, duration),",
            "generated = generator.generate(description, GenerationParams(duration=duration),",
            _wiring("test_remix_seed_reaches_the_lm_and_the_same_seed_gives_the_same_remix")),
     # Remix inputs that must reach their stage.
@@ -109,7 +114,7 @@ MUTANTS: list[Mutant] = [
            _wiring("test_multi_band_diffusion_decodes_with_the_shared_mbd")),
     # Generation inputs that must reach their stage.
     Mutant("generation ignores duration", PIPELINE,
-           "request.sampling.params(request.duration)", "request.sampling.params(1.0)",
+           "GenerationParams.of(request.sampling, request.duration)", "GenerationParams.of(request.sampling, 1.0)",
            _wiring("test_generation_lasts_the_requested_duration")),
     Mutant("generation drops the prompt", PIPELINE,
            'description = request.prompt or ""', 'description = ""',
@@ -200,6 +205,17 @@ MUTANTS: list[Mutant] = [
     Mutant("predict.py ignores continuation", PREDICT,
            "continuation=continuation,", "continuation=False,",
            _http("test_continuation_of_a_clip_of_input_audio")),
+    # Who is told what when a request fails (issue 19).
+    Mutant("predict.py shows the client our own errors, server paths included", PREDICT,
+           "except InputError as error:", "except Exception as error:",
+           _server("test_a_failure_of_ours_is_logged_and_the_client_reads_a_short_message_without_paths")),
+    Mutant("predict.py lets remix-only inputs through without music_input", PREDICT,
+           'check_request_kind(inputs, remix=music_input is not None, song="music_input")', "pass",
+           _server("test_bad_inputs_fail_with_a_clear_message_and_the_server_keeps_serving")),
+    Mutant("the CLI lets generation-only options through with a song", "remixer/__main__.py",
+           "check_request_kind(vars(args), remix=args.song is not None,",
+           "(lambda *a, **k: None)(vars(args), remix=args.song is not None,",
+           ("tests/test_cli.py::test_cli_generation_options_are_refused_with_a_song",)),
 ]
 
 

@@ -139,4 +139,4 @@ def test_cli_generation_options_are_refused_with_a_song(tmp_path, no_models, cap
     song = tmp_path / "song.wav"
     sf.write(song, np.full((2 * 8000, 1), 0.1, dtype=np.float32), 8000)
     code = main([str(song), "--prompt", "x", "-o", str(tmp_path / "a.wav"), "--offline", *option])
-    assert code == 2 and f"{option[0]} apply only without a song" in capsys.readouterr().err
+    assert code == 2 and f"{option[0]} apply only to generation without a song" in capsys.readouterr().err

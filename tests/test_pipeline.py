@@ -11,10 +11,9 @@ import soundfile as sf
 from devtools.tiny.cache import build_tiny_weights
 from devtools.tiny.demucs import ScaledSources
 from fixtures.music import noise, synth_song
-from remixer.audio import AudioError
 from remixer.beats import TempoPrior
-from remixer.pipeline import Models, Pipeline, _chord_description, _with_bpm
-from remixer.requests import GenerateRequest, RemixRequest, Sampling
+from remixer.pipeline import Models, Pipeline, _chord_description, _with_bpm, load_clip
+from remixer.requests import GenerateRequest, InputError, RemixRequest, Sampling
 from remixer.separation import Separator
 from remixer.weights import Manifest, WeightsStore
 
@@ -89,10 +88,10 @@ def test_high_rate_stereo_song_keeps_its_rate_and_length(models, tmp_path):
 def test_silent_and_too_long_songs_are_refused_before_any_model_runs(models, tmp_path, monkeypatch):
     separate = _Spy(monkeypatch, models.separator, "separate")
     silent = _write(tmp_path / "silent.wav", np.zeros((2, 16_000), np.float32), 16_000)
-    with pytest.raises(AudioError, match="silent"):
+    with pytest.raises(InputError, match="silent"):  # the client's file: the client's error
         Pipeline(models).remix(_request(silent), tmp_path / "out")
     long = _write(tmp_path / "long.wav", np.full((1, 16_000 * 12), 0.1, np.float32), 16_000)
-    with pytest.raises(AudioError, match="long.wav"):
+    with pytest.raises(InputError, match="long.wav"):
         Pipeline(models, max_duration=10).remix(_request(long), tmp_path / "out")
     assert separate.calls == []
 
@@ -166,6 +165,16 @@ def test_generation_logs_and_reports_the_exact_description(models, tmp_path, mon
     assert f"description given to the model: {expected!r}" in caplog.messages
 
 
-def test_a_bad_time_signature_is_refused_for_chord_models():
-    with pytest.raises(ValueError, match="time signature '4-4'"):
-        GenerateRequest(prompt="calm", model_version="chord", time_sig="4-4")
+def test_a_clip_outside_the_input_audio_is_the_clients_error(tmp_path):
+    clip = _write(tmp_path / "clip.wav", np.full((1, 16_000), 0.1, np.float32), 16_000)  # 1 s
+
+    def request(**kwargs) -> GenerateRequest:
+        return GenerateRequest(prompt="calm", model_version="chord", audio=clip, **kwargs)
+    with pytest.raises(InputError, match=r"audio_start 2.0 s is past the end of the audio \(1.00 s\)"):
+        load_clip(request(audio_start=2.0), max_duration=600)
+    with pytest.raises(InputError, match="holds no sample of"):
+        load_clip(request(audio_start=0.5, audio_end=0.50001), max_duration=600)
+    with pytest.raises(InputError, match="clip.wav: audio is 1.0 s long"):
+        load_clip(request(), max_duration=0.5)
+    piece = load_clip(request(audio_start=0.25, audio_end=0.75), max_duration=600)
+    assert piece.samples.shape == (1, 8000) and piece.sample_rate == 16_000

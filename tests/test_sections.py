@@ -1,5 +1,5 @@
-"""Section prompts and window plans: the parser's exact results and messages, the parts of a song,
-and plans that start a part's new content at its first bar without gaps or double cover."""
+"""The parts of a song and window plans that start a part's new content at its first bar without
+gaps or double cover (the section-prompt grammar is tested with the other inputs, test_requests)."""
 from __future__ import annotations
 
 import re
@@ -8,109 +8,11 @@ import numpy as np
 import pytest
 
 from remixer.beats import Section
-from remixer.requests import RemixRequest
-from remixer.sections import (SECTION_LABELS, Part, RangePrompt, SectionPrompts, Window,
-                              parse_section_prompts, plan_steps, plan_windows, song_parts, stride_plan)
+from remixer.requests import parse_section_prompts
+from remixer.sections import Part, Window, plan_steps, plan_windows, song_parts, stride_plan
 
 # MusicGen's real sizes: 30 s windows, 18 s stride, 50 codec frames per second.
 REAL = dict(window=30.0, stride=18.0, frame_rate=50)
-
-
-# --- parser ----------------------------------------------------------------------------------------
-
-def test_labels_are_parsed_case_insensitively():
-    assert parse_section_prompts("verse: nylon guitar, brushes; Chorus : full band, horns") == \
-        SectionPrompts(labels={"verse": "nylon guitar, brushes", "chorus": "full band, horns"})
-
-
-def test_time_ranges_are_parsed_in_seconds_and_sorted():
-    assert parse_section_prompts("0:45-: full band; 0:00-0:45: ambient pads") == SectionPrompts(ranges=(
-        RangePrompt(0.0, 45.0, "ambient pads", "0:00-0:45"), RangePrompt(45.0, None, "full band", "0:45-")))
-
-
-def test_time_ranges_in_plain_seconds_and_hours():
-    parsed = parse_section_prompts("12.5 - 40: strings; 1:00:00-1:00:30.25: coda: slow")
-    assert parsed.ranges == (RangePrompt(12.5, 40.0, "strings", "12.5 - 40"),
-                             RangePrompt(3600.0, 3630.25, "coda: slow", "1:00:00-1:00:30.25"))
-
-
-def test_labels_and_ranges_mix():
-    parsed = parse_section_prompts("chorus: full band; 0:00-0:20: solo piano; outro: strings")
-    assert parsed == SectionPrompts(labels={"chorus": "full band", "outro": "strings"},
-                                    ranges=(RangePrompt(0.0, 20.0, "solo piano", "0:00-0:20"),))
-
-
-def test_empty_parts_are_skipped():
-    assert parse_section_prompts(" verse: a;; ;chorus: b; ") == \
-        SectionPrompts(labels={"verse": "a", "chorus": "b"})
-
-
-@pytest.mark.parametrize("text, message", [
-    ("verse: a; Verse: b", "section_prompts gives 'verse' twice"),
-    ("hook: big synths", "section_prompts part 'hook: big synths': unknown section 'hook'; All-In-One's "
-                         "sections are intro, verse, chorus, bridge, inst, solo, break, outro (or give a "
-                         "time range such as '0:45-1:30: horns')"),
-    ("pre-chorus: build", "section_prompts part 'pre-chorus: build': unknown section 'pre-chorus'"),
-    ("0:00-0:45: a; 0:30-1:00: b", "section_prompts ranges '0:00-0:45' and '0:30-1:00' overlap"),
-    ("0:45-: a; 1:00-1:30: b", "section_prompts ranges '0:45-' and '1:00-1:30' overlap"),
-    ("verse:", "section_prompts part 'verse:' has no prompt after its ':'"),
-    ("verse: a; 0:10-0:20:  ", "section_prompts part '0:10-0:20:' has no prompt after its ':'"),
-    ("verse nylon guitar", "section_prompts part 'verse nylon guitar' is neither 'label: prompt' nor "
-                           "'start-end: prompt' (e.g. 'verse: nylon guitar, brushes; chorus: full band, "
-                           "horns' or '0:00-0:45: ambient pads; 0:45-: full band')"),
-    ("0:45: full band", "section_prompts part '0:45: full band' is neither"),
-    ("0:45-0:30: a", "section_prompts range '0:45-0:30' ends before it starts"),
-    ("0:75-: a", "section_prompts part '0:75-: a': '0:75' is not a time (m:ss, h:mm:ss or seconds)"),
-    (" ; ", "section_prompts has no part; write e.g. 'verse: nylon guitar, brushes; chorus: full band, horns'"),
-    (3, "section_prompts must be text"),
-])
-def test_bad_section_prompts_name_the_part(text, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
-        parse_section_prompts(text)
-
-
-def test_labels_are_all_in_ones_functions():
-    from allin1_infer.config import HARMONIX_LABELS
-    assert set(SECTION_LABELS) == set(HARMONIX_LABELS) - {"start", "end"}
-
-
-def test_request_validates_section_prompts_and_the_backend():
-    with pytest.raises(ValueError, match="unknown section 'hook'"):
-        RemixRequest(song="s.wav", prompt="rock", section_prompts="hook: x")
-    assert RemixRequest(song="s.wav", prompt="rock", section_prompts="  ").section_prompts is None
-    request = RemixRequest(song="s.wav", prompt="rock", section_prompts="verse: a; 0:30-: b")
-    assert request.sections("allinone").labels == {"verse": "a"}
-    with pytest.raises(ValueError) as error:
-        request.sections("madmom")
-    assert str(error.value) == (
-        "section_prompts names sections (verse), but the madmom analysis finds no sections: give "
-        "time ranges instead, e.g. '0:00-0:45: ambient pads; 0:45-: full band', or fetch the "
-        "All-In-One weights (python -m remixer.weights fetch allinone)")
-    ranges = RemixRequest(song="s.wav", prompt="rock", section_prompts="0:00-0:30: a; 0:30-: b")
-    assert len(ranges.sections("madmom").ranges) == 2
-
-
-def test_every_section_prompt_is_held_to_the_text_encoders_limit():
-    long = "x" * 481
-    with pytest.raises(ValueError, match=r"section_prompts prompt 'x{40}\.\.\.' is 481 characters long; "
-                                         r"at most 480 are accepted \(the T5 text encoder reads at most 512"):
-        RemixRequest(song="s.wav", prompt="rock", section_prompts=f"verse: a; 0:30-: {long}")
-    with pytest.raises(ValueError, match="section_prompts is 7681 characters long; at most 7680"):
-        RemixRequest(song="s.wav", prompt="rock", section_prompts="verse: " + "y" * 7674)
-
-
-def test_time_ranges_follow_a_new_tempo():
-    prompts = parse_section_prompts("verse: a; 0:00-0:30: b; 0:30-: c")
-    scaled = prompts.scaled(100 / 120)
-    assert scaled.labels == {"verse": "a"}
-    assert [(item.start, item.end, item.prompt) for item in scaled.ranges] == [
-        (0.0, 25.0, "b"), (25.0, None, "c")]
-
-
-def test_a_range_past_the_song_is_refused():
-    with pytest.raises(ValueError, match=re.escape(
-            "section_prompts range '1:30-' starts at 90 s, after the song's end (75.30 s)")):
-        parse_section_prompts("0:00-1:30: a; 1:30-: b").check_duration(75.3)
 
 
 # --- parts -----------------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ import pytest
 from btc.labels import ChordSegment
 from devtools.synth import demo_song
 from remixer.beats import Beats, Section
-from remixer.transform import (Transform, check_key_shift, check_target_bpm, scale_beats,
-                               transform_audio, transform_chords, transpose_label)
+from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transpose_label
 
 RATE = 22_050
 
@@ -95,36 +94,6 @@ def test_scale_beats_moves_every_time_and_sets_the_target_tempo():
     assert np.allclose(scaled.downbeats, [0.5 * ratio, 2.9 * ratio])
     assert scaled.sections == (Section(0.0, 2.9 * ratio, "intro"),)
     assert np.array_equal(scaled.beat_positions, beats.beat_positions) and scaled.backend == "madmom"
-
-
-@pytest.mark.parametrize("value, message", [
-    (300, "target_bpm must be between 40 and 240 BPM, got 300"),
-    (39.5, "target_bpm must be between 40 and 240 BPM, got 39.5"),
-    (float("nan"), "target_bpm must be a number of beats per minute, got nan"),
-    ("fast", "target_bpm must be a number of beats per minute, got 'fast'"),
-    (True, "target_bpm must be a number of beats per minute, got True"),
-])
-def test_bad_target_bpm_is_named(value, message):
-    with pytest.raises(ValueError) as error:
-        check_target_bpm(value)
-    assert str(error.value) == message
-
-
-@pytest.mark.parametrize("value, message", [
-    (13, "key_shift must be between -12 and 12 semitones, got 13"),
-    (-13, "key_shift must be between -12 and 12 semitones, got -13"),
-    (1.5, "key_shift must be a whole number of semitones, got 1.5"),
-    ("up", "key_shift must be a whole number of semitones, got 'up'"),
-])
-def test_bad_key_shift_is_named(value, message):
-    with pytest.raises(ValueError) as error:
-        check_key_shift(value)
-    assert str(error.value) == message
-
-
-def test_good_values_pass_through():
-    assert check_target_bpm(None) is None and check_target_bpm(90) == 90.0
-    assert check_key_shift(-12) == -12 and check_key_shift(2.0) == 2 and type(check_key_shift(2.0)) is int
 
 
 def test_target_tempo_is_checked_against_the_song():
