@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WIRING = "tests/test_wiring.py"
-HTTP = "tests/test_http_wiring.py"
-SERVER = "tests/test_predictor_http.py"
+WIRING = "tests/pipeline/test_wiring.py"
+HTTP = "tests/server/test_http_wiring.py"
+SERVER = "tests/server/test_predictor_http.py"
 
 
 @dataclass(frozen=True)
@@ -157,27 +157,27 @@ MUTANTS: list[Mutant] = [
            'return stride_plan(duration, _with_bpm("", beats.bpm), **sizes)',
            _wiring("test_generator_gets_the_prompt_and_the_songs_chords_window_by_window")),
     Mutant("remix ignores its section plan", PIPELINE, "plan=plan, cancel=cancel)", "plan=None, cancel=cancel)",
-           ("tests/test_section_remix.py::test_pipeline_generates_each_section_with_its_prompt_from_its_first_bar",)),
+           ("tests/pipeline/test_section_remix.py::test_pipeline_generates_each_section_with_its_prompt_from_its_first_bar",)),
     Mutant("remix ignores key_shift", PIPELINE,
            "Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)",
            "Transform.for_song(beats.bpm, request.target_bpm, 0)",
-           ("tests/test_remix_transform.py::test_key_shift_conditions_on_the_transposed_chords_and_shifts_the_vocals",)),
+           ("tests/pipeline/test_remix_transform.py::test_key_shift_conditions_on_the_transposed_chords_and_shifts_the_vocals",)),
     Mutant("remix ignores target_bpm", PIPELINE,
            "Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)",
            "Transform.for_song(beats.bpm, None, request.key_shift)",
-           ("tests/test_remix_transform.py::test_remix_at_120_bpm_from_a_100_bpm_song",)),
+           ("tests/pipeline/test_remix_transform.py::test_remix_at_120_bpm_from_a_100_bpm_song",)),
     Mutant("instrumental analysed without the song's tempo and meter", PIPELINE,
            "prior=TempoPrior.of(beats))", "prior=None)",
-           ("tests/test_pipeline.py::test_remix_separates_once_and_every_stage_reuses_the_stems",)),
+           ("tests/pipeline/test_pipeline.py::test_remix_separates_once_and_every_stage_reuses_the_stems",)),
     Mutant("chords read from bass + other, not the published vocals + bass + other",
            "remixer/separation.py", "return self.vocals + self.bass + self.other",
            "return self.bass + self.other",
-           ("tests/test_pipeline.py::test_remix_separates_once_and_every_stage_reuses_the_stems",)),
+           ("tests/pipeline/test_pipeline.py::test_remix_separates_once_and_every_stage_reuses_the_stems",)),
     Mutant("generation ignores a cancel between windows", "remixer/generation.py", "cancel.check()", "pass",
-           ("tests/test_cancellation.py::test_a_cancelled_token_stops_generation_before_the_first_window",)),
+           ("tests/unit/test_cancellation.py::test_a_cancelled_token_stops_generation_before_the_first_window",)),
     Mutant("generation ignores a cancel between decoding steps", "remixer/generation.py",
            "callback=None if cancel is None else cancel.progress_callback", "callback=None",
-           ("tests/test_cancellation.py::test_generation_stops_within_one_step_and_the_model_stays_usable",)),
+           ("tests/unit/test_cancellation.py::test_generation_stops_within_one_step_and_the_model_stays_usable",)),
     # predict.py: inputs mapped onto the request.
     Mutant("predict.py ignores return_stems", PREDICT,
            "return_stems=return_stems,", "return_stems=False,",
@@ -215,7 +215,7 @@ MUTANTS: list[Mutant] = [
     Mutant("the CLI lets generation-only options through with a song", "remixer/__main__.py",
            "check_request_kind(vars(args), remix=args.song is not None,",
            "(lambda *a, **k: None)(vars(args), remix=args.song is not None,",
-           ("tests/test_cli.py::test_cli_generation_options_are_refused_with_a_song",)),
+           ("tests/pipeline/test_cli.py::test_cli_generation_options_are_refused_with_a_song",)),
 ]
 
 

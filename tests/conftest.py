@@ -1,3 +1,7 @@
+"""The whole suite (``make test``): ``unit/`` one product module at a time, ``pipeline/`` end to end
+on tiny weights, ``server/`` the predictor behind the real Cog server, ``harness/`` the benchmark
+scripts and dev tools. ``fixtures/`` is the test-only harness; tiny models and synthesized songs
+come from ``devtools``."""
 import os
 import sys
 from pathlib import Path
@@ -5,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-# Tests import their builders as `fixtures.<area>` and the package from the repo root.
+# Tests import their harness as `fixtures.<area>`, and the package and `devtools` from the repo root.
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 # Tests never touch the network or the user's weight cache.

@@ -24,7 +24,7 @@ import soundfile as sf
 from devtools.tiny.cache import build_tiny_weights
 from fixtures.music import synth_song
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SONG_SECONDS = 3.0
 
 

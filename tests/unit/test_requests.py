@@ -19,7 +19,7 @@ from remixer.requests import (CHORD_VERSIONS, GENERATION_ONLY, MELODY_VERSIONS, 
                               check_sent_file, check_target_bpm, is_number, parse_section_prompts,
                               parse_time_signature, validate_bpm)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SONG = Path("song.wav")  # the file is only decoded by the pipeline
 
 

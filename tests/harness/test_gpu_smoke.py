@@ -19,7 +19,7 @@ from remixer.generation import ModelCache
 from remixer.musicgen.builders import build_chord_model
 from remixer.musicgen.loaders import load_chord_model, load_encodec, load_text_encoder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # checkpoint-formats.md §2.6: parameters of the published chord LMs, BTC included.
 DOCUMENTED_PARAMETERS = {"chord": 1_388_662_442, "chord-large": 2_454_517_418,
                          "stereo-chord": 1_413_834_410, "stereo-chord-large": 2_488_080_042}
