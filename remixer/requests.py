@@ -147,25 +147,24 @@ def parse_time_signature(text: str) -> tuple[int, int]:
 
 
 def validate_bpm(bpm: float) -> float:
-    """The tempo of text chords as a float: a finite number in :data:`BPM_RANGE` (20-300)."""
-    if not is_number(bpm):
-        raise InputError(f"bpm must be a finite number of beats per minute, got {_shown(bpm)}")
-    low, high = BPM_RANGE
-    if not low <= bpm <= high:
-        raise InputError(f"bpm {float(bpm):g} is outside {low:g}..{high:g} beats per minute")
-    return float(bpm)
+    """The tempo of text chords as a float, in :data:`BPM_RANGE` (20-300)."""
+    return _number_in(bpm, "bpm", BPM_RANGE, "beats per minute")
 
 
 def check_target_bpm(target_bpm: tp.Any) -> float | None:
     """``target_bpm`` as a float in :data:`TARGET_BPM_RANGE`, or None (keep the song's tempo)."""
     if target_bpm is None:
         return None
-    if not is_number(target_bpm):
-        raise InputError(f"target_bpm must be a number of beats per minute, got {_shown(target_bpm)}")
-    low, high = TARGET_BPM_RANGE
-    if not low <= target_bpm <= high:
-        raise InputError(f"target_bpm must be between {low:g} and {high:g} BPM, got {target_bpm:g}")
-    return float(target_bpm)
+    return _number_in(target_bpm, "target_bpm", TARGET_BPM_RANGE, "beats per minute")
+
+
+def _number_in(value: object, name: str, bounds: tuple[float, float], unit: str) -> float:
+    if not is_number(value):
+        raise InputError(f"{name} must be a number of {unit}, got {_shown(value)}")
+    low, high = bounds
+    if not low <= value <= high:
+        raise InputError(f"{name} must be between {low:g} and {high:g} {unit}, got {value:g}")
+    return float(value)
 
 
 def check_key_shift(key_shift: tp.Any) -> int:

@@ -101,7 +101,7 @@ def test_cli_remix_at_a_new_tempo_and_key(weights, tmp_path, monkeypatch, capsys
 
 @pytest.mark.parametrize("options, message", [
     (["--key-shift", "13"], "key_shift must be between -12 and 12 semitones, got 13"),
-    (["--target-bpm", "300"], "target_bpm must be between 40 and 240 BPM, got 300"),
+    (["--target-bpm", "300"], "target_bpm must be between 40 and 240 beats per minute, got 300"),
 ])
 def test_cli_rejects_bad_tempo_and_key_before_loading_models(weights, tmp_path, capsys, options, message):
     root, _ = weights
