@@ -69,7 +69,7 @@ from remixer import audio as audio_io  # noqa: E402
 from remixer.analysis import Analyzer  # noqa: E402
 from remixer.beatsync import beat_sync, default_threshold  # noqa: E402
 from remixer.chords import segments_to_chroma  # noqa: E402
-from remixer.generation import Generator  # noqa: E402
+from remixer.generation import GenerationParams, Generator  # noqa: E402
 from remixer.mixing import mix  # noqa: E402
 from remixer.musicgen.loaders import load_chord_model  # noqa: E402
 from remixer.pipeline import Models, Pipeline  # noqa: E402
@@ -289,7 +289,7 @@ def reference_remix(store: WeightsStore, analyzer: Analyzer, song_path: Path, wo
     song32 = audio_io.resample(song, rate, GENERATION_RATE)
     with stages("generation (+ chords in conditioner)"):
         generated = Generator(model).generate(
-            prompt, Sampling(seed=0).params(song.shape[1] / rate),
+            prompt, GenerationParams(duration=song.shape[1] / rate, seed=0),
             chords=ReferenceWindowChords(song32, chord_separator, recognizer, stages))
         background = audio_io.export_audio(generated.audio, GENERATION_RATE,
                                            workdir / "background.wav", strategy="loudness")
