@@ -456,6 +456,11 @@ def _print_summary(reports: tp.Sequence[VersionRuns], device: torch.device,
     rate = "unknown" if bandwidth.gb_per_s is None else f"{bandwidth.gb_per_s:,.1f} GB/s"
     memory = "GPU max_memory_allocated" if device.type == "cuda" else "CPU peak RSS"
     print(f"\nSummary: {device} ({name}); memory bandwidth {rate} ({bandwidth.source})")
+    if device.type == "cuda":
+        measured = floor.cuda_bandwidth(device)
+        print(f"measured memory bandwidth {measured.gb_per_s:,.1f} GB/s ({measured.source}); the "
+              f"floor at that rate is {bandwidth.gb_per_s / measured.gb_per_s:.2f}x the one below"
+              if bandwidth.gb_per_s else f"measured memory bandwidth {measured.gb_per_s:,.1f} GB/s")
     print(f"{'version':<20}{'decoder':>11}{'LM params':>11}{'dtype':>9}{'MB/step':>10}{'song s':>8}{'steps':>7}"
           f"{'steps/s':>9}{'ms/step':>9}{'floor ms':>10}{'x floor':>9}{'gen RTF':>9}{'peak GiB':>10}")
     for report in reports:

@@ -110,6 +110,19 @@ def test_published_codec_and_text_encoder_shapes():
     assert round(codec.target_bandwidths[0] * 1000 / (codec.frame_rate * 11)) == 4
 
 
+def test_random_weights_serve_every_versions_chord_recogniser(tmp_path):
+    """The chord stage of every version reads its checkpoint's BTC copy: the random cache must
+    hold one for the large versions too (gpu_smoke --random-real-size failed there)."""
+    from remixer.pipeline import Models
+
+    store = real_size.write_weights(tmp_path, tiny=True)
+    models = Models.load(store, device="cpu", analysis_backend="madmom", preload=())
+    for version in real_size.CHORD_VERSIONS:
+        recognizer = models.chord_recognizer(version, large_voca=True)
+        assert recognizer is not models.recognizers[True]  # its own BTC, from the checkpoint
+        assert recognizer.model.config.num_chords == 170
+
+
 # --- the floor -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "gib", "expected"), [
