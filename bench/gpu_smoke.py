@@ -53,6 +53,7 @@ import math
 import sys
 import tempfile
 import time
+import traceback
 import typing as tp
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class VersionRuns:
     dtype: str
     weight_bytes: int
     runs: list[SongRun]
+    failures: list[str] = dataclasses.field(default_factory=list)
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
@@ -156,7 +158,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         if args.out is None:
             print("outputs: (temporary, not kept)")
     _print_summary(reports, device, bandwidth)
-    return 0
+    return 1 if any(report.failures for report in reports) else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -278,6 +280,14 @@ def _real_runs(store: WeightsStore, versions: tp.Sequence[str], durations: tp.Se
 def _check_greedy(version: str, model: tp.Any, device: torch.device, steps: int, *,
                   autocast: bool = True) -> None:
     """Greedy tokens of audiocraft's decode and the static decoder from the same conditions."""
+    try:
+        _compare_greedy(version, model, device, steps, autocast=autocast)
+    except Exception:
+        print(f"greedy check {version} FAILED:\n{traceback.format_exc()}")
+
+
+def _compare_greedy(version: str, model: tp.Any, device: torch.device, steps: int, *,
+                    autocast: bool) -> None:
     lm = model.lm
     generator = ModelCache(None, device=device, decoder="audiocraft").add(version, model)
     chords = TextChords("C G A:min F", bpm=DEMO_BPM)
@@ -325,8 +335,13 @@ def _measure(pipeline: Pipeline, version: str, decoder: str, lm_text: str, load_
         request = RemixRequest(song=song, prompt=PROMPT, model_version=version,
                                sampling=Sampling(seed=0), return_analysis=True)
         _reset_peak(device)
-        with _timed_decoding(generator, device) as decoding:
-            result = pipeline.remix(request, out / f"{version}-{decoder}-{seconds:g}s")
+        try:
+            with _timed_decoding(generator, device) as decoding:
+                result = pipeline.remix(request, out / f"{version}-{decoder}-{seconds:g}s")
+        except Exception:  # one failed measurement must not cost the others of a GPU session
+            report.failures.append(f"{seconds:g} s")
+            print(f"  song {seconds:g} s FAILED:\n{traceback.format_exc()}")
+            continue
         analysis = result.analysis or {}
         run = SongRun(seconds, result.timings, decoding, _peak_gib(device),
                       analysis.get("song", {}).get("bpm"), analysis.get("beat_sync", {}).get("reason", ""))
