@@ -133,8 +133,9 @@ class StaticDecoder:
         self._position = torch.zeros(1, dtype=torch.long, device=self.device)
         self._cross: list[tp.Optional[tuple[torch.Tensor, torch.Tensor]]] = []
         self._cross_shape: tp.Optional[torch.Size] = None
+        # One graph per bucket, each with its own memory pool: a pool shared by graphs that are
+        # dropped and captured again (a grown cache) trips the caching allocator.
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
-        self._pool: tp.Any = None
 
     @torch.no_grad()
     def generate(self, prompt: tp.Optional[torch.Tensor], conditions: tp.List[ConditioningAttributes],
@@ -298,10 +299,8 @@ class StaticDecoder:
         with torch.cuda.stream(stream):
             self._forward(span)
         torch.cuda.current_stream(self.device).wait_stream(stream)
-        if self._pool is None:
-            self._pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
+        with torch.cuda.graph(graph):
             logits = self._forward(span)
         return graph, logits
 
