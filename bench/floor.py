@@ -72,6 +72,24 @@ def cpu_bandwidth(nbytes: int = _COPY_BYTES, runs: int = _COPY_RUNS) -> Bandwidt
     return Bandwidth(rate, f"measured: numpy copy of {nbytes / 2 ** 20:.0f} MiB, read + write")
 
 
+def cuda_bandwidth(device: torch.device, nbytes: int = 2 ** 30, runs: int = _COPY_RUNS) -> Bandwidth:
+    """Measure a GPU's memory bandwidth: median (read + write) rate of a device-to-device copy."""
+    source = torch.ones(nbytes // 2, dtype=torch.float16, device=device)
+    target = torch.empty_like(source)
+    target.copy_(source)  # warm-up
+    seconds = []
+    for _ in range(runs):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        target.copy_(source)
+        end.record()
+        end.synchronize()
+        seconds.append(start.elapsed_time(end) / 1e3)
+    rate = 2 * nbytes / statistics.median(seconds) / 1e9
+    del source, target
+    return Bandwidth(rate, f"measured: device copy of {nbytes / 2 ** 30:.0f} GiB, read + write")
+
+
 def device_bandwidth(device: torch.device, override: tp.Optional[float] = None) -> Bandwidth:
     """``override`` if given, else the GPU's datasheet figure or the CPU's measured one."""
     if override is not None:

@@ -27,7 +27,7 @@ from demucs.htdemucs import HTDemucs
 from omegaconf import DictConfig
 from transformers import EncodecConfig, T5Config
 
-from devtools.tiny import demucs, musicgen
+from devtools.tiny import btc, demucs, musicgen
 from devtools.tiny.cache import build_tiny_weights
 from remixer.requests import CHORD_VERSIONS
 from remixer.weights import Manifest, WeightsStore
@@ -66,10 +66,17 @@ def write_weights(root: Path, *, tiny: bool = False) -> WeightsStore:
     """Write every model but the LMs under ``root`` in the published layouts; return its store.
 
     BTC and All-In-One have their real size in both cases; T5, EnCodec and htdemucs are
-    real-size unless ``tiny``. The cache's tiny chord LM files are never loaded.
+    real-size unless ``tiny``. The cache holds a tiny chord LM file for every version: its LM is
+    never loaded (the LMs are built from their configs), but the chord recogniser of a version
+    reads the 170-class BTC copy inside that version's file, as with the published files.
     """
     manifest = build_tiny_weights(root, with_allinone=True)
     store = WeightsStore(root, offline=True, manifest=Manifest.load(manifest))
+    for version in CHORD_VERSIONS:
+        target = store.target(f"musicgen-{version}")
+        if not target.exists():
+            musicgen.chord_checkpoint(target, stereo=version.startswith("stereo"),
+                                      btc_state=btc.published_state_dict(170))
     if not tiny:
         musicgen.t5_dir(store.target("t5-base-model").parent, config=T5_BASE)
         musicgen.encodec_dir(store.target("encodec-32khz-model").parent, config=ENCODEC_32KHZ)

@@ -51,6 +51,7 @@ from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, 
 from remixer.requests import (CHORD_VERSIONS, MELODY_VERSIONS, SEED_LIMIT, InputError, Sampling,
                               is_number)
 from remixer.sections import Window, plan_steps, stride_plan
+from remixer.static_decode import StaticDecoder, decoder_from_env, unsupported
 
 __all__ = ["GenerationParams", "AudioClip", "GenerationResult", "Generator", "ModelCache"]
 
@@ -149,16 +150,38 @@ class Generator:
     lock : threading.Lock, optional
         Held while sampling; share one between generators that may run concurrently (the
         LM's streaming state and torch's RNG are not thread-safe).
+    decoder : {"audiocraft", "static"}, optional
+        The decoding loop: audiocraft's streaming ``LMModel.generate`` (default), or
+        :class:`~remixer.static_decode.StaticDecoder` (a preallocated cache, CUDA graphs on a GPU;
+        the same tokens). An LM the static decoder does not support keeps audiocraft's, with
+        a warning.
     """
 
     def __init__(self, model: BaseGenModel, *, extend_stride: tp.Optional[float] = None,
-                 lock: tp.Optional[threading.Lock] = None) -> None:
+                 lock: tp.Optional[threading.Lock] = None, decoder: str = "audiocraft") -> None:
         self.model = model
         self.extend_stride = EXTEND_RATIO * model.max_duration if extend_stride is None else extend_stride
         if not 0 < self.extend_stride < model.max_duration:
             raise ValueError(f"extend_stride must be in (0, {model.max_duration:g}) s, "
                              f"got {self.extend_stride}")
         self._lock = lock or threading.Lock()
+        self._static = self._static_decoder(decoder)
+
+    def _static_decoder(self, decoder: str) -> tp.Optional[StaticDecoder]:
+        if decoder not in ("audiocraft", "static"):
+            raise ValueError(f"decoder must be 'audiocraft' or 'static', got {decoder!r}")
+        if decoder == "audiocraft":
+            return None
+        reason = unsupported(self.model.lm)
+        if reason is not None:
+            logger.warning("%s: static decoding unsupported (%s); using audiocraft's", self.model.name, reason)
+            return None
+        return StaticDecoder(self.model.lm)
+
+    @property
+    def decoder(self) -> str:
+        """The decoding loop in use: ``audiocraft`` or ``static``."""
+        return "audiocraft" if self._static is None else "static"
 
     @property
     def sample_rate(self) -> int:
@@ -323,6 +346,7 @@ class Generator:
         sampling = dict(use_sampling=params.temperature > 0, temp=params.temperature, top_k=top_k,
                         top_p=params.top_p, cfg_coef=params.cfg_coef, two_step_cfg=False,
                         callback=None if cancel is None else cancel.progress_callback)
+        generate = self.model.lm.generate if self._static is None else self._static.generate
         tokens = prompt
         for index, (start, end, description) in enumerate(spans):
             if cancel is not None:
@@ -333,7 +357,7 @@ class Generator:
                         (0 if tokens is None else tokens.shape[-1]) / frame_rate, description)
             context = None if tokens is None else tokens[..., start:]
             with self.model.autocast:
-                written = self.model.lm.generate(context, [attributes], max_gen_len=end - start, **sampling)
+                written = generate(context, [attributes], max_gen_len=end - start, **sampling)
             tokens = written if tokens is None else torch.cat([tokens[..., :start], written], dim=-1)
         return tokens
 
@@ -347,13 +371,18 @@ class ModelCache:
         Resolves manifest names to local files (raises ``MissingWeightsError`` offline).
     device : str or torch.device, optional
         Default: CUDA when available.
+    decoder : {"audiocraft", "static"}, optional
+        Every generator's decoding loop (:class:`Generator`); default: ``$REMIXER_DECODE``,
+        else ``audiocraft``.
 
     Thread-safe: loading holds one lock, and all generators share one sampling lock.
     """
 
-    def __init__(self, store: tp.Any, *, device: tp.Union[str, torch.device, None] = None) -> None:
+    def __init__(self, store: tp.Any, *, device: tp.Union[str, torch.device, None] = None,
+                 decoder: tp.Optional[str] = None) -> None:
         self.store = store
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.decoder = decoder_from_env() if decoder is None else decoder
         self._load_lock = threading.RLock()
         self._sample_lock = threading.Lock()
         self._generators: dict[str, Generator] = {}
@@ -366,7 +395,8 @@ class ModelCache:
                              f"{', '.join(CHORD_VERSIONS + MELODY_VERSIONS)}")
         with self._load_lock:
             if version not in self._generators:
-                self._generators[version] = Generator(self._load(version), lock=self._sample_lock)
+                self._generators[version] = Generator(self._load(version), lock=self._sample_lock,
+                                                      decoder=self.decoder)
             return self._generators[version]
 
     def add(self, version: str, model: BaseGenModel) -> Generator:
@@ -379,7 +409,7 @@ class ModelCache:
         with self._load_lock:
             if version in self._generators:
                 raise ValueError(f"model version {version!r} is already loaded")
-            self._generators[version] = Generator(model, lock=self._sample_lock)
+            self._generators[version] = Generator(model, lock=self._sample_lock, decoder=self.decoder)
             return self._generators[version]
 
     def loaded(self) -> list[Generator]:

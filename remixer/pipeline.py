@@ -128,8 +128,12 @@ class Models:
 
     @classmethod
     def load(cls, store: WeightsStore | None = None, *, device: str | None = None,
-             analysis_backend: str = "auto", preload: tp.Sequence[str] = ("stereo-chord",)) -> Models:
+             analysis_backend: str = "auto", preload: tp.Sequence[str] = ("stereo-chord",),
+             decoder: str | None = None) -> Models:
         """Load (and, online, fetch) the models of the default remix.
+
+        ``decoder`` is MusicGen's decoding loop (:class:`~remixer.generation.ModelCache`;
+        default ``$REMIXER_DECODE``, else audiocraft's).
 
         Raises ``remixer.weights.MissingWeightsError`` naming any file that is missing offline.
         """
@@ -140,7 +144,7 @@ class Models:
         models = cls(store=store,
                      separator=Separator.from_checkpoint(store.path("htdemucs"), device),
                      analyzer=make_analyzer(analysis_backend, weights=store, device=device),
-                     generators=ModelCache(store, device=device),
+                     generators=ModelCache(store, device=device, decoder=decoder),
                      recognizers=recognizers)
         for version in preload:
             models.generators.get(version)

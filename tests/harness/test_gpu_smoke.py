@@ -111,6 +111,19 @@ def test_published_codec_and_text_encoder_shapes():
     assert round(codec.target_bandwidths[0] * 1000 / (codec.frame_rate * 11)) == 4
 
 
+def test_random_weights_serve_every_versions_chord_recogniser(tmp_path):
+    """The chord stage of every version reads its checkpoint's BTC copy: the random cache must
+    hold one for the large versions too (gpu_smoke --random-real-size failed there)."""
+    from remixer.pipeline import Models
+
+    store = real_size.write_weights(tmp_path, tiny=True)
+    models = Models.load(store, device="cpu", analysis_backend="madmom", preload=())
+    for version in real_size.CHORD_VERSIONS:
+        recognizer = models.chord_recognizer(version, large_voca=True)
+        assert recognizer is not models.recognizers[True]  # its own BTC, from the checkpoint
+        assert recognizer.model.config.num_chords == 170
+
+
 # --- the floor -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "gib", "expected"), [
@@ -142,21 +155,22 @@ def cpu_run(tmp_path_factory) -> str:
                "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=out)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert [path.name for path in sorted((out / "chord-1s").iterdir())] == ["analysis.json", "analysis.png", "remix.wav"]
+    assert [path.name for path in sorted((out / "chord-audiocraft-1s").iterdir())] == ["analysis.json", "analysis.png", "remix.wav"]
     return done.stdout
 
 
-def _summary_rows(stdout: str) -> dict[tuple[str, float], list[str]]:
+def _summary_rows(stdout: str) -> dict[tuple[str, str, float], list[str]]:
     rows = stdout.split("\nversion ")[1].splitlines()[1:]
-    return {(cells[0], float(cells[4])): cells for cells in (row.split() for row in rows)
+    return {(cells[0], cells[1], float(cells[5])): cells for cells in (row.split() for row in rows)
             if cells and cells[0] in ("chord", "stereo-chord")}
 
 
 def test_cpu_run_reports_steps_stages_memory_and_the_floor(cpu_run):
     rows = _summary_rows(cpu_run)
-    assert sorted(rows) == [("chord", 1.0), ("chord", 2.0), ("stereo-chord", 1.0), ("stereo-chord", 2.0)]
-    for (version, seconds), cells in rows.items():
-        _, params, dtype, mb_step, _, steps, steps_per_s, ms_step, floor_ms, ratio, rtf, peak = cells
+    assert sorted(rows) == [("chord", "audiocraft", 1.0), ("chord", "audiocraft", 2.0),
+                            ("stereo-chord", "audiocraft", 1.0), ("stereo-chord", "audiocraft", 2.0)]
+    for (version, _, seconds), cells in rows.items():
+        _, _, params, dtype, mb_step, _, steps, steps_per_s, ms_step, floor_ms, ratio, rtf, peak = cells
         n_q = 8 if version == "stereo-chord" else 4
         # 50 frames per second, plus the 3 steps of the delay pattern's last codebook.
         assert int(steps) == 50 * seconds + 3
@@ -169,7 +183,7 @@ def test_cpu_run_reports_steps_stages_memory_and_the_floor(cpu_run):
     # Exact bytes per step in each version's header.
     for version, n_q in (("chord", 4), ("stereo-chord", 8)):
         expected = _step_bytes(fx.DIM, fx.LAYERS, n_q, fx.CARD, transformer_bytes=4)
-        assert f"== {version}: " in cpu_run and f"{expected:,} bytes of weights read per step" in cpu_run
+        assert f"== {version}, audiocraft decoder: " in cpu_run and f"{expected:,} bytes of weights read per step" in cpu_run
 
 
 def test_cpu_run_times_every_remix_stage_and_measures_the_bandwidth(cpu_run):
@@ -185,12 +199,32 @@ def test_cpu_run_times_every_remix_stage_and_measures_the_bandwidth(cpu_run):
     assert re.search(r"memory bandwidth \d[\d,]*\.\d GB/s \(measured: numpy copy", cpu_run)
 
 
+def test_decoders_side_by_side_and_the_greedy_check(tmp_path):
+    """Both decoding loops on one model in one run: the same steps, a ratio line, and the greedy
+    check agreeing token for token (tiny shapes on the CPU)."""
+    command = [sys.executable, str(ROOT / "bench" / "gpu_smoke.py"), "--random-real-size",
+               "--tiny-shapes", "--device", "cpu", "--duration", "1", "--version", "stereo-chord",
+               "--decoder", "audiocraft", "--decoder", "static", "--check-greedy", "60",
+               "--analysis", "madmom", "--threads", "1", "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"^greedy check stereo-chord \(float32, no autocast\): 60/60 steps equal, all equal;",
+                     done.stdout, re.M)
+    rows = _summary_rows(done.stdout)
+    assert sorted(rows) == [("stereo-chord", "audiocraft", 1.0), ("stereo-chord", "static", 1.0)]
+    assert rows["stereo-chord", "audiocraft", 1.0][6] == rows["stereo-chord", "static", 1.0][6] == "53"
+    assert re.search(r"^static/audiocraft stereo-chord 1 s: steps/s \d+\.\d\dx, generation "
+                     r"\d+\.\d\dx faster, whole remix \d+\.\d s -> \d+\.\d s$", done.stdout, re.M)
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--duration", "0.5"], "argument --duration: must be at least 1 s, got 0.5"),
     (["--duration", "nan"], "argument --duration: must be at least 1 s, got nan"),
     (["--bandwidth", "-3"], "argument --bandwidth: must be a positive number, got -3"),
     (["--threads", "0"], "argument --threads: must be an integer >= 1, got 0"),
     (["--version", "melody"], "argument --version: invalid choice: 'melody'"),
+    (["--decoder", "graphs"], "argument --decoder: invalid choice: 'graphs'"),
+    (["--check-greedy", "0"], "argument --check-greedy: must be an integer >= 1, got 0"),
     (["--tiny-shapes"], "--tiny-shapes scales the random models: use it with --random-real-size")])
 def test_bad_arguments_are_refused_before_any_model_runs(argv, message, capsys):
     from bench import gpu_smoke
