@@ -168,8 +168,6 @@ def test_a_failure_of_ours_is_logged_and_the_client_reads_a_short_message_withou
     assert "/" not in reply["error"] and "musicgen-melody" not in reply["error"]
     log = (workdir / "server.log").read_text()
     assert "Traceback" in log and "musicgen-melody" in log  # for whoever runs the server
-    ok = _post(port, {"prompt": "calm", "duration": 0.5, "model_version": "chord", "seed": 1})
-    assert ok["status"] == "succeeded", ok.get("error")
 
 
 def test_two_parallel_requests_both_succeed_with_distinct_outputs(server):
