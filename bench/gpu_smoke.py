@@ -73,7 +73,7 @@ from remixer.musicgen.builders import build_chord_model  # noqa: E402
 from remixer.musicgen.loaders import load_encodec, load_text_encoder  # noqa: E402
 from remixer.pipeline import MIN_SONG_SECONDS, Models, Pipeline  # noqa: E402
 from remixer.requests import CHORD_VERSIONS, RemixRequest, Sampling  # noqa: E402
-from remixer.static_decode import DECODERS, StaticDecoder, decoder_from_env  # noqa: E402
+from remixer.static_decode import DECODERS, StaticDecoder, decoder_from_env, resolve_decoder  # noqa: E402
 from remixer.weights import WeightsError, WeightsStore  # noqa: E402
 
 DEMO_BPM = 100.0
@@ -134,7 +134,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     versions = args.version or (list(CHORD_VERSIONS) if args.random_real_size else ["stereo-chord"])
     durations = args.duration or (RANDOM_DURATIONS if args.random_real_size else REAL_DURATIONS)
-    decoders = list(dict.fromkeys(args.decoder or [decoder_from_env()]))
+    decoders = list(dict.fromkeys(resolve_decoder(name, device)
+                                  for name in args.decoder or [decoder_from_env()]))
     bandwidth = floor.device_bandwidth(device, args.bandwidth)
     with tempfile.TemporaryDirectory(prefix="remixer-gpu-smoke-") as tmp:
         out = args.out or Path(tmp) / "out"
@@ -180,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="default cuda; 'cpu' runs on the CPU")
     parser.add_argument("--decoder", choices=DECODERS, action="append", default=None,
                         help="decoding loop, repeatable: each version is measured with each "
-                             "(default $REMIXER_DECODE, else audiocraft)")
+                             "(default $REMIXER_DECODE, else auto: static on CUDA, audiocraft on the CPU)")
     parser.add_argument("--check-greedy", type=_positive_int, default=None, metavar="STEPS",
                         help="first compare greedy tokens of audiocraft's and the static decoder "
                              "over STEPS steps")

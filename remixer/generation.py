@@ -51,7 +51,7 @@ from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, 
 from remixer.requests import (CHORD_VERSIONS, MELODY_VERSIONS, SEED_LIMIT, InputError, Sampling,
                               is_number)
 from remixer.sections import Window, plan_steps, stride_plan
-from remixer.static_decode import StaticDecoder, decoder_from_env, unsupported
+from remixer.static_decode import StaticDecoder, decoder_from_env, resolve_decoder, unsupported
 
 __all__ = ["GenerationParams", "AudioClip", "GenerationResult", "Generator", "ModelCache"]
 
@@ -150,11 +150,11 @@ class Generator:
     lock : threading.Lock, optional
         Held while sampling; share one between generators that may run concurrently (the
         LM's streaming state and torch's RNG are not thread-safe).
-    decoder : {"audiocraft", "static"}, optional
+    decoder : {"audiocraft", "static", "auto"}, optional
         The decoding loop: audiocraft's streaming ``LMModel.generate`` (default), or
         :class:`~remixer.static_decode.StaticDecoder` (a preallocated cache, CUDA graphs on a GPU;
-        the same tokens). An LM the static decoder does not support keeps audiocraft's, with
-        a warning.
+        the same tokens up to float16 rounding); ``auto``: static on CUDA. An LM the static
+        decoder does not support keeps audiocraft's, with a warning.
     """
 
     def __init__(self, model: BaseGenModel, *, extend_stride: tp.Optional[float] = None,
@@ -165,11 +165,9 @@ class Generator:
             raise ValueError(f"extend_stride must be in (0, {model.max_duration:g}) s, "
                              f"got {self.extend_stride}")
         self._lock = lock or threading.Lock()
-        self._static = self._static_decoder(decoder)
+        self._static = self._static_decoder(resolve_decoder(decoder, torch.device(model.device)))
 
     def _static_decoder(self, decoder: str) -> tp.Optional[StaticDecoder]:
-        if decoder not in ("audiocraft", "static"):
-            raise ValueError(f"decoder must be 'audiocraft' or 'static', got {decoder!r}")
         if decoder == "audiocraft":
             return None
         reason = unsupported(self.model.lm)
@@ -371,9 +369,9 @@ class ModelCache:
         Resolves manifest names to local files (raises ``MissingWeightsError`` offline).
     device : str or torch.device, optional
         Default: CUDA when available.
-    decoder : {"audiocraft", "static"}, optional
+    decoder : {"auto", "audiocraft", "static"}, optional
         Every generator's decoding loop (:class:`Generator`); default: ``$REMIXER_DECODE``,
-        else ``audiocraft``.
+        else ``auto`` (the static decoder on CUDA, audiocraft's loop on the CPU).
 
     Thread-safe: loading holds one lock, and all generators share one sampling lock.
     """
@@ -382,7 +380,7 @@ class ModelCache:
                  decoder: tp.Optional[str] = None) -> None:
         self.store = store
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.decoder = decoder_from_env() if decoder is None else decoder
+        self.decoder = resolve_decoder(decoder_from_env() if decoder is None else decoder, self.device)
         self._load_lock = threading.RLock()
         self._sample_lock = threading.Lock()
         self._generators: dict[str, Generator] = {}

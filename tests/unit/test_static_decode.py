@@ -13,7 +13,8 @@ from remixer.chords import TextChords
 from remixer.generation import GenerationParams, Generator, ModelCache
 from remixer.musicgen.builders import build_chord_model
 from remixer.musicgen.loaders import load_chord_model, load_encodec, load_text_encoder
-from remixer.static_decode import BUCKET, DECODE_ENV, StaticDecoder, decoder_from_env, unsupported
+from remixer.static_decode import (BUCKET, DECODE_ENV, StaticDecoder, decoder_from_env,
+                                   resolve_decoder, unsupported)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -157,14 +158,18 @@ def test_unsupported_lm_is_named_and_refused(shared):
 
 
 def test_decoder_choice_from_the_environment(tmp_path):
-    assert decoder_from_env({}) == "audiocraft"
+    assert decoder_from_env({}) == "auto"
     assert decoder_from_env({DECODE_ENV: " Static "}) == "static"
-    with pytest.raises(ValueError, match="REMIXER_DECODE='graphs': choose one of audiocraft, static"):
+    with pytest.raises(ValueError, match="REMIXER_DECODE='graphs': choose one of auto, audiocraft, static"):
         decoder_from_env({DECODE_ENV: "graphs"})
-    with pytest.raises(ValueError, match="decoder must be 'audiocraft' or 'static'"):
+    with pytest.raises(ValueError, match="decoder must be one of auto, audiocraft, static, got 'fast'"):
         Generator.__init__(Generator.__new__(Generator), _FakeModel(), decoder="fast")
+    assert resolve_decoder("auto", torch.device("cuda")) == "static"
+    assert resolve_decoder("auto", torch.device("cpu")) == "audiocraft"
     assert ModelCache(None, device="cpu", decoder="static").decoder == "static"
+    assert ModelCache(None, device="cpu", decoder="auto").decoder == "audiocraft"
 
 
 class _FakeModel:
     max_duration = 30.0
+    device = "cpu"
