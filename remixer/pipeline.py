@@ -133,7 +133,7 @@ class Models:
         """Load (and, online, fetch) the models of the default remix.
 
         ``decoder`` is MusicGen's decoding loop (:class:`~remixer.generation.ModelCache`;
-        default ``$REMIXER_DECODE``, else audiocraft's).
+        default ``$REMIXER_DECODE``, else ``auto``: static on CUDA).
 
         Raises ``remixer.weights.MissingWeightsError`` naming any file that is missing offline.
         """
