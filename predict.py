@@ -24,11 +24,13 @@ import sys
 
 from cog import BasePredictor, Input, Path
 
+from remixer import doctor
 from remixer.cancellation import CancelToken
 from remixer.pipeline import Models, Pipeline, Result
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
                               MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
                               Output, RemixRequest, Sampling, check_request_kind, check_sent_file)
+from remixer.weights import WeightsStore
 from remixer.workdirs import RequestDirs
 
 logger = logging.getLogger(__name__)
@@ -42,11 +44,19 @@ _KEEP_OUTPUTS_S = 60.0
 
 class Predictor(BasePredictor):
     def setup(self) -> None:
-        """Load every model of the default remix once (others load on first use, then stay)."""
+        """Log the doctor's report, then load every model of the default remix once (others load
+        on first use, then stay). Where ``REMIXER_DEVICE=cuda`` (the Cog image) finds no usable
+        GPU, fail with the doctor's findings instead of running on the CPU."""
         logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
                             format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+        store = WeightsStore()
+        report = doctor.run_checks(store, quick=True)
+        for line in report.lines():
+            logger.info("doctor: %s", line)
+        device = doctor.device_for(report)
         max_duration = float(os.environ.get("REMIXER_MAX_DURATION", DEFAULT_MAX_DURATION))
-        self.pipeline = Pipeline(Models.load(preload=(os.environ.get("REMIXER_DEFAULT_VERSION", "stereo-chord"),)),
+        default_version = os.environ.get("REMIXER_DEFAULT_VERSION", "stereo-chord")
+        self.pipeline = Pipeline(Models.load(store, device=device, preload=(default_version,)),
                                  max_duration=max_duration)
         self.pipeline.warmup()
         self.dirs = RequestDirs(keep_s=float(os.environ.get("REMIXER_KEEP_OUTPUTS_S", _KEEP_OUTPUTS_S)))

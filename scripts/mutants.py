@@ -212,6 +212,10 @@ MUTANTS: list[Mutant] = [
     Mutant("predict.py lets remix-only inputs through without music_input", PREDICT,
            'check_request_kind(inputs, remix=music_input is not None, song="music_input")', "pass",
            _server("test_bad_inputs_fail_with_a_clear_message_and_the_server_keeps_serving")),
+    # The Cog package (issue 20).
+    Mutant("setup() runs a GPU image on the CPU", PREDICT,
+           "device = doctor.device_for(report)", 'device = report.device or "cpu"',
+           ("tests/unit/test_doctor.py::test_setup_of_a_gpu_image_without_a_gpu_fails_before_loading_any_model",)),
     Mutant("the CLI lets generation-only options through with a song", "remixer/__main__.py",
            "check_request_kind(vars(args), remix=args.song is not None,",
            "(lambda *a, **k: None)(vars(args), remix=args.song is not None,",
