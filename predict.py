@@ -27,9 +27,8 @@ from cog import BasePredictor, Input, Path
 from remixer import doctor
 from remixer.cancellation import CancelToken
 from remixer.pipeline import Models, Pipeline, Result
-from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
-                              MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
-                              Output, RemixRequest, Sampling, check_request_kind, check_sent_file)
+from remixer.requests import (DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output, RemixRequest, Sampling,
+                              check_request_kind, check_sent_file)
 from remixer.weights import WeightsStore
 from remixer.workdirs import RequestDirs
 
@@ -40,6 +39,14 @@ INTERNAL_ERROR = ("internal error ({}): the prediction failed on the server, not
                   "the server's log has the details")
 # Seconds a succeeded request's outputs stay for Cog to read (it reads them after predict returns).
 _KEEP_OUTPUTS_S = 60.0
+# `cog build` reads the inputs' choices, defaults and bounds from this file's text without running
+# it: each must be a literal, or a name bound to one right here (an imported name fails the build
+# or, as a default, silently becomes None), and each description one plain string literal.
+# tests/server/test_cog_package.py checks them against remixer.requests and the README.
+CHORD_VERSIONS = ("chord", "chord-large", "stereo-chord", "stereo-chord-large")
+MELODY_VERSIONS = ("melody", "melody-large", "stereo-melody-large")
+NORMALIZATIONS = ("loudness", "clip", "peak", "rms")
+OUTPUT_FORMATS = ("wav", "mp3", "flac")
 
 
 class Predictor(BasePredictor):
@@ -63,78 +70,34 @@ class Predictor(BasePredictor):
 
     async def predict(
         self,
-        prompt: str = Input(description="Style of the music, e.g. 'bossa nova' or 'lofi hip hop, warm "
-                                        "Rhodes'. Required for a remix.", default=None),
-        section_prompts: str = Input(description="Remix: a prompt per part of the song, e.g. 'verse: nylon "
-                                                 "guitar, brushes; chorus: full band, horns' (All-In-One's "
-                                                 "sections: intro, verse, chorus, bridge, inst, solo, break, "
-                                                 "outro) or time ranges, e.g. '0:00-0:45: ambient pads; "
-                                                 "0:45-: full band'. Parts without one use prompt.",
-                                     default=None),
-        music_input: Path = Input(description="Song to remix. Its vocals are kept; the instrumental is "
-                                              "regenerated in the prompt's style on the song's chords and "
-                                              "beat-synced to its downbeats. Leave empty to generate "
-                                              "music from scratch (see duration, text_chords, input_audio).",
-                                  default=None),
-        model_version: str = Input(description="Model. Chord models (remix and chord generation): "
-                                               "stereo-chord, stereo-chord-large, chord, chord-large. "
-                                               "Melody models (generation only, follow input_audio's "
-                                               "melody): melody, melody-large, stereo-melody-large. Large "
-                                               "and stereo models are slower.",
-                                   default="stereo-chord", choices=list(CHORD_VERSIONS + MELODY_VERSIONS)),
-        multi_band_diffusion: bool = Input(description="Decode with Multi-Band Diffusion (better quality, "
-                                                       "slower). Mono models only.", default=False),
-        normalization_strategy: str = Input(description="Output level: loudness (-14 LUFS), clip, peak or "
-                                                        "rms.", default="loudness", choices=list(NORMALIZATIONS)),
-        beat_sync_threshold: float = Input(description="Largest gap in seconds between a generated downbeat "
-                                                       "and the song's downbeat it is moved to. Unset or -1: "
-                                                       "1.1 beats at the song's tempo.", default=None),
-        target_bpm: float = Input(description="Remix: tempo of the remix, 40-240 BPM and within 0.5x-2x of "
-                                              "the song's; the vocals are time-stretched to it (pitch kept). "
-                                              "Unset: the song's tempo.", default=None),
-        key_shift: int = Input(description="Remix: semitones to move the key by, -12 to 12; the vocals are "
-                                           "pitch-shifted (formants kept) and the chords transposed.", default=0),
-        large_chord_voca: bool = Input(description="Read chords with the 170-class BTC vocabulary (7ths, "
-                                                   "dim, aug, sus...); off: 25 classes (major/minor).",
-                                       default=True),
-        chroma_coefficient: float = Input(description="Strength of the chord conditioning (chords from "
-                                                      "audio and from text alike).", default=1.0, ge=0.5, le=2.5),
+        prompt: str | None = Input(description="Style of the music, e.g. 'bossa nova' or 'lofi hip hop, warm Rhodes' (at most 480 characters). Required for a remix.", default=None),
+        section_prompts: str | None = Input(description="Remix: a prompt per part of the song, e.g. 'verse: nylon guitar, brushes; chorus: full band, horns' (All-In-One's sections: intro, verse, chorus, bridge, inst, solo, break, outro) or time ranges, e.g. '0:00-0:45: ambient pads; 0:45-: full band'. Parts without one use prompt.", default=None),
+        music_input: Path | None = Input(description="Song to remix. Its vocals are kept; the instrumental is regenerated in the prompt's style on the song's chords and beat-synced to its downbeats. Leave empty to generate music from scratch (see duration, text_chords, input_audio).", default=None),
+        model_version: str = Input(description="Model. Chord models (remix and chord generation): stereo-chord, stereo-chord-large, chord, chord-large. Melody models (generation only, follow input_audio's melody): melody, melody-large, stereo-melody-large. Large and stereo models are slower.", default="stereo-chord", choices=CHORD_VERSIONS + MELODY_VERSIONS),
+        multi_band_diffusion: bool = Input(description="Decode with Multi-Band Diffusion (better quality, slower). Mono models only.", default=False),
+        normalization_strategy: str = Input(description="Output level: loudness (-14 LUFS), clip, peak or rms.", default="loudness", choices=NORMALIZATIONS),
+        beat_sync_threshold: float | None = Input(description="Largest gap in seconds between a generated downbeat and the song's downbeat it is moved to. Unset or -1: 1.1 beats at the song's tempo.", default=None),
+        target_bpm: float | None = Input(description="Remix: tempo of the remix, 40-240 BPM and within 0.5x-2x of the song's; the vocals are time-stretched to it (pitch kept). Unset: the song's tempo.", default=None, ge=40, le=240),
+        key_shift: int = Input(description="Remix: semitones to move the key by, -12 to 12; the vocals are pitch-shifted (formants kept) and the chords transposed.", default=0, ge=-12, le=12),
+        large_chord_voca: bool = Input(description="Read chords with the 170-class BTC vocabulary (7ths, dim, aug, sus...); off: 25 classes (major/minor).", default=True),
+        chroma_coefficient: float = Input(description="Strength of the chord conditioning (chords from audio and from text alike).", default=1.0, ge=0.5, le=2.5),
         top_k: int = Input(description="Sample among the k most likely tokens.", default=250, ge=0),
-        top_p: float = Input(description="Nucleus sampling mass; 0 uses top_k.", default=0.0, ge=0.0, le=1.0),
-        temperature: float = Input(description="Sampling temperature; higher is more diverse.",
-                                   default=1.0, ge=0.0),
-        classifier_free_guidance: int = Input(description="How closely the output follows the prompt and "
-                                                          "chords.", default=3, ge=0),
-        output_format: str = Input(description="Audio format of the outputs.", default="wav",
-                                   choices=list(OUTPUT_FORMATS)),
-        return_instrumental: bool = Input(description="Remix: also return the beat-synced instrumental.",
-                                          default=False),
-        return_stems: bool = Input(description="Remix: also return the song's separated stems (drums, "
-                                               "bass, other, vocals).", default=False),
-        return_analysis: bool = Input(description="Remix: also return analysis.json (bpm, beats, "
-                                                  "downbeats, chords, beat-sync report, seed) and its "
-                                                  "picture, analysis.png.", default=False),
-        seed: int = Input(description="Random seed; unset or -1 for a random one (the seed used is "
-                                      "logged and written to analysis.json).", default=None),
-        duration: float = Input(description="Generation only: seconds of music to generate (including "
-                                            "the audio prompt when continuing). Over 30 s is generated in "
-                                            "overlapping windows.", default=DEFAULT_DURATION, ge=0.1),
-        text_chords: str = Input(description="Generation only, chord models: a progression such as "
-                                             "'C G A:min F' (bars separated by spaces, chords within a bar "
-                                             "by commas, N for no chord; Am, Cmaj7, F#m7 are accepted). "
-                                             "Needs bpm.", default=None),
-        bpm: float = Input(description="Generation only: tempo of text_chords (20-300).", default=None),
-        time_sig: str = Input(description="Generation only: time signature of text_chords, e.g. 4/4, 3/4, "
-                                          "6/8.", default=DEFAULT_TIME_SIG),
-        input_audio: Path = Input(description="Generation only: audio whose chords (chord models) or melody "
-                                              "(melody models) the output follows, or the audio to continue "
-                                              "(continuation).", default=None),
-        continuation: bool = Input(description="Generation only: continue input_audio (optionally with "
-                                               "text_chords) instead of following it.", default=False),
-        audio_start: float = Input(description="Generation only: start of the part of input_audio to use "
-                                               "(seconds).", default=0.0, ge=0.0),
-        audio_end: float = Input(description="Generation only: end of the part of input_audio to use "
-                                             "(seconds); unset or -1 for its end.", default=None),
+        top_p: float = Input(description="Nucleus sampling mass; 0 uses top_k.", default=0.0, ge=0, le=1),
+        temperature: float = Input(description="Sampling temperature; higher is more diverse.", default=1.0, ge=0),
+        classifier_free_guidance: int = Input(description="How closely the output follows the prompt and chords.", default=3, ge=0),
+        output_format: str = Input(description="Audio format of the outputs.", default="wav", choices=OUTPUT_FORMATS),
+        return_instrumental: bool = Input(description="Remix: also return the beat-synced instrumental.", default=False),
+        return_stems: bool = Input(description="Remix: also return the song's separated stems (drums, bass, other, vocals).", default=False),
+        return_analysis: bool = Input(description="Remix: also return analysis.json (bpm, beats, downbeats, chords, beat-sync report, seed) and its picture, analysis.png.", default=False),
+        seed: int | None = Input(description="Random seed, 0 to 4294967295; unset or -1 for a random one (the seed used is logged and written to analysis.json).", default=None, ge=-1, le=4294967295),
+        duration: float = Input(description="Generation only: seconds of music to generate (including the audio prompt when continuing). Over 30 s is generated in overlapping windows.", default=8.0, ge=0.1, le=600),
+        text_chords: str | None = Input(description="Generation only, chord models: a progression such as 'C G A:min F' (bars separated by spaces, chords within a bar by commas, N for no chord; Am, Cmaj7, F#m7 are accepted). Needs bpm.", default=None),
+        bpm: float | None = Input(description="Generation only: tempo of text_chords (20-300).", default=None, ge=20, le=300),
+        time_sig: str = Input(description="Generation only: time signature of text_chords, e.g. 4/4, 3/4, 6/8.", default="4/4"),
+        input_audio: Path | None = Input(description="Generation only: audio whose chords (chord models) or melody (melody models) the output follows, or the audio to continue (continuation).", default=None),
+        continuation: bool = Input(description="Generation only: continue input_audio (optionally with text_chords) instead of following it.", default=False),
+        audio_start: float = Input(description="Generation only: start of the part of input_audio to use (seconds).", default=0.0, ge=0),
+        audio_end: float | None = Input(description="Generation only: end of the part of input_audio to use (seconds); unset or -1 for its end.", default=None),
     ) -> list[Path]:
         """Remix ``music_input`` (or generate without it); returns the main output first."""
         inputs = dict(locals())  # by name, for the check that looks at several at once

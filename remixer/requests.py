@@ -425,10 +425,12 @@ class Sampling:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        # JSON clients may send a whole seed as a float (or one beyond 2**64, which parsers
-        # turn into a float): judge and echo it as the integer it is.
-        if isinstance(self.seed, float) and self.seed.is_integer():
-            object.__setattr__(self, "seed", int(self.seed))
+        # JSON clients may send a whole number as a float (Cog's schema takes 250.0 as an
+        # integer; parsers turn a seed beyond 2**64 into a float): judge and echo the integer.
+        for name in ("top_k", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, float) and value.is_integer():
+                object.__setattr__(self, name, int(value))
         if not _is_whole(self.top_k) or self.top_k < 0:
             raise InputError(f"top_k must be an integer >= 0, got {_shown(self.top_k)}")
         for name in ("top_p", "temperature", "classifier_free_guidance"):

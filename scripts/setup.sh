@@ -20,7 +20,7 @@ fi
 command -v ffmpeg >/dev/null || die "ffmpeg is not on PATH"
 
 stamp="$VENV/.setup-stamp"
-want=$(cat requirements.txt requirements-nodeps.txt pyproject.toml third_party/madmom-metadata/pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml third_party/madmom-metadata/pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "environment up to date ($VENV)"; exit 0
 fi
@@ -31,7 +31,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 step "installing the pinned stack (first run: ~2 GB download, a few minutes)"
-"${PIP[@]}" install -q -r requirements.txt || die "pip install -r requirements.txt"
+"${PIP[@]}" install -q -r requirements.txt -r requirements-dev.txt || die "pip install -r requirements.txt -r requirements-dev.txt"
 step "installing audiocraft without its conflicting pins"
 "${PIP[@]}" install -q --no-deps -r requirements-nodeps.txt || die "pip install audiocraft"
 step "installing the madmom metadata shim and this package"

@@ -93,11 +93,14 @@ def test_sampling_refuses_each_bad_value_by_name(kwargs, message):
     assert _refused(message, Sampling, **kwargs) == message
 
 
-def test_sampling_takes_the_published_defaults_and_whole_float_seeds():
+def test_sampling_takes_the_published_defaults_and_whole_float_seeds_and_top_k():
     assert Sampling() == Sampling(top_k=250, top_p=0.0, temperature=1.0, classifier_free_guidance=3.0,
                                   seed=None)
     seeded = Sampling(seed=7.0, top_k=0, top_p=1.0, temperature=0.0, classifier_free_guidance=0)
     assert seeded.seed == 7 and type(seeded.seed) is int
+    # Cog's schema passes 40.0 for an integer input: it is the integer 40.
+    whole = Sampling(top_k=40.0)
+    assert whole.top_k == 40 and type(whole.top_k) is int
     assert Sampling(seed=np.int64(2 ** 32 - 1)).seed == 2 ** 32 - 1
 
 
