@@ -31,7 +31,9 @@ MODEL_STAGES = ("separation ...", "chords ...", "analysis (song) ...", "generati
 def server(tmp_path_factory):
     weights = tmp_path_factory.mktemp("weights")
     manifest = build_tiny_weights(weights)
-    with CogServer(tmp_path_factory.mktemp("server"), weights, manifest,
+    # Without Cog's schema every input reaches predict: our own checks are what answers here
+    # (tests/server/test_cog_schema_http.py sends the corpus to a server with the schema).
+    with CogServer(tmp_path_factory.mktemp("server"), weights, manifest, schema=False,
                    REMIXER_KEEP_OUTPUTS_S=str(KEEP_OUTPUTS_S)) as running:
         yield running
 
@@ -124,6 +126,9 @@ CORPUS = [
     ({"prompt": "rock", "music_input": "NOT_AUDIO"}, ["music_input: not an audio file"]),
     ({"prompt": "rock", "music_input": "EMPTY"}, ["music_input: file is empty"]),
     ({"prompt": "rock", "music_input": "LONG"}, ["music_input: audio is 25.0 s long", "20"]),
+    # A misspelt or mistyped input (with Cog's schema: dropped, or answered 422).
+    ({"prompt": "rock", "music_input": "NOT_AUDIO", "duraton": 3.0}, ["unexpected keyword argument 'duraton'"]),
+    ({**SONG, "top_k": "many"}, ["top_k must be an integer >= 0, got 'many'"]),
 ]
 
 
