@@ -177,6 +177,23 @@ def test_names_order_types_and_defaults_are_the_signatures(schema):
         assert prop["default"] == parameter.default.default, parameter.name
 
 
+def test_defaults_are_the_request_records_defaults(schema):
+    # Literals in predict.py now, so they must not drift from remixer.requests: a default that is
+    # not among an input's "unset" values would make every request of the other kind refused.
+    import dataclasses
+
+    props = _props(schema)
+    unset = {**requests.REMIX_ONLY, **requests.GENERATION_ONLY}
+    for name, values in unset.items():
+        assert any(props[name]["default"] == value for value in values), name
+    records = {"format": "output_format", "normalization": "normalization_strategy"}
+    for record in (requests.Sampling, requests.Output, requests.RemixRequest, requests.GenerateRequest):
+        for item in dataclasses.fields(record):
+            name = records.get(item.name, item.name)
+            if name in props and item.default is not dataclasses.MISSING:
+                assert props[name]["default"] == item.default, (record.__name__, name)
+
+
 def test_choices_are_the_request_rules_and_each_one_passes_them(schema, verdict):
     props = _props(schema)
     assert props["model_version"]["enum"] == list(requests.CHORD_VERSIONS + requests.MELODY_VERSIONS)

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from devtools.cog_schema import coglet_check, dumps
 from devtools.tiny.cache import build_tiny_weights
-from fixtures.cog_server import CogServer, data_uri, decode_output, refusal
-from fixtures.music import synth_song
-from test_hostile import CORPUS
+from fixtures.cog_server import CogServer, decode_output, refusal
+# The corpus, its files (built beside this module's server) and their placeholders.
+from test_hostile import CORPUS, _fill, files  # noqa: F401 (files is a fixture)
 
 # What coglet's validator writes for each JSON Schema keyword (jsonschema crate 0.29).
 MESSAGES = {"type": "is not of type", "enum": "is not one of", "minimum": "is less than the minimum of",
@@ -39,26 +37,6 @@ def server(tmp_path_factory):
     manifest = build_tiny_weights(weights)
     with CogServer(tmp_path_factory.mktemp("server"), weights, manifest, REMIXER_KEEP_OUTPUTS_S="1") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory, server) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("files")
-    song = synth_song(180, duration=2.0, sample_rate=22_050)
-    sf.write(root / "song.wav", song.audio.T, song.sample_rate, subtype="PCM_16")
-    (root / "not_audio.txt").write_text("hello, I am not a song")
-    sf.write(root / "long.wav", np.full((25 * 8000, 1), 0.1, dtype=np.float32), 8000)
-    (root / "empty.wav").write_bytes(b"")
-    other = server.cwd.parent / "other-request" / "remix.wav"
-    other.parent.mkdir()
-    other.write_bytes((root / "song.wav").read_bytes())
-    return {"SONG": data_uri(root / "song.wav"), "NOT_AUDIO": data_uri(root / "not_audio.txt", "text/plain"),
-            "LONG": data_uri(root / "long.wav"), "EMPTY": data_uri(root / "empty.wav"),
-            "OTHER_OUTPUT": str(other)}
-
-
-def _fill(payload: dict, files: dict[str, str]) -> dict:
-    return {key: files.get(value, value) if isinstance(value, str) else value for key, value in payload.items()}
 
 
 def _stripped(server: CogServer) -> list[list[str]]:
