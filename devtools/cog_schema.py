@@ -223,15 +223,15 @@ def _python_value(node: ast.AST, scope: dict[str, _Bound]) -> tp.Any:
     return plain(value)
 
 
-def _same(cog: tp.Any, python: tp.Any) -> bool:
-    """Equal as JSON (1 and 1.0 alike; True is not 1)."""
-    if isinstance(cog, list) and isinstance(python, list):
-        return len(cog) == len(python) and all(_same(a, b) for a, b in zip(cog, python))
-    if isinstance(cog, dict) and isinstance(python, dict):
-        return cog.keys() == python.keys() and all(_same(cog[k], python[k]) for k in cog)
-    if isinstance(cog, bool) or isinstance(python, bool):
-        return type(cog) is type(python) and cog == python
-    return cog == python and (isinstance(cog, (int, float)) == isinstance(python, (int, float)))
+def _same(a: tp.Any, b: tp.Any) -> bool:
+    """Equal as JSON values (1 and 1.0 alike; True is not 1)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b and isinstance(a, (int, float)) == isinstance(b, (int, float))
 
 
 def _imports(tree: ast.Module) -> dict[str, tuple[str, str]]:
@@ -873,9 +873,7 @@ def _violations(prop: dict[str, tp.Any], value: tp.Any) -> list[str]:
     if "type" in prop and not _JSON_TYPES[prop["type"]](value):
         return ["type"]
     found = []
-    if "enum" in prop and not any(value == choice and type(value) is type(choice) or
-                                  _JSON_TYPES["number"](value) and _JSON_TYPES["number"](choice) and value == choice
-                                  for choice in prop["enum"]):
+    if "enum" in prop and not any(_same(choice, value) for choice in prop["enum"]):
         found.append("enum")
     if "minimum" in prop and _JSON_TYPES["number"](value) and value < prop["minimum"]:
         found.append("minimum")
