@@ -5,12 +5,15 @@ Melody generation inputs (duration, text chords, melody, continuation) apply whe
 ``music_input`` is given. This file only maps inputs to validated requests: the work is in
 :mod:`remixer.pipeline` (requests: :mod:`remixer.requests`).
 
-Served to the public, the predictor reads only files the client sent (URLs or data URIs that Cog
-downloaded for the request), stops a cancelled request's work at its next check
+Served to the public, the predictor reads only files the client sent: it fetches the URLs and data
+URIs itself, into the request's own directory, with a deadline and a size cap
+(:mod:`remixer.sent_files`); it stops a cancelled request's work at its next check
 (:mod:`remixer.cancellation`), and removes each request's directory once Cog has taken the
 outputs (:mod:`remixer.workdirs`). Only an :class:`~remixer.requests.InputError` is the client's
-to read (with Cog's temp file names replaced by the inputs' names); any other failure is ours:
-it is logged with its traceback, and the client gets a short message without server paths.
+to read (with the files' paths replaced by the inputs' names); a model whose weights this server
+lacks is named to the client as not available, with the missing files and how to fetch them
+in the log only; any other failure is ours: it is logged with its traceback, and the client gets
+a short message without server paths.
 """
 from __future__ import annotations
 
@@ -26,9 +29,11 @@ from cog import BasePredictor, Input, Path
 
 from remixer import doctor
 from remixer.cancellation import CancelToken
-from remixer.pipeline import Models, Pipeline, Result
+from remixer.memory import freeze_loaded_objects, release_request_memory
+from remixer.pipeline import ModelUnavailable, Models, Pipeline, Result
 from remixer.requests import (DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output, RemixRequest, Sampling,
-                              check_request_kind, check_sent_file)
+                              check_request_kind)
+from remixer.sent_files import FetchLimits, SentFile
 from remixer.weights import WeightsStore
 from remixer.workdirs import RequestDirs
 
@@ -67,12 +72,16 @@ class Predictor(BasePredictor):
                                  max_duration=max_duration)
         self.pipeline.warmup()
         self.dirs = RequestDirs(keep_s=float(os.environ.get("REMIXER_KEEP_OUTPUTS_S", _KEEP_OUTPUTS_S)))
+        self.fetch_limits = FetchLimits.from_env()
+        freeze_loaded_objects()  # so that each request's garbage is collected in microseconds
 
     async def predict(
         self,
         prompt: str | None = Input(description="Style of the music, e.g. 'bossa nova' or 'lofi hip hop, warm Rhodes' (at most 480 characters). Required for a remix.", default=None),
         section_prompts: str | None = Input(description="Remix: a prompt per part of the song, e.g. 'verse: nylon guitar, brushes; chorus: full band, horns' (All-In-One's sections: intro, verse, chorus, bridge, inst, solo, break, outro) or time ranges, e.g. '0:00-0:45: ambient pads; 0:45-: full band'. Parts without one use prompt.", default=None),
-        music_input: Path | None = Input(description="Song to remix. Its vocals are kept; the instrumental is regenerated in the prompt's style on the song's chords and beat-synced to its downbeats. Leave empty to generate music from scratch (see duration, text_chords, input_audio).", default=None),
+        # File inputs are pathlib.Path, not cog.Path: the schema still offers a file (a URL or an
+        # upload) but coglet passes the URL or data URI on, and remixer.sent_files fetches it.
+        music_input: pathlib.Path | None = Input(description="Song to remix. Its vocals are kept; the instrumental is regenerated in the prompt's style on the song's chords and beat-synced to its downbeats. Leave empty to generate music from scratch (see duration, text_chords, input_audio).", default=None),
         model_version: str = Input(description="Model. Chord models (remix and chord generation): stereo-chord, stereo-chord-large, chord, chord-large. Melody models (generation only, follow input_audio's melody): melody, melody-large, stereo-melody-large. Large and stereo models are slower.", default="stereo-chord", choices=CHORD_VERSIONS + MELODY_VERSIONS),
         multi_band_diffusion: bool = Input(description="Decode with Multi-Band Diffusion (better quality, slower). Mono models only.", default=False),
         normalization_strategy: str = Input(description="Output level: loudness (-14 LUFS), clip, peak or rms.", default="loudness", choices=NORMALIZATIONS),
@@ -94,17 +103,20 @@ class Predictor(BasePredictor):
         text_chords: str | None = Input(description="Generation only, chord models: a progression such as 'C G A:min F' (bars separated by spaces, chords within a bar by commas, N for no chord; Am, Cmaj7, F#m7 are accepted). Needs bpm.", default=None),
         bpm: float | None = Input(description="Generation only: tempo of text_chords (20-300).", default=None, ge=20, le=300),
         time_sig: str = Input(description="Generation only: time signature of text_chords, e.g. 4/4, 3/4, 6/8.", default="4/4"),
-        input_audio: Path | None = Input(description="Generation only: audio whose chords (chord models) or melody (melody models) the output follows, or the audio to continue (continuation).", default=None),
+        input_audio: pathlib.Path | None = Input(description="Generation only: audio whose chords (chord models) or melody (melody models) the output follows, or the audio to continue (continuation).", default=None),
         continuation: bool = Input(description="Generation only: continue input_audio (optionally with text_chords) instead of following it.", default=False),
         audio_start: float = Input(description="Generation only: start of the part of input_audio to use (seconds).", default=0.0, ge=0),
         audio_end: float | None = Input(description="Generation only: end of the part of input_audio to use (seconds); unset or -1 for its end.", default=None),
     ) -> list[Path]:
         """Remix ``music_input`` (or generate without it); returns the main output first."""
-        inputs = dict(locals())  # by name, for the check that looks at several at once
-        sent: dict[str, pathlib.Path | None] = {}
+        inputs = dict(locals())  # by name, for the checks that look at several at once
+        # Each request gets its own directory: concurrent requests never share a file name.
+        workdir = self.dirs.create()
+        sent: dict[str, SentFile | None] = {}
+        served = False
         try:
-            sent = {"music_input": check_sent_file(music_input, "music_input"),
-                    "input_audio": check_sent_file(input_audio, "input_audio")}
+            sent = {name: SentFile.of(inputs[name], name, workdir) for name in ("music_input", "input_audio")}
+            paths = {name: None if file is None else file.path for name, file in sent.items()}
             sampling = Sampling(top_k=top_k, top_p=top_p, temperature=temperature,
                                 classifier_free_guidance=classifier_free_guidance,
                                 seed=None if seed in (None, -1) else seed)
@@ -112,7 +124,7 @@ class Predictor(BasePredictor):
             check_request_kind(inputs, remix=music_input is not None, song="music_input")
             if music_input is not None:
                 request: RemixRequest | GenerateRequest = RemixRequest(
-                    song=sent["music_input"], prompt=prompt, model_version=model_version, sampling=sampling,
+                    song=paths["music_input"], prompt=prompt, model_version=model_version, sampling=sampling,
                     output=output, beat_sync_threshold=beat_sync_threshold, large_chord_voca=large_chord_voca,
                     chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
                     return_instrumental=return_instrumental, return_stems=return_stems,
@@ -122,22 +134,32 @@ class Predictor(BasePredictor):
                 request = GenerateRequest(
                     prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
                     output=output, text_chords=text_chords, bpm=bpm, time_sig=time_sig,
-                    audio=sent["input_audio"], audio_start=audio_start,
+                    audio=paths["input_audio"], audio_start=audio_start,
                     audio_end=audio_end, continuation=continuation, chroma_coefficient=chroma_coefficient,
                     large_chord_voca=large_chord_voca, multi_band_diffusion=multi_band_diffusion)
-            return await self._serve(request)
+            outputs = await self._serve(request, workdir, [file for file in sent.values() if file is not None])
+            served = True
+            return outputs
         except InputError as error:
-            # The client knows its files as music_input / input_audio, not as Cog's temp files.
+            # The client knows its files as music_input / input_audio, not as paths on the server.
             raise InputError(_input_names(str(error), sent)) from None
+        except ModelUnavailable as error:
+            logger.error("%s", error)  # the operator's part: which files are missing, how to fetch them
+            raise InputError(f"{error.choice} is not available on this server; {error.instead}") from None
         except Exception as error:
             logger.exception("prediction failed")
             raise RuntimeError(INTERNAL_ERROR.format(type(error).__name__)) from None
+        finally:
+            if not served:  # failed or cancelled (once its thread stopped): nothing stays behind
+                self.dirs.discard(workdir)
+            release_request_memory()  # else the server's memory climbs over its first requests
 
-    async def _serve(self, request: RemixRequest | GenerateRequest) -> list[Path]:
-        """Run ``request`` in a worker thread and its own directory, which is removed at once
-        if it fails or is cancelled, and once Cog has taken the outputs otherwise."""
-        # Each request gets its own directory: concurrent requests never share a file name.
-        workdir = self.dirs.create()
+    async def _serve(self, request: RemixRequest | GenerateRequest, workdir: pathlib.Path,
+                     files: list[SentFile]) -> list[Path]:
+        """Fetch the request's files into ``workdir``, then run it there in a worker thread; on
+        success the outputs stay until Cog has taken them."""
+        for file in files:
+            await file.fetch(self.fetch_limits)  # in this coroutine: a cancel stops the transfer
         cancel = CancelToken()
         run = functools.partial(contextvars.copy_context().run, self._run, request, workdir, cancel)
         job = asyncio.get_running_loop().run_in_executor(None, run)
@@ -149,11 +171,9 @@ class Predictor(BasePredictor):
             # while it is still submitting this coroutine never does (bench/cancel.py).
             cancel.cancel()
             await _settled(job)
-            self.dirs.discard(workdir)
             raise
-        except BaseException:
-            self.dirs.discard(workdir)
-            raise
+        for file in files:
+            file.path.unlink(missing_ok=True)  # only the outputs wait for Cog
         self.dirs.succeeded(workdir)
         asyncio.get_running_loop().call_later(self.dirs.keep_s + 1, self.dirs.sweep)
         return [Path(path) for path in result.outputs]
@@ -180,10 +200,10 @@ async def _settled(job: asyncio.Future) -> None:
             return
 
 
-def _input_names(message: str, sent: dict[str, pathlib.Path | None]) -> str:
-    """``message`` with the inputs' temp file names replaced by the inputs' names: the client
-    knows its file as ``music_input``, not as ``/tmp/tmpab12cd34file``."""
-    for name, path in sent.items():
-        if path is not None:
-            message = message.replace(str(path), name)
+def _input_names(message: str, sent: dict[str, SentFile | None]) -> str:
+    """``message`` with the sent files' paths replaced by the inputs' names: the client knows
+    its file as ``music_input``, not as ``/tmp/remixer-ab12cd34/music_input.mp3``."""
+    for name, file in sent.items():
+        if file is not None:
+            message = message.replace(str(file.path), name)
     return message

@@ -33,8 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from devtools.tiny.cache import build_tiny_weights  # noqa: E402
-from fixtures.cog_server import CogServer  # noqa: E402
+from fixtures.cog_server import CogServer, tiny_server  # noqa: E402
 
 QUICK = {"prompt": "calm", "duration": 1.0, "model_version": "chord", "seed": 1}
 LONG = {**QUICK, "duration": 120.0}
@@ -63,11 +62,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=6)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cancel-") as root:
-        weights = Path(root) / "weights"
-        weights.mkdir()
-        manifest = build_tiny_weights(weights)
         print("TINY RANDOM models: whether cancelled work stops, not production speed")
-        with CogServer(Path(root) / "server", weights, manifest, REMIXER_KEEP_OUTPUTS_S=str(KEEP_S)) as server:
+        with tiny_server(Path(root), REMIXER_KEEP_OUTPUTS_S=str(KEEP_S)) as server:
             before, after = [], []
             for cycle in range(args.cycles):
                 before.append(_timed(server, QUICK))

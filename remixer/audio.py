@@ -18,6 +18,7 @@ Audio is ``numpy.float32`` shaped ``(channels, samples)``; the sample rate trave
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import struct
@@ -44,6 +45,8 @@ BitDepth = int | Literal["float"]
 _SOUNDFILE_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "MP3", "OGG", "AIFF",
                                 "CAF", "AU"})
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255
+# Frames decoded before a container's declared length is believed (a few hundred ms of audio).
+_PROBE_FRAMES = 8
 # libsndfile returns Ogg Vorbis/Opus surround channels in Vorbis order (FL FC FR ... LFE last);
 # these permutations give the FLAC/WAV order that to_channels and the loudness weights assume.
 _VORBIS_TO_WAV_ORDER = {3: (0, 2, 1), 5: (0, 2, 1, 3, 4), 6: (0, 2, 1, 5, 3, 4),
@@ -429,8 +432,18 @@ def _check_file_rate(path: Path, rate: int) -> None:
 
 def _check_duration(path: Path, seconds: float, max_duration: float | None) -> None:
     if max_duration is not None and seconds > max_duration:
-        raise AudioError(f"{path}: audio is {seconds:.1f} s long, longer than the "
+        raise AudioError(f"{path}: audio is {_over(seconds, max_duration)} s long, longer than the "
                          f"{max_duration:g} s limit")
+
+
+def _over(seconds: float, limit: float) -> str:
+    """``seconds`` with the fewest decimals (at least one) that show it above ``limit``: a song one
+    sample too long reads 600.00002 s, not 600.0 s."""
+    for decimals in range(1, 10):
+        text = f"{seconds:.{decimals}f}"
+        if float(text) > limit:
+            return text
+    return repr(seconds)
 
 
 def _check_complete(path: Path, got: int, declared: int | None, rate: int) -> None:
@@ -522,14 +535,21 @@ def _decode_av(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]
     try:
         container = av.open(str(path), metadata_errors="replace")
     except av.FFmpegError as exc:
-        raise AudioError(f"{path}: not an audio file, or an unsupported or damaged format "
-                         f"({exc.strerror})") from exc
+        raise _not_audio(path, exc.strerror) from exc
     with container:
         if not container.streams.audio:
             raise AudioError(f"{path}: contains no audio stream")
         stream = container.streams.audio[0]
         rate = stream.sample_rate
+        if not rate:  # what FFmpeg makes of noise it was told is, say, mp3
+            raise _not_audio(path, "no decodable audio in it")
         _check_file_rate(path, rate)
+        frames = container.decode(stream)
+        try:
+            # FFmpeg reads a sample rate and a length into some noise too: audio is what decodes.
+            first = list(itertools.islice(frames, _PROBE_FRAMES))
+        except av.FFmpegError as exc:
+            raise _not_audio(path, f"no decodable audio in it: {exc.strerror}") from exc
         declared = None
         if stream.duration and stream.time_base:
             declared = round(stream.duration * stream.time_base * rate)
@@ -538,7 +558,7 @@ def _decode_av(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]
         resampler = av.AudioResampler(format="fltp")
         chunks, total = [], 0
         try:
-            for frame in container.decode(stream):
+            for frame in itertools.chain(first, frames):
                 for planar in resampler.resample(frame):
                     chunks.append(planar.to_ndarray())
                     total += planar.samples
@@ -557,6 +577,10 @@ def _decode_av(path: Path, max_duration: float | None) -> tuple[np.ndarray, int]
         wav = wav[:, :declared]
     _check_complete(path, wav.shape[1], declared, rate)
     return np.ascontiguousarray(wav), rate
+
+
+def _not_audio(path: Path, why: str) -> AudioError:
+    return AudioError(f"{path}: not an audio file, or an unsupported or damaged format ({why})")
 
 
 def _mean_square(wav: np.ndarray) -> float:

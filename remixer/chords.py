@@ -251,11 +251,13 @@ def text_chords_to_chroma(
     times = frame_times(duration, start=start, frame_rate=frame_rate)
     if timeline.shortest_chord * frame_rate < 1:
         crowded = max(timeline.bars, key=len)
+        # The bar by its number and first chords: it may hold thousands.
+        shown = " ".join(crowded[:4]) + (" ..." if len(crowded) > 4 else "")
         raise InputError(
             f"at {bpm:g} bpm in {time_sig} a bar lasts {timeline.bar_seconds:.3f} s, so the "
-            f"{len(crowded)} chords of bar {' '.join(crowded)!r} get {timeline.shortest_chord:.3f} s "
-            f"each, less than one chroma frame ({1 / frame_rate:.3f} s) and some would never reach "
-            f"the model; use fewer chords per bar or a lower bpm"
+            f"{len(crowded)} chords of bar {timeline.bars.index(crowded) + 1} ({shown!r}) get "
+            f"{timeline.shortest_chord:.2g} s each, less than one chroma frame ({1 / frame_rate:.3f} s) "
+            f"and some would never reach the model; use fewer chords per bar or a lower bpm"
         )
     table = np.stack([_multi_hot(label) for label in timeline.labels])
     return table[timeline.index_at(times)]

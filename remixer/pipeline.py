@@ -57,7 +57,10 @@ from remixer.requests import (CHORD_VERSIONS, DEFAULT_MAX_DURATION, GenerateRequ
 from remixer.sections import Window, plan_windows, song_parts, stride_plan
 from remixer.separation import Separator
 from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transform_stems
-from remixer.weights import WeightsStore
+from remixer.weights import MissingWeightsError, WeightsStore
+
+if tp.TYPE_CHECKING:
+    from audiocraft.models.multibanddiffusion import MultiBandDiffusion
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +101,18 @@ def _client_audio(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
         return audio_io.load_audio(path, max_duration=max_duration, max_channels=2)
     except audio_io.AudioError as error:
         raise InputError(str(error)) from None
+
+
+class ModelUnavailable(MissingWeightsError):
+    """A model the request asks for has no weights here: ``choice`` names it as the client asked
+    (``"model_version 'chord-large'"``, ``"multi_band_diffusion"``), ``instead`` what the client
+    can do; the message adds the missing files and how to fetch them (for whoever runs the server).
+    """
+
+    def __init__(self, choice: str, instead: str, missing: MissingWeightsError) -> None:
+        super().__init__(f"{choice} is not available: {missing}")
+        self.choice = choice
+        self.instead = instead
 
 
 @dataclass
@@ -218,8 +233,7 @@ class Pipeline:
             song, rate = load_song(request.song, self.max_duration)
         if sections is not None:
             sections.check_duration(song.shape[1] / rate)
-        generator = self.models.generators.get(request.model_version)
-        mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
+        generator, mbd = self._generation_models(request)
         with timer("separation"):
             stems = self.models.separator.separate(song, rate, cancel=cancel)
         with timer("chords"):
@@ -272,8 +286,12 @@ class Pipeline:
                                reference_audio=(harmony, rate))
         logger.info("beat-sync: %s", synced.reason)
         with timer("mix"):
-            vocals = audio_io.resample(vocals, rate, out_rate)
-            mixed = mix(synced.audio, vocals, out_rate)
+            # The song's channels, or the model's where it has more: a stereo song keeps its
+            # stereo vocals over a mono model's instrumental, a mono song gets a stereo model's.
+            channels = max(song.shape[0], synced.audio.shape[0])
+            backing = _with_channels(synced.audio, channels)
+            vocals = _with_channels(audio_io.resample(vocals, rate, out_rate), channels)
+            mixed = mix(backing, vocals, out_rate)
         if not mixed.vocals_used:
             logger.info("vocals left out: their level (%.1f dBFS) is separation residue, not singing",
                         mixed.vocal_level_db)
@@ -292,7 +310,7 @@ class Pipeline:
         with timer("export"):
             outputs = [self._export(mixed.audio, out_rate, workdir / "remix", request.output)]
             if request.return_instrumental:
-                outputs.append(self._export(synced.audio, out_rate, workdir / "instrumental",
+                outputs.append(self._export(backing, out_rate, workdir / "instrumental",
                                             request.output))
             if request.return_stems:
                 outputs += [self._export(stem, rate, workdir / f"stem-{name}", request.output,
@@ -309,8 +327,7 @@ class Pipeline:
         """Generate from text, text chords, an audio's chords or melody, or continue an audio
         (``cancel``: as in :meth:`remix`)."""
         timer = _Timer(self.on_stage, cancel)
-        generator = self.models.generators.get(request.model_version)
-        mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
+        generator, mbd = self._generation_models(request)
         clip = None
         if request.audio is not None:
             with timer("decode"):
@@ -344,6 +361,26 @@ class Pipeline:
         return Result(outputs=[path], seed=generated.seed, timings=timer.seconds,
                       analysis={"seed": generated.seed, "description": description})
 
+    def _generation_models(self, request: RemixRequest | GenerateRequest) -> tuple[Generator, MultiBandDiffusion | None]:
+        """The request's MusicGen model and, with ``multi_band_diffusion``, its MBD decoder.
+
+        Raises
+        ------
+        ModelUnavailable
+            Naming the input that asked for a model whose weights are missing.
+        """
+        try:
+            generator = self.models.generators.get(request.model_version)
+        except MissingWeightsError as error:
+            raise ModelUnavailable(f"model_version {request.model_version!r}", "choose another model_version",
+                                   error) from error
+        if not request.multi_band_diffusion:
+            return generator, None
+        try:
+            return generator, self.models.generators.mbd()
+        except MissingWeightsError as error:
+            raise ModelUnavailable("multi_band_diffusion", "turn it off", error) from error
+
     @staticmethod
     def _export(wav: np.ndarray, rate: int, stem: Path, output: Output, *, normalize: bool = True) -> Path:
         mp3 = audio_io.mp3_settings(rate)
@@ -353,6 +390,11 @@ class Pipeline:
         return audio_io.export_audio(wav, rate, stem.with_suffix(f".{output.format}"),
                                      strategy=output.normalization if normalize else None,
                                      loudness_compressor=normalize, mp3_bitrate=mp3.bitrate)
+
+
+def _with_channels(wav: np.ndarray, channels: int) -> np.ndarray:
+    """``wav`` itself when it has ``channels``, else :func:`remixer.audio.to_channels` of it."""
+    return wav if wav.shape[0] == channels else audio_io.to_channels(wav, channels)
 
 
 def _with_bpm(prompt: str, bpm: float | None) -> str:

@@ -11,7 +11,8 @@ backend, a file that does not decode) run later but raise ``InputError`` too.
 * the model versions (:data:`CHORD_VERSIONS`, :data:`MELODY_VERSIONS`), without importing torch;
 * :data:`REMIX_ONLY`, :data:`GENERATION_ONLY` and :func:`check_request_kind`: which inputs belong to
   which kind of request;
-* :func:`check_sent_file`: file inputs come with the request, never from the server's disk;
+* :func:`check_sent_file`: file inputs come with the request (a URL or a data URI), never
+  from the server's disk;
 * :func:`parse_time_signature`, :func:`validate_bpm`, :func:`check_target_bpm`,
   :func:`check_key_shift`, :func:`parse_section_prompts`;
 * the records :class:`Sampling`, :class:`Output`, :class:`RemixRequest` and
@@ -24,8 +25,8 @@ from __future__ import annotations
 import math
 import numbers
 import re
-import tempfile
 import typing as tp
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,9 +83,10 @@ _RANGE_EXAMPLE = "'0:00-0:45: ambient pads; 0:45-: full band'"
 _TIME = r"\d+(?::\d+){0,2}(?:\.\d+)?"
 _RANGE = re.compile(rf"(?P<start>{_TIME})\s*-\s*(?P<end>{_TIME})?\s*:(?P<prompt>.*)", re.S)
 _LABEL = re.compile(r"(?P<label>[A-Za-z][^:]*?)\s*:(?P<prompt>.*)", re.S)
-# How Cog names the file it downloads for a URL or data URI input:
-# tempfile.NamedTemporaryFile(suffix=<the URL's file name>) in the temp directory.
-_DOWNLOAD_NAME = re.compile(r"tmp[a-z0-9_]{8}[^/]*")
+# What a client may send for a file input: the file itself, by URL or as a data URI.
+_SENT_SCHEMES = ("http://", "https://", "data:")
+# Letters that render as blank space (Hangul fillers, the blank Braille pattern).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 class InputError(ValueError):
@@ -178,19 +180,18 @@ def check_key_shift(key_shift: tp.Any) -> int:
     return int(key_shift)
 
 
-def check_sent_file(value: object, name: str) -> Path | None:
-    """The file Cog downloaded for this request from the URL or data URI the client sent.
+def check_sent_file(value: object, name: str) -> str | None:
+    """The URL or data URI the client sent for file input ``name`` (None when not given).
 
-    Cog gives ``predict`` a downloaded input as its temp file, but a plain string
-    (``"/etc/passwd"``, another request's output) as that path itself. Only the first is
-    accepted, and the refusal does not depend on what exists at the path.
+    A served request receives its file inputs as the text the client sent
+    (:mod:`remixer.sent_files` fetches them). Anything but an ``http(s)://`` URL or a ``data:``
+    URI, such as a path on the server (``"/etc/passwd"``, another request's output), is refused
+    with the same message whatever exists there.
     """
     if value is None:
         return None
-    path = Path(str(value))
-    if (isinstance(value, Path) and path.parent == Path(tempfile.gettempdir())
-            and _DOWNLOAD_NAME.fullmatch(path.name) and path.is_file() and not path.is_symlink()):
-        return path
+    if isinstance(value, str) and value[:8].lower().startswith(_SENT_SCHEMES):
+        return value
     raise InputError(f"{name} must be a file sent with the request (a URL or a data URI); "
                      f"paths on the server are not accepted")
 
@@ -227,9 +228,27 @@ def _check_text(value: str | None, name: str, limit: int, why: str = "") -> None
         raise InputError(f"{name} is {len(value)} characters long; at most {limit} are accepted{why}")
 
 
+def _visible(text: str) -> bool:
+    """Whether ``text`` holds a character that shows: not white space, a control or format
+    character (zero-width spaces and joiners, direction marks), a lone combining mark or a blank
+    letter."""
+    return any(not char.isspace() and unicodedata.category(char)[0] not in "CZM"
+               and char not in _BLANK_LETTERS for char in text)
+
+
+def _invisible_text(text: str) -> str:
+    """The distinct characters of an invisible ``text``, by code point and name."""
+    chars = list(dict.fromkeys(char for char in text if not char.isspace()))
+    named = [f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed')}" for char in chars[:3]]
+    return ", ".join(named) + (f" and {len(chars) - 3} more" if len(chars) > 3 else "")
+
+
 def _check_prompt(prompt: str | None, *, required: bool) -> None:
     _check_text(prompt, "prompt", MAX_PROMPT_CHARS,
                 f" (the T5 text encoder reads at most {T5_MAX_TOKENS} tokens)")
+    if prompt and prompt.strip() and not _visible(prompt):
+        raise InputError(f"prompt holds only invisible characters ({_invisible_text(prompt)}); "
+                         f"describe the style in words, e.g. 'bossa nova'")
     if required and not (prompt or "").strip():
         raise InputError("prompt is required: describe the style of the remix, e.g. 'bossa nova'")
 
@@ -320,7 +339,7 @@ def parse_section_prompts(text: str) -> SectionPrompts:
             raise InputError(f"section_prompts part '{part}' is neither 'label: prompt' nor "
                              f"'start-end: prompt' (e.g. {_EXAMPLE} or {_RANGE_EXAMPLE})")
         prompt = match["prompt"].strip()
-        if not prompt:
+        if not _visible(prompt):
             raise InputError(f"section_prompts part '{part}' has no prompt after its ':'")
         if timed is not None:
             ranges.append(_range(timed, prompt, part))

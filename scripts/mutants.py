@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WIRING = "tests/pipeline/test_wiring.py"
 HTTP = "tests/server/test_http_wiring.py"
 SERVER = "tests/server/test_predictor_http.py"
+HOSTILE = "tests/server/test_hostile.py"
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,21 @@ def _server(*names: str) -> tuple[str, ...]:
     return tuple(f"{SERVER}::{name}" for name in names)
 
 
+def _hostile(*names: str) -> tuple[str, ...]:
+    return tuple(f"{HOSTILE}::{name}" for name in names)
+
+
 PIPELINE = "remixer/pipeline.py"
 PREDICT = "predict.py"
 MIX_TEST = "test_remix_is_the_returned_instrumental_plus_the_songs_vocals_sample_for_sample"
 MUTANTS: list[Mutant] = [
     # The five of issue 13.
     Mutant("remix mixes silence instead of the song's vocals", PIPELINE,
-           "mixed = mix(synced.audio, vocals, out_rate)", "mixed = mix(synced.audio, vocals * 0, out_rate)",
+           "mixed = mix(backing, vocals, out_rate)", "mixed = mix(backing, vocals * 0, out_rate)",
            _wiring(MIX_TEST)),
     Mutant("remix mixes the instrumental as generated, not the beat-synced one", PIPELINE,
-           "mixed = mix(synced.audio, vocals, out_rate)",
-           "mixed = mix(audio_io.fit_length(instrumental, out_length), vocals, out_rate)",
+           "mixed = mix(backing, vocals, out_rate)",
+           "mixed = mix(_with_channels(audio_io.fit_length(instrumental, out_length), channels), vocals, out_rate)",
            _wiring(MIX_TEST)),
     Mutant("remix generates with no chords at all", PIPELINE,
            "chords=AudioChords(chords),", "chords=None,",
@@ -84,8 +89,9 @@ MUTANTS: list[Mutant] = [
            "vocals, harmony = beats, chords, stems.vocals, stems.chord_source",
            "vocals, harmony = beats, chords, stems.drums, stems.chord_source", _wiring(MIX_TEST)),
     Mutant("remix returns the instrumental as generated, not the one it mixed", PIPELINE,
-           'self._export(synced.audio, out_rate, workdir / "instrumental"',
-           'self._export(audio_io.fit_length(instrumental, out_length), out_rate, workdir / "instrumental"',
+           'self._export(backing, out_rate, workdir / "instrumental"',
+           'self._export(_with_channels(audio_io.fit_length(instrumental, out_length), channels), out_rate, '
+           'workdir / "instrumental"',
            _wiring("test_mixed_instrumental_is_the_take_moved_onto_the_songs_downbeats")),
     Mutant("remix returns the stems under each other's names", PIPELINE,
            "for name, stem in stems.as_dict().items()]",
@@ -108,9 +114,8 @@ MUTANTS: list[Mutant] = [
            "threshold = request.beat_sync_threshold", "threshold = None",
            _wiring("test_beat_sync_threshold_bounds_the_gap_a_downbeat_is_moved_across")),
     Mutant("remix ignores multi_band_diffusion", PIPELINE,
-           'mbd = self.models.generators.mbd() if request.multi_band_diffusion else None\n'
-           '        with timer("separation"):',
-           'mbd = None\n        with timer("separation"):',
+           'generator, mbd = self._generation_models(request)\n        with timer("separation"):',
+           'generator, mbd = self._generation_models(request)\n        mbd = None\n        with timer("separation"):',
            _wiring("test_multi_band_diffusion_decodes_with_the_shared_mbd")),
     # Generation inputs that must reach their stage.
     Mutant("generation ignores duration", PIPELINE,
@@ -138,8 +143,8 @@ MUTANTS: list[Mutant] = [
            "chords=chords, chroma_coefficient=1.0,",
            _wiring("test_input_audio_chords_are_read_from_the_separated_clip")),
     Mutant("generation ignores multi_band_diffusion", PIPELINE,
-           "mbd = self.models.generators.mbd() if request.multi_band_diffusion else None\n        clip = None",
-           "mbd = None\n        clip = None",
+           "generator, mbd = self._generation_models(request)\n        clip = None",
+           "generator, mbd = self._generation_models(request)\n        mbd = None\n        clip = None",
            _wiring("test_input_audio_chords_are_read_from_the_separated_clip")),
     Mutant("generation ignores the melody", PIPELINE,
            "melody=melody, prompt=prompt, mbd=mbd,", "melody=None, prompt=prompt, mbd=mbd,",
@@ -208,7 +213,7 @@ MUTANTS: list[Mutant] = [
     # Who is told what when a request fails (issue 19).
     Mutant("predict.py shows the client our own errors, server paths included", PREDICT,
            "except InputError as error:", "except Exception as error:",
-           _server("test_a_failure_of_ours_is_logged_and_the_client_reads_a_short_message_without_paths")),
+           _hostile("test_a_failure_of_ours_is_logged_and_the_client_reads_a_short_message_without_paths")),
     Mutant("predict.py lets remix-only inputs through without music_input", PREDICT,
            'check_request_kind(inputs, remix=music_input is not None, song="music_input")', "pass",
            _server("test_bad_inputs_fail_with_a_clear_message_and_the_server_keeps_serving")),
@@ -222,6 +227,26 @@ MUTANTS: list[Mutant] = [
     Mutant("predict.py declares seed without | None, so Cog's schema requires it", PREDICT,
            "seed: int | None = Input(", "seed: int = Input(",
            ("tests/server/test_cog_package.py::test_no_input_is_required_and_none_defaults_are_nullable",)),
+    # A public endpoint, second round (issue 22).
+    Mutant("remix separates without the request's cancel token", PIPELINE,
+           "stems = self.models.separator.separate(song, rate, cancel=cancel)",
+           "stems = self.models.separator.separate(song, rate)",
+           ("tests/pipeline/test_pipeline.py::test_a_cancel_during_separation_stops_the_remix_within_a_chunk",
+            *_hostile("test_a_cancel_during_separation_stops_it_within_a_chunk"))),
+    Mutant("remix folds a stereo song's vocals into a mono model's channel", PIPELINE,
+           "channels = max(song.shape[0], synced.audio.shape[0])", "channels = synced.audio.shape[0]",
+           (*_wiring(MIX_TEST), *_hostile("test_a_stereo_song_remixed_with_a_mono_model_keeps_its_stereo"))),
+    Mutant("predict.py sends the client the operator's message for a missing model", PREDICT,
+           'raise InputError(f"{error.choice} is not available on this server; {error.instead}") from None',
+           "raise InputError(str(error)) from None",
+           _hostile("test_a_model_this_server_lacks_is_named_without_paths_or_commands")),
+    Mutant("predict.py fetches sent files without the server's deadline", PREDICT,
+           "await file.fetch(self.fetch_limits)", "await file.fetch(FetchLimits())",
+           _hostile("test_a_url_that_trickles_is_cut_off_at_the_deadline")),
+    Mutant("predict.py leaves what each request freed to the collector's rare passes", PREDICT,
+           "release_request_memory()  #", "(lambda: None)()  #",
+           ("tests/unit/test_predict.py::test_a_served_request_keeps_only_its_outputs_and_gives_its_memory_back",
+            *_hostile("test_what_refused_requests_sent_does_not_stay_in_memory"))),
     Mutant("the CLI lets generation-only options through with a song", "remixer/__main__.py",
            "check_request_kind(vars(args), remix=args.song is not None,",
            "(lambda *a, **k: None)(vars(args), remix=args.song is not None,",

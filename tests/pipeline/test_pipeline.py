@@ -10,8 +10,10 @@ import soundfile as sf
 
 from devtools.tiny.cache import build_tiny_weights
 from devtools.tiny.demucs import ScaledSources
+from fixtures.cancel import CancelAfter, CountingSources
 from fixtures.music import noise, synth_song
 from remixer.beats import TempoPrior
+from remixer.cancellation import Cancelled
 from remixer.pipeline import Models, Pipeline, _chord_description, _with_bpm, load_clip
 from remixer.requests import GenerateRequest, InputError, RemixRequest, Sampling
 from remixer.separation import Separator
@@ -77,12 +79,33 @@ def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path,
     assert set(result.timings) >= {"separation", "chords", "generation", "beat-sync", "mix"}
 
 
-def test_high_rate_stereo_song_keeps_its_rate_and_length(models, tmp_path):
+def test_high_rate_stereo_song_keeps_its_rate_length_and_stereo_with_a_mono_model(models, tmp_path):
     song = synth_song(120, duration=2.5, sample_rate=96_000)
     path = _write(tmp_path / "hi.wav", song.audio, 96_000)
     result = Pipeline(models).remix(_request(path), tmp_path / "out")
     info = sf.info(result.outputs[0])
-    assert (info.samplerate, info.channels, info.frames) == (96_000, 1, song.audio.shape[1])
+    assert (info.samplerate, info.channels, info.frames) == (96_000, 2, song.audio.shape[1])
+
+
+@pytest.mark.parametrize("version, channels", [("chord", 1), ("stereo-chord", 2)])
+def test_a_mono_songs_remix_has_the_models_channels(models, tmp_path, version, channels):
+    # (A stereo song's stays stereo with either: see the test above and the server's tests.)
+    path = _write(tmp_path / "song.wav", synth_song(120, duration=2.5, sample_rate=8_000, channels=1).audio, 8_000)
+    request = dataclasses.replace(_request(path, return_instrumental=True), model_version=version)
+    remix, instrumental = Pipeline(models).remix(request, tmp_path / "out").outputs
+    assert sf.info(remix).channels == sf.info(instrumental).channels == channels
+
+
+def test_a_cancel_during_separation_stops_the_remix_within_a_chunk(models, tmp_path, monkeypatch):
+    counting = CountingSources()
+    monkeypatch.setattr(models, "separator", Separator(counting))
+    path = _write(tmp_path / "song.wav", synth_song(120, duration=10.0, sample_rate=8_000).audio, 8_000)
+    generate = _Spy(monkeypatch, models.generators.get("chord"), "generate")
+    token = CancelAfter(steps=4)  # demucs reports each chunk's start and end: cancel at the 2nd end
+    with pytest.raises(Cancelled):
+        Pipeline(models).remix(_request(path), tmp_path / "out", token)
+    assert counting.chunks == 2  # of the 10 that 10 s take in 1 s chunks
+    assert generate.calls == []
 
 
 def test_silent_and_too_long_songs_are_refused_before_any_model_runs(models, tmp_path, monkeypatch):

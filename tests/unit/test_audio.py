@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import av
 import numpy as np
@@ -17,6 +18,7 @@ from fixtures.audio import (
     CHANNEL_FREQS, chord, damaged_copy, declared_samples, dominant_freq, noise, ogg_cut_at_page,
     tones, truncated_copy, video_without_audio, write_audio, write_lossless,
 )
+from remixer import audio
 from remixer.audio import (
     AudioError, Mp3Settings, export_audio, load_audio, loudness_lufs, mp3_settings, normalize, resample,
     sanitize, to_channels,
@@ -152,19 +154,62 @@ def test_zero_length_silent_and_non_finite(tmp_path):
         _raises(write_lossless(tmp_path / f"bad_{bad}.wav", wav, 44100, subtype="FLOAT"), "NaN")
 
 
-def test_too_long_is_refused_before_decoding(tmp_path, monkeypatch):
+def test_too_long_is_refused_before_decoding_more_than_its_first_frames(tmp_path, monkeypatch):
     wav_path = write_lossless(tmp_path / "long.wav", tones(5 * 8000, 8000), 8000)
     m4a_path = write_audio(tmp_path / "long.m4a", tones(5 * 8000, 8000), 8000, "m4a")
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded a file that its header already showed too long")
 
+    decoded = []
+    decode = av.container.InputContainer.decode
+
+    def first_frames(container, *args, **kwargs):  # FFmpeg's: a few prove the file is audio
+        for frame in decode(container, *args, **kwargs):
+            decoded.append(frame)
+            assert len(decoded) <= audio._PROBE_FRAMES, "decoded a file that its header already showed too long"
+            yield frame
+
     monkeypatch.setattr(sf.SoundFile, "read", no_decoding)
-    monkeypatch.setattr(av.container.InputContainer, "decode", no_decoding)
+    monkeypatch.setattr(av.container.InputContainer, "decode", first_frames)
     _raises(wav_path, "longer than the 4 s limit", max_duration=4)
     _raises(m4a_path, "longer than the 4 s limit", max_duration=4)
+    assert 0 < len(decoded) <= audio._PROBE_FRAMES
     monkeypatch.undo()
     assert load_audio(wav_path, max_duration=5.5)[0].shape == (1, 5 * 8000)
+
+
+@pytest.mark.parametrize("rate, limit, shown", [(8000, 4, "4.0001"), (44_100, 600, "600.00002"),
+                                                (192_000, 600, "600.00001")])
+def test_one_sample_over_the_limit_reads_as_over_it(tmp_path, monkeypatch, rate, limit, shown):
+    path = tmp_path / "over.wav"
+    path.write_bytes(b"RIFF")  # read by the stand-in below only
+    frames = limit * rate + 1
+
+    class Header:  # a WAV header declaring one sample more than the limit (no 10 min file written)
+        format, samplerate = "WAV", rate
+
+        def __init__(self, _path):
+            self.frames = frames
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(sf, "SoundFile", Header)
+    message = str(_raises(path, "longer than", max_duration=limit))
+    assert message.endswith(f"over.wav: audio is {shown} s long, longer than the {limit} s limit"), message
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_bytes_named_mp3_are_not_audio(tmp_path, seed):
+    # FFmpeg reads a sample rate of 0, or a rate and a length of hours, into some of these.
+    path = tmp_path / "noise.mp3"
+    path.write_bytes(np.random.default_rng(seed).bytes(1_000_000))
+    _raises(path, re.escape("noise.mp3: not an audio file, or an unsupported or damaged format (no decodable "
+                            "audio in it"), max_duration=20)
 
 
 @pytest.mark.parametrize("rate", [4000, 384000])

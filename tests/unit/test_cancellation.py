@@ -4,41 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from devtools.tiny import musicgen as fx
-from devtools.tiny.demucs import ScaledSources
+from fixtures.cancel import CancelAfter, CountingSources
 from remixer.cancellation import CancelToken, Cancelled
 from remixer.generation import GenerationParams, Generator
 from remixer.musicgen.loaders import load_chord_model, load_encodec, load_text_encoder
-from remixer.separation import STEM_NAMES, Separator
-
-
-class CancelAfter(CancelToken):
-    """A token that cancels itself at its ``steps``-th progress report (a client's cancel
-    arriving mid-way, deterministically)."""
-
-    def __init__(self, steps: int) -> None:
-        super().__init__()
-        self.steps = steps
-        self.seen = 0
-
-    def progress_callback(self, *progress: object) -> None:
-        self.seen += 1
-        if self.seen == self.steps:
-            self.cancel()
-        super().progress_callback(*progress)
-
-
-class CountingSources(ScaledSources):
-    def __init__(self) -> None:
-        super().__init__(list(STEM_NAMES), gains=[1.0, 1.0, 1.0, 1.0], segment=1.0)
-        self.chunks = 0
-
-    def forward(self, mix: torch.Tensor) -> torch.Tensor:
-        self.chunks += 1
-        return super().forward(mix)
-
+from remixer.separation import Separator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
