@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         # Before torch and numpy load: their thread pools are sized once, as they start.
-        threads = configure_threads(args.threads, source="--threads").threads
+        configure_threads(args.threads)
         request = _request(args)
         _check_audio(request, args.max_duration)
         from tqdm import tqdm
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke = args.smoke or smoke_from_env()
         store = None if smoke else WeightsStore(args.weights_dir, offline=args.offline or None)
         models = Models.load(store, device=args.device, analysis_backend=args.analysis_backend,
-                             preload=(request.model_version,), threads=threads, smoke=smoke)
+                             preload=(request.model_version,), threads=args.threads, smoke=smoke)
         stages = _remix_stages(request) if isinstance(request, RemixRequest) else _generation_stages(request)
         with tqdm(total=stages, unit="stage", disable=args.quiet or None, file=sys.stderr) as bar:
             def advance(stage: str) -> None:

@@ -49,7 +49,8 @@ class ThreadSettings:
     threads : int
         What was asked for: intra-op and BLAS threads.
     source : str
-        Where that number came from (``"REMIXER_THREADS"``, ``"--threads"``, ``"cores available"``).
+        Where that number came from: ``"asked for"`` (``--threads``, ``threads=``),
+        ``"REMIXER_THREADS"`` or ``"cores available"``.
     cores : int
         The cores this process may run on (:func:`available_cores`).
     torch_intra_op, torch_inter_op : int or None
@@ -77,7 +78,8 @@ class ThreadSettings:
 def passive_wait_default() -> None:
     """Make OpenMP's waiting threads sleep, unless the user chose a policy; effective only before
     torch is first imported (OpenMP reads the variable once, as it loads)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if not os.environ.get("OMP_WAIT_POLICY", "").strip():  # empty is no choice (libgomp calls it invalid)
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
 def available_cores() -> int:
@@ -125,26 +127,26 @@ def threads_from_env() -> int | None:
     return int(value)
 
 
-def configure_threads(threads: int | None = None, *, source: str = "threads") -> ThreadSettings:
+def configure_threads(threads: int | None = None) -> ThreadSettings:
     """Set torch's and the BLAS libraries' threads for this process, and report what they became.
 
     Parameters
     ----------
     threads : int, optional
         Intra-op and BLAS threads. Default: ``REMIXER_THREADS``, else :func:`available_cores`.
-    source : str
-        How the caller names an explicit ``threads`` in the report (``"--threads"``).
 
     Before torch or numpy is imported this only sets the libraries' variables (they read them as
-    they load); afterwards it calls their setters. Calling it again with the same number changes
-    nothing; torch's inter-op count, which may be set only once, is left as it is then.
+    they load); afterwards it also calls their setters, and logs what they report. Calling it
+    again with the same number changes nothing; torch's inter-op count, which may be set only
+    once, is left as it is then.
     """
     cores = available_cores()
+    source = "asked for"
     if threads is None:
         threads = threads_from_env()
-        source = THREADS_ENV if threads is not None else "cores available"
-    else:
-        source = source or "threads"
+        source = THREADS_ENV
+    if threads is None:
+        threads, source = cores, "cores available"
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
     for name in _POOL_VARIABLES:
@@ -163,7 +165,8 @@ def configure_threads(threads: int | None = None, *, source: str = "threads") ->
                               torch_intra_op=None if torch is None else torch.get_num_threads(),
                               torch_inter_op=None if torch is None else torch.get_num_interop_threads(),
                               blas=blas, wait_policy=_wait_policy())
-    logger.info("%s", settings.describe())
+    if torch is not None:
+        logger.info("%s", settings.describe())
     return settings
 
 
