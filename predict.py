@@ -82,6 +82,10 @@ class Predictor(BasePredictor):
         target_bpm: float = Input(description="Remix: tempo of the remix, 40-240 BPM and within 0.5x-2x of "
                                               "the song's; the vocals are time-stretched to it (pitch kept). "
                                               "Unset: the song's tempo.", default=None),
+        song_bpm: float = Input(description="Remix: the song's tempo, 40-240 BPM, when you know it; the "
+                                            "analysis reads the beats at it (e.g. a fast song read at half "
+                                            "tempo; analysis.json warns when a read is doubtful). Unset: read "
+                                            "from the song.", default=None),
         key_shift: int = Input(description="Remix: semitones to move the key by, -12 to 12; the vocals are "
                                            "pitch-shifted (formants kept) and the chords transposed.", default=0),
         large_chord_voca: bool = Input(description="Read chords with the 170-class BTC vocabulary (7ths, "
@@ -144,7 +148,7 @@ class Predictor(BasePredictor):
                     chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
                     return_instrumental=return_instrumental, return_stems=return_stems,
                     return_analysis=return_analysis, target_bpm=target_bpm, key_shift=key_shift,
-                    section_prompts=section_prompts)
+                    section_prompts=section_prompts, song_bpm=song_bpm)
             else:
                 request = GenerateRequest(
                     prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,
