@@ -87,6 +87,7 @@ class Predictor(BasePredictor):
         normalization_strategy: str = Input(description="Output level: loudness (-14 LUFS), clip, peak or rms.", default="loudness", choices=NORMALIZATIONS),
         beat_sync_threshold: float | None = Input(description="Largest gap in seconds between a generated downbeat and the song's downbeat it is moved to. Unset or -1: 1.1 beats at the song's tempo.", default=None),
         target_bpm: float | None = Input(description="Remix: tempo of the remix, 40-240 BPM and within 0.5x-2x of the song's; the vocals are time-stretched to it (pitch kept). Unset: the song's tempo.", default=None, ge=40, le=240),
+        song_bpm: float | None = Input(description="Remix: the song's tempo, 40-240 BPM, when you know it; the analysis reads the beats at it (e.g. a fast song read at half tempo; analysis.json warns when a read is doubtful). Unset: read from the song.", default=None, ge=40, le=240),
         key_shift: int = Input(description="Remix: semitones to move the key by, -12 to 12; the vocals are pitch-shifted (formants kept) and the chords transposed.", default=0, ge=-12, le=12),
         large_chord_voca: bool = Input(description="Read chords with the 170-class BTC vocabulary (7ths, dim, aug, sus...); off: 25 classes (major/minor).", default=True),
         chroma_coefficient: float = Input(description="Strength of the chord conditioning (chords from audio and from text alike).", default=1.0, ge=0.5, le=2.5),
@@ -129,7 +130,7 @@ class Predictor(BasePredictor):
                     chroma_coefficient=chroma_coefficient, multi_band_diffusion=multi_band_diffusion,
                     return_instrumental=return_instrumental, return_stems=return_stems,
                     return_analysis=return_analysis, target_bpm=target_bpm, key_shift=key_shift,
-                    section_prompts=section_prompts)
+                    section_prompts=section_prompts, song_bpm=song_bpm)
             else:
                 request = GenerateRequest(
                     prompt=prompt, model_version=model_version, duration=duration, sampling=sampling,

@@ -50,6 +50,7 @@ import dataclasses
 import gc
 import logging
 import math
+import os
 import sys
 import tempfile
 import time
@@ -129,7 +130,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 2
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        os.environ["REMIXER_THREADS"] = str(args.threads)  # what Models.load sets (remixer.threads)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     versions = args.version or (list(CHORD_VERSIONS) if args.random_real_size else ["stereo-chord"])
@@ -192,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
                              "figure, or measured on the CPU)")
     parser.add_argument("--out", type=Path, default=None, help="keep the outputs in this folder")
     parser.add_argument("--threads", type=_positive_int, default=None,
-                        help="torch CPU threads (default torch's; 1 on a shared CPU, see README)")
+                        help="CPU threads (default: $REMIXER_THREADS, else the cores available; see README)")
     parser.add_argument("--quiet", action="store_true", help="no per-stage log lines")
     return parser
 

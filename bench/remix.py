@@ -151,10 +151,8 @@ def write_tiny_weights(directory: Path, *, with_allinone: bool, htdemucs_size: b
 
 
 def load_pipeline(setup: Setup) -> Pipeline:
-    if setup.threads is not None:
-        torch.set_num_threads(setup.threads)
     models = Models.load(setup.store(), device=setup.device, analysis_backend=setup.analysis,
-                         preload=(VERSION,))
+                         preload=(VERSION,), threads=setup.threads)
     pipeline = Pipeline(models)
     pipeline.warmup()
     return pipeline

@@ -2,12 +2,17 @@
 
     python -m remixer SONG --prompt "bossa nova" -o remix.wav
     python -m remixer --prompt "lofi hip hop" --text-chords "C G A:min F" --bpm 90 --duration 20 -o out.mp3
+    python -m remixer SONG --prompt "bossa nova" -o try.wav --smoke      # no download: tiny models, noise
 
 The options are the Cog predictor's inputs (see ``predict.py``); the output format comes from
 the ``-o`` suffix (wav, flac or mp3). Extra outputs are written beside it as
 ``<name>.instrumental.<ext>``, ``<name>.stem-<stem>.<ext>`` and ``<name>.analysis.json``.
 Weights come from ``$REMIXER_WEIGHTS_DIR`` (default ``weights/``); fetch them first with
 ``python -m remixer.weights fetch remix-default``, or set ``REMIXER_OFFLINE=1`` to fail fast.
+
+Only the input checks are imported up front (torch-free, :mod:`remixer.requests`): ``--help`` and
+a bad option answer at once, and the thread settings (:mod:`remixer.threads`) are in place before
+torch and numpy load.
 """
 from __future__ import annotations
 
@@ -18,22 +23,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tqdm import tqdm
-
-from remixer.analysis import ANALYSIS_BACKENDS
-from remixer.pipeline import Models, Pipeline, load_clip, load_song
-from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
-                              MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
-                              Output, RemixRequest, Sampling, check_request_kind)
-from remixer.weights import WeightsError, WeightsStore
+from remixer.requests import (ANALYSIS_BACKENDS, CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION,
+                              DEFAULT_TIME_SIG, MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS,
+                              GenerateRequest, InputError, Output, RemixRequest, Sampling,
+                              check_request_kind)
+from remixer.threads import THREADS_ENV, configure_threads
+from remixer.weights import WeightsError
 
 REMIX_STAGES = 9  # decode, separation, chords, 2 analyses, generation, beat-sync, mix, export
+_NOISE_BANNER = "=" * 78
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m remixer", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # Each help text states its default itself, once; argparse's "(default: ...)" would repeat it.
+    parser = argparse.ArgumentParser(prog="python -m remixer", description=__doc__.split("\n\n")[0],
+                                     epilog="Weights: python -m remixer.weights list|fetch. "
+                                            "More in the README.")
     parser.add_argument("song", nargs="?", type=Path,
                         help="song to remix; omit it to generate music from the prompt / chords")
     parser.add_argument("-o", "--output", type=Path, required=True,
@@ -42,46 +47,78 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--section-prompts",
                         help="a prompt per part of the song: 'verse: nylon guitar; chorus: full band' "
                              "(All-In-One's labels) or '0:00-0:45: ambient pads; 0:45-: full band'")
-    parser.add_argument("--model-version", default="stereo-chord", choices=CHORD_VERSIONS + MELODY_VERSIONS)
+    parser.add_argument("--model-version", default="stereo-chord", choices=CHORD_VERSIONS + MELODY_VERSIONS,
+                        metavar="VERSION", help=f"model: {', '.join(CHORD_VERSIONS + MELODY_VERSIONS)} "
+                                                f"(default: %(default)s; melody ones generate only)")
     parser.add_argument("--normalization", default="loudness", choices=NORMALIZATIONS,
-                        help="output level strategy (loudness = -14 LUFS)")
-    parser.add_argument("--beat-sync-threshold", type=float, default=None,
-                        help="largest generated-to-song downbeat gap in seconds (default: 1.1 beats)")
-    parser.add_argument("--target-bpm", type=float, default=None,
-                        help="tempo of the remix (40-240, within 0.5x-2x of the song's; default: the song's)")
-    parser.add_argument("--key-shift", type=int, default=0, help="semitones to move the key by (-12..12)")
+                        help="output level: loudness (-14 LUFS), clip, peak or rms (default: %(default)s)")
+    parser.add_argument("--beat-sync-threshold", type=float, default=None, metavar="SECONDS",
+                        help="largest generated-to-song downbeat gap (default: 1.1 beats)")
+    parser.add_argument("--song-bpm", type=float, default=None, metavar="BPM",
+                        help="the song's tempo, 40-240, when you know it: the analysis reads the beats "
+                             "at it (e.g. a fast song read at half tempo; default: read from the song)")
+    parser.add_argument("--target-bpm", type=float, default=None, metavar="BPM",
+                        help="tempo of the remix, 40-240 and within 0.5x-2x of the song's "
+                             "(default: the song's)")
+    parser.add_argument("--key-shift", type=int, default=0, metavar="SEMITONES",
+                        help="semitones to move the key by, -12..12 (default: %(default)s)")
     parser.add_argument("--small-chord-voca", action="store_true",
                         help="read chords with the 25-class BTC (major/minor) instead of 170 classes")
     parser.add_argument("--chroma-coefficient", type=float, default=1.0,
-                        help="strength of the chord conditioning (0.5-2.5)")
-    parser.add_argument("--multi-band-diffusion", action="store_true", help="decode with MBD (mono models)")
-    parser.add_argument("--top-k", type=int, default=250)
-    parser.add_argument("--top-p", type=float, default=0.0)
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance coefficient")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
+                        help="strength of the chord conditioning, 0.5-2.5 (default: %(default)s)")
+    parser.add_argument("--multi-band-diffusion", action="store_true",
+                        help="decode with Multi-Band Diffusion (mono models only)")
+    parser.add_argument("--top-k", type=int, default=250,
+                        help="sample among the k most likely tokens; 0: no limit (default: %(default)s)")
+    parser.add_argument("--top-p", type=float, default=0.0,
+                        help="nucleus sampling mass; 0 uses --top-k (default: %(default)s)")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="sampling temperature; higher is more diverse, 0 is greedy (default: %(default)s)")
+    parser.add_argument("--cfg", type=float, default=3.0,
+                        help="classifier-free guidance: how closely the output follows the prompt and "
+                             "chords (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, printed)")
     parser.add_argument("--return-instrumental", action="store_true", help="also write the synced instrumental")
     parser.add_argument("--return-stems", action="store_true", help="also write the song's four stems")
     parser.add_argument("--return-analysis", action="store_true",
                         help="also write bpm, beats, downbeats and chords as JSON, and their picture (PNG)")
     gen = parser.add_argument_group("generation without a song")
-    gen.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="seconds to generate")
+    gen.add_argument("--duration", type=float, default=DEFAULT_DURATION, metavar="SECONDS",
+                     help="seconds to generate (default: %(default)s)")
     gen.add_argument("--text-chords", help="progression like 'C G A:min F' (bars by spaces, chords of a bar by commas)")
-    gen.add_argument("--bpm", type=float, help="tempo of --text-chords")
-    gen.add_argument("--time-sig", default=DEFAULT_TIME_SIG, help="time signature of --text-chords")
+    gen.add_argument("--bpm", type=float, help="tempo of --text-chords, 20-300 (required with it)")
+    gen.add_argument("--time-sig", default=DEFAULT_TIME_SIG,
+                     help="time signature of --text-chords (default: %(default)s)")
     gen.add_argument("--input-audio", type=Path, help="audio whose chords/melody to follow, or to continue")
     gen.add_argument("--continuation", action="store_true", help="continue --input-audio")
-    gen.add_argument("--audio-start", type=float, default=0.0, help="start (s) of --input-audio to use")
-    gen.add_argument("--audio-end", type=float, default=None, help="end (s) of --input-audio to use")
+    gen.add_argument("--audio-start", type=float, default=0.0, metavar="SECONDS",
+                     help="start of the part of --input-audio to use (default: %(default)s)")
+    gen.add_argument("--audio-end", type=float, default=None, metavar="SECONDS",
+                     help="end of the part of --input-audio to use (default: its end)")
     run = parser.add_argument_group("runtime")
-    run.add_argument("--weights-dir", type=Path, help="weights cache (default $REMIXER_WEIGHTS_DIR or weights/)")
-    run.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
+    run.add_argument("--weights-dir", type=Path,
+                     help="weights cache (default: $REMIXER_WEIGHTS_DIR, else weights/ in the checkout)")
+    run.add_argument("--offline", action="store_true", help="never download; fail at once if a file is missing")
+    run.add_argument("--smoke", action="store_true",
+                     help="try it without downloading: tiny RANDOM models built on the spot (needs a "
+                          "checkout); every stage runs, the music is NOISE (also REMIXER_SMOKE=1)")
+    run.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                     help=f"CPU threads for torch and BLAS (default: ${THREADS_ENV}, else the cores "
+                          f"available to this process)")
     run.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    run.add_argument("--analysis-backend", default="auto", choices=ANALYSIS_BACKENDS)
-    run.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION,
-                     help="longest song accepted, in seconds")
+    run.add_argument("--analysis-backend", default="auto", choices=ANALYSIS_BACKENDS,
+                     help="beat analysis: allinone, madmom, or auto: All-In-One when its weights are "
+                          "there, else madmom (default: %(default)s)")
+    run.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION, metavar="SECONDS",
+                     help="longest song accepted (default: %(default)s)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or stage log")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
@@ -101,7 +138,8 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
         return RemixRequest(song=args.song, beat_sync_threshold=args.beat_sync_threshold,
                             return_instrumental=args.return_instrumental, return_stems=args.return_stems,
                             return_analysis=args.return_analysis, target_bpm=args.target_bpm,
-                            key_shift=args.key_shift, section_prompts=args.section_prompts, **common)
+                            key_shift=args.key_shift, section_prompts=args.section_prompts,
+                            song_bpm=args.song_bpm, **common)
     return GenerateRequest(duration=args.duration, text_chords=args.text_chords, bpm=args.bpm,
                            time_sig=args.time_sig, audio=args.input_audio, audio_start=args.audio_start,
                            audio_end=args.audio_end, continuation=args.continuation, **common)
@@ -116,6 +154,8 @@ def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -
     """Decode the song (or input audio) before any model loads, so that a missing, broken or
     too long file fails in a moment instead of after the models' 15 s; the pipeline decodes it
     again, which costs little next to loading the models."""
+    from remixer.pipeline import load_clip, load_song
+
     if isinstance(request, RemixRequest):
         load_song(request.song, max_duration)
     elif request.audio is not None:
@@ -147,12 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
+        # Before torch and numpy load: their thread pools are sized once, as they start.
+        configure_threads(args.threads)
         request = _request(args)
         _check_audio(request, args.max_duration)
-        store = WeightsStore(args.weights_dir, offline=args.offline or None)
-        versions = (request.model_version,)
+        from tqdm import tqdm
+
+        from remixer.pipeline import Models, Pipeline
+        from remixer.smoke import smoke_from_env
+        from remixer.weights import WeightsStore
+
+        smoke = args.smoke or smoke_from_env()
+        store = None if smoke else WeightsStore(args.weights_dir, offline=args.offline or None)
         models = Models.load(store, device=args.device, analysis_backend=args.analysis_backend,
-                             preload=versions)
+                             preload=(request.model_version,), threads=args.threads, smoke=smoke)
         stages = _remix_stages(request) if isinstance(request, RemixRequest) else _generation_stages(request)
         with tqdm(total=stages, unit="stage", disable=args.quiet or None, file=sys.stderr) as bar:
             def advance(stage: str) -> None:
@@ -171,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in placed:
         print(path)
     print(f"seed: {result.seed}", file=sys.stderr)
+    if models.smoke:
+        print(f"{_NOISE_BANNER}\n{result.analysis['smoke']}\n{_NOISE_BANNER}", file=sys.stderr)
     return 0
 
 

@@ -7,9 +7,10 @@ module and nothing of each other.
 
 A :class:`TempoPrior` tells the decoder what is already known: the generated instrumental was
 prompted at the song's tempo and plays in its bars, so its beats are decoded only at tempi
-within ``PRIOR_TOLERANCE`` of the song's and in the song's bar length. A blind tracker reads
-sparse or half-time audio at half (or double) tempo often enough to ruin a remix; inside the
-prior's range those octaves are not states of the decoder at all.
+within ``PRIOR_TOLERANCE`` of the song's and in the song's bar length; a client's ``song_bpm``
+gives the song's tempo (any bar length). A blind tracker reads sparse or half-time audio at half
+(or double) tempo often enough to ruin a remix; inside the prior's range those octaves are not
+states of the decoder at all.
 """
 from __future__ import annotations
 
@@ -102,20 +103,22 @@ class TempoPrior:
     Attributes
     ----------
     bpm : float > 0
-    beats_per_bar : int >= 2
+    beats_per_bar : int >= 2, or None
+        None: the bar length is not known (a client's ``song_bpm``); the analyser's candidates apply.
     tolerance : float in (0, 1)
         Beats are decoded only at tempi in ``bpm * (1 - tolerance) .. bpm * (1 + tolerance)``.
     """
 
     bpm: float
-    beats_per_bar: int
+    beats_per_bar: int | None
     tolerance: float = PRIOR_TOLERANCE
 
     def __post_init__(self) -> None:
         if isinstance(self.bpm, bool) or not (np.isfinite(self.bpm) and self.bpm > 0):
             raise ValueError(f"prior bpm must be a positive number, got {self.bpm!r}")
-        if isinstance(self.beats_per_bar, bool) or not isinstance(self.beats_per_bar, int) \
-                or self.beats_per_bar < 2:
+        if self.beats_per_bar is not None and (
+                isinstance(self.beats_per_bar, bool) or not isinstance(self.beats_per_bar, int)
+                or self.beats_per_bar < 2):
             raise ValueError(f"prior beats_per_bar must be an integer >= 2, "
                              f"got {self.beats_per_bar!r}")
         if not 0 < self.tolerance < 1:
@@ -207,8 +210,8 @@ def beats_from_activations(activations: np.ndarray, fps: float, *,
         is below this, there is none (noise, speech, drones) and the result is empty. ``None``:
         ``MIN_CONFIDENCE``, or ``PRIOR_MIN_CONFIDENCE`` with a ``prior``.
     prior : TempoPrior or None
-        When given, replaces ``beats_per_bar`` by its bar length and madmom's tempo range
-        (``MIN_BPM`` .. ``MAX_BPM``) by its own.
+        When given, replaces madmom's tempo range (``MIN_BPM`` .. ``MAX_BPM``) by its own, and
+        ``beats_per_bar`` by its bar length when it has one.
     backend : str
         Recorded in the result's ``backend``.
 
@@ -236,7 +239,8 @@ def beats_from_activations(activations: np.ndarray, fps: float, *,
                          f"[{activations.min():.3g}, {activations.max():.3g}]")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    bars = [int(b) for b in beats_per_bar] if prior is None else [prior.beats_per_bar]
+    bars = ([int(b) for b in beats_per_bar] if prior is None or prior.beats_per_bar is None
+            else [prior.beats_per_bar])
     if not bars or any(b < 2 for b in bars):
         raise ValueError(f"beats_per_bar must be bar lengths of at least 2 beats, "
                          f"got {beats_per_bar}")

@@ -422,6 +422,11 @@ class ModelCache:
                                                   device=self.device))
 
     def _load(self, version: str) -> BaseGenModel:
+        # One error naming every missing file of the version, before any of it loads.
+        groups = self.store.manifest.groups
+        files = ([f"musicgen-{version}"] if version in CHORD_VERSIONS
+                 else [f"musicgen-{version}-lm", f"musicgen-{version}-codec", "htdemucs"])
+        self.store.require([*files, *groups["t5-base"], *groups["encodec-32khz"]], files=True)
         text_encoder = self._once("t5", lambda: load_text_encoder(self._dir("t5-base"), device=self.device))
         encodec = self._once("encodec", lambda: load_encodec(self._dir("encodec-32khz"), device=self.device))
         if version in CHORD_VERSIONS:

@@ -34,7 +34,7 @@ import threading
 import time
 import typing as tp
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,9 @@ from remixer.requests import (CHORD_VERSIONS, DEFAULT_MAX_DURATION, GenerateRequ
                               RemixRequest, SectionPrompts)
 from remixer.sections import Window, plan_windows, song_parts, stride_plan
 from remixer.separation import Separator
+from remixer.smoke import NOISE, check_smoke_version, smoke_from_env, smoke_weights
+from remixer.tempo import song_prior, tempo_alternative
+from remixer.threads import ThreadSettings, configure_threads
 from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transform_stems
 from remixer.weights import MissingWeightsError, WeightsStore
 
@@ -130,7 +133,8 @@ class Models:
     """Every model the pipeline uses, loaded once and shared by all requests.
 
     Build with :meth:`load`; the chord/melody LMs, T5 and EnCodec are held by ``generators``
-    (loaded per version on first use, or up front via ``preload``).
+    (loaded per version on first use, or up front via ``preload``). ``smoke`` is true for the
+    tiny random models of the smoke switch (:mod:`remixer.smoke`): their music is noise.
     """
 
     store: WeightsStore
@@ -138,21 +142,48 @@ class Models:
     analyzer: Analyzer
     generators: ModelCache
     recognizers: dict[bool, ChordRecognizer]
+    smoke: bool = False
+    threads: ThreadSettings | None = None
     _checkpoint_recognizers: dict[str, ChordRecognizer] = field(default_factory=dict, repr=False)
     _recognizer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _scratch: tp.Any = field(default=None, repr=False)  # keeps the smoke weights' directory
 
     @classmethod
     def load(cls, store: WeightsStore | None = None, *, device: str | None = None,
              analysis_backend: str = "auto", preload: tp.Sequence[str] = ("stereo-chord",),
-             decoder: str | None = None) -> Models:
+             decoder: str | None = None, threads: int | None = None, smoke: bool | None = None) -> Models:
         """Load (and, online, fetch) the models of the default remix.
 
-        ``decoder`` is MusicGen's decoding loop (:class:`~remixer.generation.ModelCache`;
-        default ``$REMIXER_DECODE``, else ``auto``: static on CUDA).
+        Every file they need is looked at first, so that one error lists all the missing ones
+        with their sizes and the command that fetches them, before anything loads. With
+        ``analysis_backend="auto"`` All-In-One's files are optional: without them beats are read
+        by madmom (logged).
 
-        Raises ``remixer.weights.MissingWeightsError`` naming any file that is missing offline.
+        ``decoder`` is MusicGen's decoding loop (:class:`~remixer.generation.ModelCache`;
+        default ``$REMIXER_DECODE``, else ``auto``: static on CUDA). ``threads`` sets the CPU
+        threads of torch and the BLAS libraries for the whole process (default
+        ``$REMIXER_THREADS``, else the cores available to it: :mod:`remixer.threads`).
+        ``smoke`` (default ``$REMIXER_SMOKE``) loads tiny random models built on the spot instead
+        of ``store``'s weights (:mod:`remixer.smoke`): every stage runs, the music is noise.
+
+        Raises ``remixer.weights.MissingWeightsError`` (offline) or ``DownloadError`` (online)
+        naming every file that is missing.
         """
+        settings = configure_threads(threads)
+        scratch = None
+        smoke = smoke_from_env() if smoke is None else smoke
+        if smoke:
+            if store is not None:
+                raise ValueError("the smoke switch builds its own tiny weights: give no store")
+            built = smoke_weights()
+            store, scratch = built.store, built.directory
+            # The tiny cache has no All-In-One: madmom's real model reads real beats.
+            analysis_backend = "madmom" if analysis_backend == "auto" else analysis_backend
+            for version in preload:
+                check_smoke_version(version)
         store = store or WeightsStore()
+        required, optional = _weights_needed(preload, analysis_backend)
+        store.require(required, optional=optional)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         recognizers = {large: ChordRecognizer.from_checkpoint(store.path(name), device=device)
                        for large, name in _BTC_WEIGHTS.items()}
@@ -160,7 +191,7 @@ class Models:
                      separator=Separator.from_checkpoint(store.path("htdemucs"), device),
                      analyzer=make_analyzer(analysis_backend, weights=store, device=device),
                      generators=ModelCache(store, device=device, decoder=decoder),
-                     recognizers=recognizers)
+                     recognizers=recognizers, smoke=smoke, threads=settings, _scratch=scratch)
         for version in preload:
             models.generators.get(version)
             if version in CHORD_VERSIONS:
@@ -228,22 +259,39 @@ class Pipeline:
         separation chunk or decoding step.
         """
         timer = _Timer(self.on_stage, cancel)
+        self._check_smoke(request.model_version)
         sections = request.sections(self.models.analyzer.name)
         with timer("decode"):
             song, rate = load_song(request.song, self.max_duration)
         if sections is not None:
             sections.check_duration(song.shape[1] / rate)
+        stems = None
+        if self.models.analyzer.needs_stems:
+            # All-In-One reads the stems: the song's tempo, and the check of target_bpm against
+            # it, wait for the separation. madmom reads the mix and runs first.
+            with timer("separation"):
+                stems = self.models.separator.separate(song, rate, cancel=cancel)
+        with timer("analysis (song)"):
+            beats = self.models.analyzer.analyze(song, rate, stems=stems, prior=song_prior(request.song_bpm))
+            beats, tempo = _song_tempo(song, rate, beats, request.song_bpm)
+        # From here on the song's timeline and key are the remix's (see remixer.transform); a
+        # target tempo out of range fails here, as soon as the song's tempo is known.
+        try:
+            transform = Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)
+        except InputError as error:
+            if stems is None:
+                raise
+            raise InputError(f"{error} (All-In-One reads the tempo from the separated stems, so this "
+                             f"showed only after the separation; song_bpm would have it checked at once)"
+                             ) from None
         generator, mbd = self._generation_models(request)
-        with timer("separation"):
-            stems = self.models.separator.separate(song, rate, cancel=cancel)
+        if stems is None:
+            with timer("separation"):
+                stems = self.models.separator.separate(song, rate, cancel=cancel)
         with timer("chords"):
             recognizer = self.models.chord_recognizer(request.model_version,
                                                       large_voca=request.large_chord_voca)
             chords = recognizer.recognize(stems.chord_source, rate)
-        with timer("analysis (song)"):
-            beats = self.models.analyzer.analyze(song, rate, stems=stems)
-        # From here on the song's timeline and key are the remix's (see remixer.transform).
-        transform = Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)
         song_beats, song_chords, vocals, harmony = beats, chords, stems.vocals, stems.chord_source
         if not transform.identity:
             with timer("transform"):
@@ -305,7 +353,7 @@ class Pipeline:
                                   "warped": synced.warped, "reason": synced.reason},
                     "mix": {"vocals_used": mixed.vocals_used,
                             "vocal_level_db": None if math.isinf(mixed.vocal_level_db) else mixed.vocal_level_db},
-                    "prompt": request.prompt, "description": description,
+                    "prompt": request.prompt, "description": description, "tempo": tempo,
                     "windows": [window.to_dict() for window in plan]}
         with timer("export"):
             outputs = [self._export(mixed.audio, out_rate, workdir / "remix", request.output)]
@@ -317,16 +365,18 @@ class Pipeline:
                                          normalize=False)
                             for name, stem in stems.as_dict().items()]
             if request.return_analysis:
-                outputs.append(_write_json(workdir / "analysis.json", analysis))
+                outputs.append(_write_json(workdir / "analysis.json", self._labelled(analysis)))
                 outputs.append(write_analysis_png(workdir / "analysis.png", AnalysisPlot.of_remix(
                     song, rate, beats, chords, generated_beats.downbeats, synced, out_rate,
                     title=f"{description} (length x{transform.ratio:.3f}, key {transform.semitones:+d})")))
-        return Result(outputs=outputs, seed=generated.seed, timings=timer.seconds, analysis=analysis)
+        return Result(outputs=outputs, seed=generated.seed, timings=timer.seconds,
+                      analysis=self._labelled(analysis))
 
     def generate(self, request: GenerateRequest, workdir: Path, cancel: CancelToken | None = None) -> Result:
         """Generate from text, text chords, an audio's chords or melody, or continue an audio
         (``cancel``: as in :meth:`remix`)."""
         timer = _Timer(self.on_stage, cancel)
+        self._check_smoke(request.model_version)
         generator, mbd = self._generation_models(request)
         clip = None
         if request.audio is not None:
@@ -359,7 +409,17 @@ class Pipeline:
             path = self._export(generated.audio, generated.sample_rate, workdir / "generated",
                                 request.output)
         return Result(outputs=[path], seed=generated.seed, timings=timer.seconds,
-                      analysis={"seed": generated.seed, "description": description})
+                      analysis=self._labelled({"seed": generated.seed, "description": description}))
+
+    def _check_smoke(self, version: str) -> None:
+        """With the smoke switch's tiny models: refuse a version they lack, and say it is noise."""
+        if self.models.smoke:
+            check_smoke_version(version)
+            logger.warning("%s", NOISE)
+
+    def _labelled(self, analysis: dict[str, tp.Any]) -> dict[str, tp.Any]:
+        """``analysis`` with the smoke switch's warning first, when its tiny models made it."""
+        return {"smoke": NOISE, **analysis} if self.models.smoke else analysis
 
     def _generation_models(self, request: RemixRequest | GenerateRequest) -> tuple[Generator, MultiBandDiffusion | None]:
         """The request's MusicGen model and, with ``multi_band_diffusion``, its MBD decoder.
@@ -397,6 +457,21 @@ def _with_channels(wav: np.ndarray, channels: int) -> np.ndarray:
     return wav if wav.shape[0] == channels else audio_io.to_channels(wav, channels)
 
 
+def _song_tempo(song: np.ndarray, rate: int, beats: Beats,
+                song_bpm: float | None) -> tuple[Beats, dict[str, tp.Any]]:
+    """The song's beats at its tempo (the client's ``song_bpm`` when given, else as read) and the
+    record of it for ``analysis.json``; warns when the other tempo octave is about as plausible
+    (:mod:`remixer.tempo`)."""
+    if song_bpm is not None:
+        record = {"bpm": song_bpm, "source": "song_bpm", "read_bpm": beats.bpm, "alternative": None}
+        return replace(beats, bpm=song_bpm), record
+    alternative = None if beats.bpm is None else tempo_alternative(song, rate, beats)
+    if alternative is not None:
+        logger.warning("%s", alternative.message(beats.bpm))
+    return beats, {"bpm": beats.bpm, "source": "analysis", "read_bpm": beats.bpm,
+                   "alternative": None if alternative is None else alternative.to_dict(beats.bpm)}
+
+
 def _with_bpm(prompt: str, bpm: float | None) -> str:
     """The published Remixer's description: ``"<prompt>, bpm : <int(bpm)>"`` (truncated, as
     ``int`` does), or the prompt alone when the tempo is unknown."""
@@ -413,6 +488,13 @@ def _chord_description(prompt: str, time_sig: str, bpm: float | None) -> str:
     if bpm is None:
         return description
     return f"{description}, bpm : {float(bpm)}" if description else str(float(bpm))
+
+
+def _weights_needed(versions: tp.Sequence[str], analysis_backend: str) -> tuple[list[str], list[str]]:
+    """The weight files (and groups) :meth:`Models.load` needs, and those it can do without."""
+    required = [*_BTC_WEIGHTS.values(), "htdemucs", *(f"musicgen-{version}" for version in versions)]
+    allinone = ["allinone"] if analysis_backend in ("auto", "allinone") else []
+    return (required + allinone, []) if analysis_backend == "allinone" else (required, allinone)
 
 
 def _window_plan(generator: Generator, sections: SectionPrompts | None, prompt: str, beats: Beats,

@@ -5,7 +5,8 @@ that names the input and the allowed values, so a bad request fails in microseco
 after separation, and the front-ends (:mod:`predict`, :mod:`remixer.__main__`) can tell a client's
 mistake from a bug of ours: only an ``InputError`` is the client's to read. Checks that need the
 song (a target tempo within 2x of the song's, section prompts against its length and the analysis
-backend, a file that does not decode) run later but raise ``InputError`` too.
+backend, a file that does not decode) run later but raise ``InputError`` too; a target tempo is
+checked here already when the client states the song's (``song_bpm``).
 
 * :func:`is_number`: the one finite-number check (``True`` is not a number here);
 * the model versions (:data:`CHORD_VERSIONS`, :data:`MELODY_VERSIONS`), without importing torch;
@@ -14,14 +15,17 @@ backend, a file that does not decode) run later but raise ``InputError`` too.
 * :func:`check_sent_file`: file inputs come with the request (a URL or a data URI), never
   from the server's disk;
 * :func:`parse_time_signature`, :func:`validate_bpm`, :func:`check_target_bpm`,
-  :func:`check_key_shift`, :func:`parse_section_prompts`;
+  :func:`check_song_bpm`, :func:`check_tempo_factor`, :func:`check_key_shift`,
+  :func:`parse_section_prompts` (which names a missing ':' or a misspelt section);
 * the records :class:`Sampling`, :class:`Output`, :class:`RemixRequest` and
   :class:`GenerateRequest`, checked whole when built; :class:`remixer.pipeline.Pipeline` runs them.
 
-This module imports no model code (``import remixer.requests`` takes a fraction of a second).
+This module imports no model code, and numpy only to check text chords (``import
+remixer.requests`` takes a fraction of a second).
 """
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 import re
@@ -30,11 +34,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from btc.labels import parse_chord_text
-
 __all__ = [
     "InputError", "is_number", "check_request_kind", "check_sent_file", "parse_time_signature",
-    "validate_bpm", "check_target_bpm", "check_key_shift", "parse_section_prompts", "RangePrompt",
+    "validate_bpm", "check_target_bpm", "check_song_bpm", "check_tempo_factor", "check_key_shift",
+    "parse_section_prompts", "RangePrompt", "ANALYSIS_BACKENDS", "MAX_TEMPO_FACTOR",
     "SectionPrompts", "Sampling", "Output", "RemixRequest", "GenerateRequest",
     "CHORD_VERSIONS", "MELODY_VERSIONS", "STEREO_VERSIONS", "NORMALIZATIONS", "OUTPUT_FORMATS",
     "REMIX_ONLY", "GENERATION_ONLY", "DEFAULT_MAX_DURATION", "DEFAULT_DURATION", "DEFAULT_TIME_SIG",
@@ -57,6 +60,11 @@ DEFAULT_TIME_SIG = "4/4"
 # Tempo of text chords, and of a remix (a stretched voice is smeared or garbled beyond 40-240).
 BPM_RANGE = (20.0, 300.0)
 TARGET_BPM_RANGE = (40.0, 240.0)
+# Beyond 2x either way a stretched voice is smeared (slower) or garbled (faster), and the song's
+# bars no longer fit the generator's idea of a bar at that bpm.
+MAX_TEMPO_FACTOR = 2.0
+# The beat analysers a client may pick ("auto": All-In-One when its weights are there, else madmom).
+ANALYSIS_BACKENDS = ("auto", "allinone", "madmom")
 KEY_SHIFT_RANGE = (-12, 12)
 CHROMA_COEFFICIENT_RANGE = (0.5, 2.5)
 SEED_LIMIT = 2 ** 32
@@ -81,12 +89,17 @@ _TIME_SIGNATURE_RE = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*")
 _EXAMPLE = "'verse: nylon guitar, brushes; chorus: full band, horns'"
 _RANGE_EXAMPLE = "'0:00-0:45: ambient pads; 0:45-: full band'"
 _TIME = r"\d+(?::\d+){0,2}(?:\.\d+)?"
+# A range's times read greedily: "0:00-0:45 pads" is a range whose ':' is missing, not the range
+# "0:00-0" with the prompt "45 pads". Only when the greedy end is no time ("1:30:80s synth") is the
+# ':' before the digits the separator (_RANGE).
+_RANGE_HEAD = re.compile(rf"(?P<start>{_TIME})\s*-\s*(?P<end>{_TIME})?(?!\d)")
 _RANGE = re.compile(rf"(?P<start>{_TIME})\s*-\s*(?P<end>{_TIME})?\s*:(?P<prompt>.*)", re.S)
 _LABEL = re.compile(r"(?P<label>[A-Za-z][^:]*?)\s*:(?P<prompt>.*)", re.S)
 # What a client may send for a file input: the file itself, by URL or as a data URI.
 _SENT_SCHEMES = ("http://", "https://", "data:")
 # Letters that render as blank space (Hangul fillers, the blank Braille pattern).
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_LONE_TIME = re.compile(rf"{_TIME}\s*:")
 
 
 class InputError(ValueError):
@@ -158,6 +171,27 @@ def check_target_bpm(target_bpm: tp.Any) -> float | None:
     if target_bpm is None:
         return None
     return _number_in(target_bpm, "target_bpm", TARGET_BPM_RANGE, "beats per minute")
+
+
+def check_song_bpm(song_bpm: tp.Any) -> float | None:
+    """``song_bpm``, the client's statement of the song's tempo, as a float in
+    :data:`TARGET_BPM_RANGE`, or None (the analysis finds it)."""
+    if song_bpm is None:
+        return None
+    return _number_in(song_bpm, "song_bpm", TARGET_BPM_RANGE, "beats per minute")
+
+
+def check_tempo_factor(song_bpm: float, target_bpm: float, *, source: str = "the song's tempo") -> float:
+    """``target_bpm / song_bpm``, refused beyond :data:`MAX_TEMPO_FACTOR` either way.
+
+    ``source`` says where ``song_bpm`` comes from in the message (``"song_bpm"``).
+    """
+    factor = target_bpm / song_bpm
+    if not 1 / MAX_TEMPO_FACTOR <= factor <= MAX_TEMPO_FACTOR:
+        raise InputError(f"target_bpm {target_bpm:g} is {factor:.2f}x {source} ({song_bpm:.1f} BPM); "
+                         f"it must stay within {1 / MAX_TEMPO_FACTOR:g}x-{MAX_TEMPO_FACTOR:g}x of it "
+                         f"({song_bpm / MAX_TEMPO_FACTOR:.1f}-{song_bpm * MAX_TEMPO_FACTOR:.1f} BPM)")
+    return factor
 
 
 def _number_in(value: object, name: str, bounds: tuple[float, float], unit: str) -> float:
@@ -254,6 +288,9 @@ def _check_prompt(prompt: str | None, *, required: bool) -> None:
 
 
 def _check_chord_text(text: str) -> None:
+    # Imported here: btc.labels loads numpy, which a CLI answering --help has no use for.
+    from btc.labels import parse_chord_text
+
     try:
         parse_chord_text(text)
     except ValueError as error:  # btc's ChordSyntaxError names the chord and its bar
@@ -333,20 +370,21 @@ def parse_section_prompts(text: str) -> SectionPrompts:
     for part in (piece.strip() for piece in text.split(";")):
         if not part:
             continue
-        timed, labelled = _RANGE.fullmatch(part), _LABEL.fullmatch(part)
-        match = timed or labelled
-        if match is None:
-            raise InputError(f"section_prompts part '{part}' is neither 'label: prompt' nor "
-                             f"'start-end: prompt' (e.g. {_EXAMPLE} or {_RANGE_EXAMPLE})")
-        prompt = match["prompt"].strip()
+        head = _RANGE_HEAD.match(part)
+        if head is not None:
+            ranges.append(_range(head, part))
+            continue
+        labelled = _LABEL.fullmatch(part)
+        if labelled is None:
+            raise InputError(_not_a_part(part))
+        prompt = labelled["prompt"].strip()
         if not _visible(prompt):
             raise InputError(f"section_prompts part '{part}' has no prompt after its ':'")
-        if timed is not None:
-            ranges.append(_range(timed, prompt, part))
-            continue
         label = labelled["label"].strip().lower()
         if label not in SECTION_LABELS:
-            raise InputError(f"section_prompts part '{part}': unknown section {label!r}; All-In-One's "
+            close = difflib.get_close_matches(label, SECTION_LABELS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InputError(f"section_prompts part '{part}': unknown section {label!r}; {hint}All-In-One's "
                              f"sections are {', '.join(SECTION_LABELS)} (or give a time range such "
                              f"as '0:45-1:30: horns')")
         if label in labels:
@@ -361,21 +399,53 @@ def parse_section_prompts(text: str) -> SectionPrompts:
     return SectionPrompts(labels=labels, ranges=tuple(ranges))
 
 
-def _range(match: re.Match[str], prompt: str, part: str) -> RangePrompt:
-    text = part[:match.start("prompt") - 1].strip()
-    start = _seconds(match["start"], part)
-    end = None if match["end"] is None else _seconds(match["end"], part)
+def _range(head: re.Match[str], part: str) -> RangePrompt:
+    """The range ``head`` starts ``part`` with, then ``: prompt``, each mistake named."""
+    text = head.group(0).strip()
+    rest = part[head.end():].lstrip()
+    if not rest.startswith(":"):
+        shorter = _RANGE.fullmatch(part)
+        if head["end"] is None or _is_time(head["end"]) or shorter is None:
+            missing = f"'{text}: {rest}'" if rest else f"'{text}: <prompt>'"
+            raise InputError(f"section_prompts part '{part}': a ':' is missing between the range "
+                             f"'{text}' and its prompt; write {missing}")
+        head = shorter
+        text, rest = part[:shorter.start("prompt") - 1].strip(), ":" + shorter["prompt"]
+    prompt = rest[1:].strip()
+    if not _visible(prompt):
+        raise InputError(f"section_prompts part '{text}:' has no prompt after its ':'")
+    start = _seconds(head["start"], part)
+    end = None if head["end"] is None else _seconds(head["end"], part)
     if end is not None and end <= start:
         raise InputError(f"section_prompts range '{text}' ends before it starts")
     return RangePrompt(start=start, end=end, prompt=prompt, text=text)
 
 
+def _not_a_part(part: str) -> str:
+    """Why ``part`` is neither ``label: prompt`` nor ``start-end: prompt``, as precisely as it shows."""
+    first = part.split()[0].lower().rstrip(",")
+    if first in SECTION_LABELS:
+        return (f"section_prompts part '{part}': a ':' is missing after the section '{first}'; write "
+                f"'{first}: {part[len(first):].strip()}'")
+    if _LONE_TIME.match(part):
+        return (f"section_prompts part '{part}' gives one time, not a range: write start-end, e.g. "
+                f"'0:45-: ...' (to the end) or '0:45-1:30: ...'")
+    return (f"section_prompts part '{part}' is neither 'label: prompt' nor 'start-end: prompt' "
+            f"(e.g. {_EXAMPLE} or {_RANGE_EXAMPLE})")
+
+
+def _is_time(time: str) -> bool:
+    """Whether ``time`` reads as m:ss, h:mm:ss or seconds (no field of 60 or more after the first)."""
+    *larger, seconds = time.split(":")
+    return not (larger and float(seconds) >= 60 or any(int(minutes) >= 60 for minutes in larger[1:]))
+
+
 def _seconds(time: str, part: str) -> float:
     """``"1:02:03.5"``, ``"2:03"`` or ``"123.5"`` in seconds."""
-    *larger, seconds = time.split(":")
-    if larger and float(seconds) >= 60 or any(int(minutes) >= 60 for minutes in larger[1:]):
+    if not _is_time(time):
         raise InputError(f"section_prompts part '{part}': {time!r} is not a time "
                          f"(m:ss, h:mm:ss or seconds)")
+    *larger, seconds = time.split(":")
     value = float(seconds)
     for unit, number in zip((60, 3600), reversed(larger)):
         value += unit * int(number)
@@ -388,6 +458,7 @@ def _seconds(time: str, part: str) -> float:
 REMIX_ONLY: dict[str, tuple[tp.Any, ...]] = {
     "beat_sync_threshold": (None, -1), "return_instrumental": (False,), "return_stems": (False,),
     "return_analysis": (False,), "target_bpm": (None,), "key_shift": (0,), "section_prompts": (None,),
+    "song_bpm": (None,),
 }
 GENERATION_ONLY: dict[str, tuple[tp.Any, ...]] = {
     "text_chords": (None,), "bpm": (None,), "input_audio": (None,), "continuation": (False,),
@@ -500,10 +571,14 @@ class RemixRequest:
     target_bpm: float | None = None  # None: the song's tempo (checked against it after analysis)
     key_shift: int = 0
     section_prompts: str | None = None
+    song_bpm: float | None = None  # None: the analysis finds the tempo; else it decodes at this one
 
     def __post_init__(self) -> None:
         _check_prompt(self.prompt, required=True)
         object.__setattr__(self, "target_bpm", check_target_bpm(self.target_bpm))
+        object.__setattr__(self, "song_bpm", check_song_bpm(self.song_bpm))
+        if self.song_bpm is not None and self.target_bpm is not None:
+            check_tempo_factor(self.song_bpm, self.target_bpm, source="song_bpm")
         object.__setattr__(self, "key_shift", check_key_shift(self.key_shift))
         _check_flags(large_chord_voca=self.large_chord_voca, multi_band_diffusion=self.multi_band_diffusion,
                      return_instrumental=self.return_instrumental, return_stems=self.return_stems,

@@ -25,16 +25,11 @@ import pedalboard
 from btc.labels import ROOTS, ChordSegment, label_to_chroma, normalize_label
 from remixer.audio import check_positive_int, fit_length
 from remixer.beats import Beats, Section
-from remixer.requests import InputError
+from remixer.requests import MAX_TEMPO_FACTOR, InputError, check_tempo_factor
 from remixer.separation import STEM_NAMES, Stems
 
 __all__ = ["Transform", "MAX_TEMPO_FACTOR", "transform_audio", "transform_stems", "scale_beats",
            "transpose_label", "transform_chords"]
-
-# Beyond 2x either way a stretched voice is smeared (slower) or garbled (faster), and the song's
-# bars no longer fit the generator's idea of a bar at that bpm.
-MAX_TEMPO_FACTOR = 2.0
-
 
 @dataclass(frozen=True)
 class Transform:
@@ -63,12 +58,7 @@ class Transform:
         if song_bpm is None:
             raise InputError(f"target_bpm {target_bpm:g}: no tempo was detected in the song, so it "
                              f"cannot be brought to another one; leave target_bpm unset")
-        factor = target_bpm / song_bpm
-        if not 1 / MAX_TEMPO_FACTOR <= factor <= MAX_TEMPO_FACTOR:
-            raise InputError(f"target_bpm {target_bpm:g} is {factor:.2f}x the song's tempo "
-                             f"({song_bpm:.1f} BPM); it must stay within {1 / MAX_TEMPO_FACTOR:g}x-"
-                             f"{MAX_TEMPO_FACTOR:g}x of it ({song_bpm / MAX_TEMPO_FACTOR:.1f}-"
-                             f"{song_bpm * MAX_TEMPO_FACTOR:.1f} BPM)")
+        check_tempo_factor(song_bpm, target_bpm)
         return cls(song_bpm / target_bpm, semitones, target_bpm)
 
     @property

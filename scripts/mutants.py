@@ -63,8 +63,14 @@ def _hostile(*names: str) -> tuple[str, ...]:
     return tuple(f"{HOSTILE}::{name}" for name in names)
 
 
+def _cli(*names: str) -> tuple[str, ...]:
+    return tuple(f"tests/pipeline/test_cli.py::{name}" for name in names)
+
+
 PIPELINE = "remixer/pipeline.py"
 PREDICT = "predict.py"
+CLI = "remixer/__main__.py"
+SONG_BPM_TEST = "test_song_bpm_gives_a_half_tempo_read_song_its_tempo_in_the_description"
 MIX_TEST = "test_remix_is_the_returned_instrumental_plus_the_songs_vocals_sample_for_sample"
 MUTANTS: list[Mutant] = [
     # The five of issue 13.
@@ -251,6 +257,28 @@ MUTANTS: list[Mutant] = [
            "check_request_kind(vars(args), remix=args.song is not None,",
            "(lambda *a, **k: None)(vars(args), remix=args.song is not None,",
            ("tests/pipeline/test_cli.py::test_cli_generation_options_are_refused_with_a_song",)),
+    # A new user's first hour (issue 21): the song's tempo, threads, the smoke switch.
+    Mutant("predict.py ignores song_bpm", PREDICT,
+           "section_prompts=section_prompts, song_bpm=song_bpm)", "section_prompts=section_prompts)",
+           _http("test_remix_generator_receives_the_prompt_chords_coefficient_seed_and_decoder")),
+    Mutant("the CLI ignores --song-bpm", CLI, "song_bpm=args.song_bpm, **common)", "**common)",
+           _cli(SONG_BPM_TEST)),
+    Mutant("remix analyses the song without song_bpm's prior", PIPELINE,
+           "prior=song_prior(request.song_bpm))", "prior=None)", _cli(SONG_BPM_TEST)),
+    Mutant("remix describes the tempo it read, not the song_bpm stated", PIPELINE,
+           "return replace(beats, bpm=song_bpm), record", "return beats, record", _cli(SONG_BPM_TEST)),
+    Mutant("remix drops the warning of a doubtful tempo octave", PIPELINE,
+           "None if alternative is None else alternative.to_dict(beats.bpm)}", "None}", _cli(SONG_BPM_TEST)),
+    Mutant("remix separates before a mix-reading analysis (target_bpm checked late)", PIPELINE,
+           "if self.models.analyzer.needs_stems:", "if True:",
+           ("tests/pipeline/test_remix_transform.py::test_bad_target_for_the_song_fails_before_separation",)),
+    Mutant("the CLI ignores --threads", CLI, "threads=args.threads, smoke=smoke)", "threads=None, smoke=smoke)",
+           _cli("test_the_cli_sets_the_threads_from_the_cores_and_runs_no_slower_than_one")),
+    Mutant("the CLI ignores --smoke", CLI, "smoke = args.smoke or smoke_from_env()", "smoke = smoke_from_env()",
+           _cli("test_smoke_switch_remixes_a_song_end_to_end_labelled_as_noise")),
+    Mutant("the smoke switch forgets to label analysis.json", PIPELINE,
+           'return {"smoke": NOISE, **analysis} if self.models.smoke else analysis', "return analysis",
+           _cli("test_smoke_switch_remixes_a_song_end_to_end_labelled_as_noise")),
 ]
 
 

@@ -4,16 +4,16 @@
 
 With the real weights (fetched into ``$REMIXER_WEIGHTS_DIR`` / ``weights/`` on first use) this is
 a real remix. Where they cannot be fetched (no network, no GPU box), ``auto`` mode falls back to a
-SMOKE RUN with tiny random models in the real file formats: every stage of the pipeline runs
-(separation, chords, beats, generation, beat-sync, mix, export), but the music is noise from
-random weights. The output says loudly which mode ran.
+SMOKE RUN with tiny random models in the real file formats (the smoke switch,
+:mod:`remixer.smoke`): every stage of the pipeline runs (separation, chords, beats, generation,
+beat-sync, mix, export), but the music is noise from random weights. The output says loudly which
+mode ran.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ from devtools.synth import demo_song  # noqa: E402
 from remixer.audio import export_audio  # noqa: E402
 from remixer.pipeline import Models, Pipeline  # noqa: E402
 from remixer.requests import RemixRequest, Sampling  # noqa: E402
-from remixer.weights import Manifest, WeightsError, WeightsStore  # noqa: E402
+from remixer.weights import WeightsError, WeightsStore  # noqa: E402
 
 BANNER = "=" * 78
 
@@ -37,12 +37,6 @@ def _real_store() -> WeightsStore | None:
         logging.getLogger(__name__).warning("real weights unavailable: %s", str(error).splitlines()[0])
         return None
     return store
-
-
-def _smoke_store(root: Path) -> WeightsStore:
-    from devtools.tiny.cache import build_tiny_weights
-    manifest = build_tiny_weights(root)
-    return WeightsStore(root, offline=True, manifest=Manifest.load(manifest))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,21 +57,19 @@ def main(argv: list[str] | None = None) -> int:
               "(python -m remixer.weights fetch remix-default)", file=sys.stderr)
         return 2
     smoke = store is None
-    with tempfile.TemporaryDirectory(prefix="remixer-smoke-") as tiny:
-        if smoke:
-            print(f"{BANNER}\nSMOKE RUN: tiny RANDOM models in the real formats (no real weights here).\n"
-                  f"Every stage runs for real, but the generated music is meaningless.\n{BANNER}")
-            store = _smoke_store(Path(tiny))
-        duration = args.duration or (8.0 if smoke else 30.0)
-        song = demo_song(duration=duration, bpm=100.0)
-        args.out.mkdir(parents=True, exist_ok=True)
-        song_path = export_audio(song.audio, song.sample_rate, args.out / "example_song.wav", strategy=None)
-        version = "chord" if smoke else "stereo-chord"
-        pipeline = Pipeline(Models.load(store, preload=(version,)))
-        result = pipeline.remix(RemixRequest(song=song_path, prompt=args.prompt, model_version=version,
-                                             sampling=Sampling(seed=0), return_instrumental=True,
-                                             return_analysis=True),
-                                args.out)
+    if smoke:
+        print(f"{BANNER}\nSMOKE RUN: tiny RANDOM models in the real formats (no real weights here).\n"
+              f"Every stage runs for real, but the generated music is meaningless.\n{BANNER}")
+    duration = args.duration or (8.0 if smoke else 30.0)
+    song = demo_song(duration=duration, bpm=100.0)
+    args.out.mkdir(parents=True, exist_ok=True)
+    song_path = export_audio(song.audio, song.sample_rate, args.out / "example_song.wav", strategy=None)
+    version = "chord" if smoke else "stereo-chord"
+    pipeline = Pipeline(Models.load(store, preload=(version,), smoke=smoke))
+    result = pipeline.remix(RemixRequest(song=song_path, prompt=args.prompt, model_version=version,
+                                         sampling=Sampling(seed=0), return_instrumental=True,
+                                         return_analysis=True),
+                            args.out)
     print(BANNER)
     print(f"{'SMOKE RUN (tiny random models)' if smoke else 'REMIX'} of {song_path} ({duration:g} s)")
     for path in result.outputs:

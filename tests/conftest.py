@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 # Tests import their harness as `fixtures.<area>`, and the package and `devtools` from the repo root.
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,6 +15,12 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).parent)]
 os.environ.setdefault("REMIXER_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tiny models are latency-bound: one thread, as one_torch_thread says, also wherever Models.load
+# (or a server, a CLI process) sets the threads. tests/pipeline/test_threads.py lifts it.
+os.environ.setdefault("REMIXER_THREADS", "1")
+
+import remixer  # noqa: E402,F401 - before torch: OpenMP's waiting threads sleep (remixer.threads)
+import torch  # noqa: E402
 
 
 @pytest.fixture(scope="module")

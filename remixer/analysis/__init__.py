@@ -19,18 +19,18 @@ import numpy as np
 
 from remixer.analysis.madmom import MadmomAnalyzer
 from remixer.beats import Beats, TempoPrior
+from remixer.requests import ANALYSIS_BACKENDS
 
 __all__ = ["Analyzer", "ANALYSIS_BACKENDS", "make_analyzer"]
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_BACKENDS = ("auto", "allinone", "madmom")
-
-
 class Analyzer(tp.Protocol):
-    """Anything that turns audio into :class:`Beats`."""
+    """Anything that turns audio into :class:`Beats`; ``needs_stems``: it reads a song's separated
+    stems (so a song's analysis waits for the separation)."""
 
     name: str
+    needs_stems: bool
 
     def analyze(self, wav: np.ndarray, sample_rate: int, stems: tp.Any = None, *,
                 prior: TempoPrior | None = None) -> Beats:
@@ -46,7 +46,8 @@ def make_analyzer(backend: str = "auto", *, weights: tp.Any = None, device: tp.A
     ----------
     backend : {"auto", "allinone", "madmom"}
         ``"auto"`` prefers All-In-One (better downbeats, plus sections) and falls back to madmom,
-        logging why, when its weights are not available.
+        with a logged warning, when its weights cannot be had (missing offline, or their download
+        failed).
     weights : optional
         Passed to ``AllInOneAnalyzer.from_weights`` (where to find / fetch its checkpoints).
     device : str or torch.device
@@ -56,7 +57,7 @@ def make_analyzer(backend: str = "auto", *, weights: tp.Any = None, device: tp.A
     ------
     ValueError
         On an unknown ``backend``.
-    remixer.weights.MissingWeightsError
+    remixer.weights.WeightsError
         For ``"allinone"`` without its weights.
     """
     if backend == "madmom":
@@ -65,12 +66,14 @@ def make_analyzer(backend: str = "auto", *, weights: tp.Any = None, device: tp.A
         raise ValueError(f"unknown beat analysis backend {backend!r}; "
                          f"choose {', '.join(map(repr, ANALYSIS_BACKENDS))}")
     from remixer.analysis.allinone import AllInOneAnalyzer
-    from remixer.weights import MissingWeightsError
+    from remixer.weights import WeightsError
 
     if backend == "allinone":
         return AllInOneAnalyzer.from_weights(weights, device=device)
     try:
         return AllInOneAnalyzer.from_weights(weights, device=device)
-    except MissingWeightsError as err:
-        logger.warning("All-In-One weights unavailable (%s); analysing beats with madmom", err)
+    except WeightsError as err:
+        logger.warning("beats and downbeats will be read by madmom, without sections: All-In-One's "
+                       "weights cannot be had (%s). For All-In-One, fetch them: "
+                       "python -m remixer.weights fetch allinone", str(err).splitlines()[0])
         return MadmomAnalyzer()

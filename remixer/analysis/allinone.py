@@ -128,6 +128,7 @@ class AllInOneAnalyzer:
     """
 
     name = "allinone"
+    needs_stems = True  # its network reads the four stems
 
     def __init__(self, models: tp.Sequence[AllInOne], device: str | torch.device = "cpu") -> None:
         if not models:
@@ -164,8 +165,8 @@ class AllInOneAnalyzer:
 
         Raises
         ------
-        remixer.weights.MissingWeightsError
-            When a fold file is not available.
+        remixer.weights.WeightsError
+            When a fold file is not available (one error names every missing fold).
         """
         from remixer.weights import WeightsStore
 
@@ -174,7 +175,7 @@ class AllInOneAnalyzer:
         if not folds or bad:
             raise ValueError(f"folds must be a non-empty subset of 0..7, got {folds}")
         store = weights if weights is not None else WeightsStore()
-        return cls.from_checkpoints([store.path(weight_name(fold)) for fold in folds], device)
+        return cls.from_checkpoints(store.require([weight_name(fold) for fold in folds]), device)
 
     def features(self, wav: np.ndarray, sample_rate: int, stems: Stems | None = None) -> np.ndarray:
         """Network input for a song: ``[4, T, 81]`` float32, stems in `INPUT_STEMS` order.

@@ -134,6 +134,7 @@ class MadmomAnalyzer:
     """
 
     name = "madmom"
+    needs_stems = False  # it reads the mix (see the module doc)
 
     def __init__(self, beats_per_bar: tp.Sequence[int] = (3, 4)):
         from madmom.features.downbeats import RNNDownBeatProcessor

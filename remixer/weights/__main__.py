@@ -15,30 +15,36 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from remixer.weights.manifest import Manifest, UnknownWeightError
-from remixer.weights.store import CLI, WeightsError, WeightsStore
+from remixer.weights.manifest import Manifest, UnknownWeightError, format_bytes
+from remixer.weights.store import CLI, WeightsError, WeightsStore, WeightState
 
 __all__ = ["main"]
-
-
-def _format_size(size: int | None) -> str:
-    return "?" if size is None else f"{size / 2**20:.1f}M" if size >= 2**20 else f"{size}B"
 
 
 def _cmd_list(store: WeightsStore, _: argparse.Namespace) -> int:
     rows = store.status()
     width = max(len(row.spec.name) for row in rows)
-    print(f"{'NAME':<{width}}  {'STATE':<8}  {'SIZE':>8}  {'LICENSE':<12}  PATH")
+    print(f"{'NAME':<{width}}  {'STATE':<8}  {'SIZE':>9}  {'LICENSE':<12}  PATH")
     for row in rows:
-        size = row.size_on_disk if row.size_on_disk is not None else row.spec.size
-        print(f"{row.spec.name:<{width}}  {row.state.value:<8}  {_format_size(size):>8}  "
-              f"{row.spec.license:<12}  {row.spec.path}")
-    print("\ngroups:")
+        # A whole file on disk shows what it holds; otherwise what the manifest expects.
+        on_disk = row.state not in (WeightState.MISSING, WeightState.PARTIAL)
+        size = format_bytes(row.size_on_disk) if on_disk else row.spec.size_text
+        print(f"{row.spec.name:<{width}}  {row.state.value:<8}  {size:>9}  {row.spec.license:<12}  {row.spec.path}")
+    print("\n(~: an estimate; unknown: not published, see size_source in the manifest)\n\ngroups:")
     for group, members in store.manifest.groups.items():
-        ready = sum((store.root / store.manifest.get(m).path).is_file() for m in members)
-        print(f"  {group} ({ready}/{len(members)} on disk): {store.manifest.group_descriptions.get(group, '')}")
+        specs = store.manifest.group(group)
+        ready = sum((store.root / spec.path).is_file() for spec in specs)
+        print(f"  {group} ({ready}/{len(members)} on disk, {_group_size(specs)}): "
+              f"{store.manifest.group_descriptions.get(group, '')}")
     print(f"\ncache: {store.root}")
     return 0
+
+
+def _group_size(specs: list) -> str:
+    known = [spec.expected_size for spec in specs if spec.expected_size is not None]
+    approx = "" if all(spec.size is not None for spec in specs if spec.expected_size is not None) else "~"
+    unknown = len(specs) - len(known)
+    return f"{approx}{format_bytes(sum(known))}" + (f" + {unknown} of unknown size" if unknown else "")
 
 
 def _cmd_fetch(store: WeightsStore, args: argparse.Namespace) -> int:

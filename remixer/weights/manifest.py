@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["WeightSpec", "Manifest", "UnknownWeightError", "DEFAULT_MANIFEST"]
+__all__ = ["WeightSpec", "Manifest", "UnknownWeightError", "DEFAULT_MANIFEST", "format_bytes"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MANIFEST = REPO_ROOT / "weights" / "manifest.json"
@@ -32,6 +32,14 @@ class UnknownWeightError(KeyError):
     def __str__(self) -> str:
         # KeyError would print the repr of the message, quotes and escaped newlines included.
         return str(self.args[0])
+
+
+def format_bytes(size: int) -> str:
+    """``84141911`` -> ``"84.1 MB"`` (decimal units, as the hosts show them)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,10 @@ class WeightSpec:
         Leading hex digits of the SHA-256 when only those are published (torch hub file names).
     git_blob_sha1 : str or None
         Git blob id, ``sha1(b"blob <size>\\0" + content)``, for files published in git repos.
+    approx_size : int or None
+        About how many bytes the file has, when only an estimate is known (shown, never checked).
+    size_source : str or None
+        Where ``size`` or ``approx_size`` comes from, or why no size is known.
     """
 
     name: str
@@ -69,11 +81,25 @@ class WeightSpec:
     sha256: str | None = None
     sha256_prefix: str | None = None
     git_blob_sha1: str | None = None
+    approx_size: int | None = None
+    size_source: str | None = None
 
     @property
     def has_digest(self) -> bool:
         """Whether the manifest pins the content (not only the size) of this file."""
         return any((self.sha256, self.sha256_prefix, self.git_blob_sha1))
+
+    @property
+    def expected_size(self) -> int | None:
+        """Bytes to expect: the exact size, else the estimate, else None (unknown)."""
+        return self.size if self.size is not None else self.approx_size
+
+    @property
+    def size_text(self) -> str:
+        """``"84.1 MB"``, ``"~12.2 MB"`` for an estimate, ``"unknown"``."""
+        if self.size is not None:
+            return format_bytes(self.size)
+        return "unknown" if self.approx_size is None else "~" + format_bytes(self.approx_size)
 
     @classmethod
     def from_json(cls, entry: Any, source: str) -> WeightSpec:
@@ -96,9 +122,14 @@ class WeightSpec:
         if (not isinstance(urls, list) or not urls
                 or not all(isinstance(u, str) and u.startswith(("https://", "http://")) for u in urls)):
             raise ValueError(f"{where} needs 'urls', a non-empty list of http(s) URLs")
-        size = entry.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
-            raise ValueError(f"{where}: size must be a positive integer or null, got {size!r}")
+        for key in ("size", "approx_size"):
+            size = entry.get(key)
+            if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
+                raise ValueError(f"{where}: {key} must be a positive integer or null, got {size!r}")
+        if entry.get("size") is not None and entry.get("approx_size") is not None:
+            raise ValueError(f"{where}: give size (exact) or approx_size (an estimate), not both")
+        if entry.get("size_source") is not None and not isinstance(entry["size_source"], str):
+            raise ValueError(f"{where}: size_source must be text or null")
         for key, length in (("sha256", 64), ("sha256_prefix", None), ("git_blob_sha1", 40)):
             value = entry.get(key)
             if value is None:
@@ -108,8 +139,9 @@ class WeightSpec:
                 need = f"{length} lowercase hex digits" if length else "1 to 64 lowercase hex digits"
                 raise ValueError(f"{where}: {key} must be {need} or null, got {value!r}")
         return cls(name=entry["name"], path=entry["path"], urls=tuple(urls), license=entry["license"],
-                   description=entry["description"], size=size, sha256=entry.get("sha256"),
-                   sha256_prefix=entry.get("sha256_prefix"), git_blob_sha1=entry.get("git_blob_sha1"))
+                   description=entry["description"], size=entry.get("size"), sha256=entry.get("sha256"),
+                   sha256_prefix=entry.get("sha256_prefix"), git_blob_sha1=entry.get("git_blob_sha1"),
+                   approx_size=entry.get("approx_size"), size_source=entry.get("size_source"))
 
 
 @dataclass(frozen=True)
@@ -217,6 +249,17 @@ class Manifest:
                 raise self._unknown(name, "file or group")
             out.update((spec.name, spec) for spec in specs if spec.name not in out)
         return list(out.values())
+
+    def cover(self, names: Iterable[str]) -> list[str]:
+        """The fewest group and file names that mean exactly the files ``names``: whole groups
+        first, the largest first, then the files left (for a fetch command a person can read)."""
+        left = [name for name in self.names if name in set(names)]
+        chosen = []
+        for group, members in sorted(self.groups.items(), key=lambda item: -len(set(item[1]))):
+            if len(set(members)) > 1 and set(members) <= set(left):
+                chosen.append(group)
+                left = [name for name in left if name not in members]
+        return chosen + left
 
     def _unknown(self, name: str, kind: str) -> UnknownWeightError:
         pool = {"file": self.names, "group": list(self.groups)}.get(kind, [*self.groups, *self.names])

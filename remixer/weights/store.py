@@ -3,9 +3,12 @@
 :class:`WeightsStore` turns a name into a verified local path. A file is hashed once and a small
 ``<file>.verified`` marker (keyed on size and mtime) spares re-hashing multi-GB files on every
 start. Downloads go to ``<file>.part`` in the same directory, resume with an HTTP Range request,
-retry transient failures (connection errors, 5xx) with exponential backoff, fall through to the
-next mirror on permanent ones (404), are checked against the manifest, then fsync'ed and renamed
-into place. An exclusive ``flock`` on ``<file>.lock`` serialises processes fetching the same file:
+retry what a later attempt can change (timeouts, dropped connections, 5xx) with exponential
+backoff, fall through to the next mirror at once on what it cannot (404, a host name that does
+not resolve, a refused connection), are checked against the manifest, then fsync'ed and renamed
+into place. :meth:`WeightsStore.require` checks every file a request needs before it downloads
+or loads any, so one error lists every missing file with its size, the total and the command
+that fetches them. An exclusive ``flock`` on ``<file>.lock`` serialises processes fetching the same file:
 the second one waits and then finds the finished file. Offline (``REMIXER_OFFLINE=1``, or
 ``HF_HUB_OFFLINE=1`` when ``REMIXER_OFFLINE`` is unset) nothing touches the network and a missing
 file raises :class:`MissingWeightsError` saying how to provide it.
@@ -13,6 +16,7 @@ file raises :class:`MissingWeightsError` saying how to provide it.
 from __future__ import annotations
 
 import enum
+import errno
 import fcntl
 import hashlib
 import http.client
@@ -20,19 +24,22 @@ import json
 import logging
 import os
 import re
+import socket
+import ssl
 import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from remixer.weights.manifest import REPO_ROOT, Manifest, WeightSpec
+from remixer.weights.manifest import REPO_ROOT, Manifest, WeightSpec, format_bytes
 
 __all__ = ["WeightsStore", "WeightState", "WeightStatus", "FileDigests", "file_digests", "WeightsError",
            "MissingWeightsError", "DownloadError", "ChecksumError", "DEFAULT_CACHE_DIR", "CLI"]
@@ -46,6 +53,8 @@ _CHUNK = 1 << 20
 _USER_AGENT = "musicgen-remixer-weights/1"
 # 408/429 are the only 4xx answers that a later attempt can change.
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Socket errors that say the host cannot be reached at all: retrying them only makes a user wait.
+_UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH})
 
 
 class WeightsError(RuntimeError):
@@ -57,7 +66,18 @@ class MissingWeightsError(WeightsError):
 
 
 class DownloadError(WeightsError):
-    """Every URL of a weight file failed; the message lists each URL's failure."""
+    """Every URL of a weight file failed; the message lists each URL's failure.
+
+    ``causes`` says why each URL failed (without the URL); ``unreachable_hosts`` holds the hosts
+    that did not answer at all (name not resolved, connection refused): other files from them
+    would fail the same way.
+    """
+
+    def __init__(self, message: str, causes: tuple[str, ...] = (),
+                 unreachable_hosts: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.causes = causes
+        self.unreachable_hosts = unreachable_hosts
 
 
 class ChecksumError(WeightsError):
@@ -140,7 +160,27 @@ class _Transient(Exception):
 
 
 class _Permanent(Exception):
-    """A failure that makes this URL useless (404, wrong size announced)."""
+    """A failure that makes this URL useless (404, wrong size announced, host unreachable)."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """Why ``exc`` (from urlopen) means the host cannot be reached at all, or None.
+
+    A name that does not resolve, a refused connection, an unreachable network and a certificate
+    that does not verify stay so for the seconds a retry would wait; a timeout may not.
+    """
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve the host name ({reason.strerror or reason}; no network or no DNS?)"
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"its TLS certificate does not verify ({reason.verify_message or reason})"
+    if isinstance(reason, OSError) and reason.errno in _UNREACHABLE_ERRNOS:
+        return f"{os.strerror(reason.errno).lower()}"
+    return None
 
 
 class _Progress:
@@ -261,16 +301,60 @@ class WeightsStore:
         return self.fetch(name)
 
     def group_paths(self, group: str) -> list[Path]:
-        """Local paths of every file of ``group`` (see :meth:`path`).
+        """Local paths of every file of ``group``, in its order (see :meth:`require`)."""
+        self.manifest.group(group)  # an unknown group is named as one
+        return self.require([group])
 
-        Offline, every missing file of the group is named in one :class:`MissingWeightsError`.
+    def require(self, names: Iterable[str], *, optional: Iterable[str] = (), files: bool = False) -> list[Path]:
+        """Local paths of every file ``names`` means (file or group names), fetched if missing online.
+
+        Every file is looked at before any is downloaded, so one error lists all that are missing,
+        each with its size, their total and the one command that fetches them. ``optional`` files,
+        which the caller can do without, are neither fetched nor required here, but when missing
+        they are listed as optional and included in the command. Online, a host that does not
+        answer at all (its name does not resolve, it refuses) fails its other files at once.
+        ``files``: ``names`` are file names, also where a group has the same name.
+
+        Raises
+        ------
+        MissingWeightsError
+            Offline, when a file is missing.
+        DownloadError
+            Online, when a missing file could not be downloaded.
+        ChecksumError
+            Offline, when a file on disk does not match the manifest.
         """
-        specs = self.manifest.group(group)
-        if self.offline:
-            missing = [s for s in specs if not (self.root / s.path).is_file()]
-            if missing:
-                raise MissingWeightsError(self._missing_message(missing, group=group))
+        specs = [self.manifest.get(name) for name in names] if files else self.manifest.resolve(names)
+        missing = [spec for spec in specs if not (self.root / spec.path).is_file()]
+        if missing:
+            extra = [spec for spec in self.manifest.resolve(optional)
+                     if spec not in specs and not (self.root / spec.path).is_file()]
+            if self.offline:
+                raise MissingWeightsError(self._missing_message(
+                    missing, extra, "offline mode is on (REMIXER_OFFLINE / HF_HUB_OFFLINE), so nothing "
+                                    "was downloaded"))
+            self._fetch_all(missing, extra)
         return [self.path(spec.name) for spec in specs]
+
+    def _fetch_all(self, specs: Sequence[WeightSpec], optional: Sequence[WeightSpec]) -> None:
+        """Download ``specs``; one :class:`DownloadError` lists every file that failed."""
+        failed: list[WeightSpec] = []
+        reasons: dict[str, None] = {}
+        dead: set[str] = set()
+        for spec in specs:
+            if {urllib.parse.urlsplit(url).hostname for url in spec.urls} <= dead:
+                failed.append(spec)
+                continue
+            try:
+                self.fetch(spec.name)
+            except DownloadError as exc:
+                failed.append(spec)
+                dead |= exc.unreachable_hosts
+                reasons.update(dict.fromkeys(exc.causes))
+        if failed:
+            why = "; ".join(_grouped_by_cause(reasons))
+            raise DownloadError(self._missing_message(failed, optional, f"they could not be downloaded ({why})"),
+                                tuple(reasons), frozenset(dead))
 
     def fetch(self, name: str, force: bool = False) -> Path:
         """Download file ``name`` unless a verified copy is present (``force``: download anyway).
@@ -407,18 +491,23 @@ class WeightsStore:
 
     def _download(self, spec: WeightSpec, target: Path) -> None:
         part = target.with_name(target.name + ".part")
-        failures = []
+        failures, causes, unreachable = [], [], []
         for url in spec.urls:
             try:
                 self._download_url(spec, url, part)
             except _Permanent as exc:
                 failures.append(f"{url}: {exc}")
+                host = urllib.parse.urlsplit(url).hostname or url
+                causes.append(f"{host}: {exc}")
+                if exc.unreachable:
+                    unreachable.append(host)
                 continue
             digests = file_digests(part, git_blob=spec.git_blob_sha1 is not None)
             problem = _mismatch(spec, digests)
             if problem is not None:
                 part.unlink()
                 failures.append(f"{url}: {problem} (download removed)")
+                causes.append(problem)
                 continue
             os.replace(part, target)
             _fsync_dir(target.parent)
@@ -427,7 +516,9 @@ class WeightsStore:
                 logger.info("%s has no digest in the manifest; its sha256 is %s", spec.name, digests.sha256)
             logger.info("%s ready at %s", spec.name, target)
             return
-        raise DownloadError(f"could not download {spec.name} to {target}:\n  " + "\n  ".join(failures))
+        raise DownloadError(f"could not download {spec.name} to {target}:\n  " + "\n  ".join(failures),
+                            tuple(causes),
+                            frozenset(unreachable) if len(unreachable) == len(spec.urls) else frozenset())
 
     def _download_url(self, spec: WeightSpec, url: str, part: Path) -> None:
         """Complete ``part`` from ``url``, retrying transient failures with exponential backoff."""
@@ -474,6 +565,9 @@ class WeightsStore:
                 raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
             raise _Permanent(f"HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            unreachable = _unreachable(exc)
+            if unreachable is not None:
+                raise _Permanent(unreachable, unreachable=True) from None
             raise _Transient(f"connection failed: {getattr(exc, 'reason', exc)}") from None
 
         with response:
@@ -516,14 +610,41 @@ class WeightsStore:
 
     # -- messages ------------------------------------------------------------------------------
 
-    def _missing_message(self, specs: Sequence[WeightSpec], group: str | None = None) -> str:
-        what = (f"group {group!r} needs {len(specs)} missing file(s)" if group
-                else f"weight file {specs[0].name!r} is missing")
-        lines = [f"{what} and offline mode is on (REMIXER_OFFLINE / HF_HUB_OFFLINE); nothing was downloaded."]
-        for spec in specs:
-            lines.append(f"  {spec.name}: expected at {self.root / spec.path}  (from {spec.urls[0]})")
-        names = group or " ".join(spec.name for spec in specs)
-        it = "it" if len(specs) == 1 else "them"
-        lines.append(f"To provide {it}: run `{CLI} fetch {names} --dir {self.root}` where the network is "
-                     f"reachable, or download {it} from the URL(s) above to the expected path(s).")
+    def _missing_message(self, specs: Sequence[WeightSpec], optional: Sequence[WeightSpec] = (),
+                         reason: str = "offline mode is on (REMIXER_OFFLINE / HF_HUB_OFFLINE), so nothing "
+                                       "was downloaded") -> str:
+        """Every missing file with its size and source, their total, and the command that fetches them."""
+        rows = [(spec, "") for spec in specs] + [(spec, "optional") for spec in optional]
+        width = max(len(spec.name) for spec, _ in rows)
+        lines = [f"{len(specs)} weight file(s) needed here are missing from {self.root}: {reason}."]
+        lines += [f"  {spec.name:<{width}}  {spec.size_text:>9}  {note:<8}  {spec.urls[0]}"
+                  for spec, note in rows]
+        lines.append("  total: " + _total(specs) + (f"; optional: {_total(optional)}" if optional else ""))
+        names = " ".join(self.manifest.cover([spec.name for spec, _ in rows]))
+        lines.append(f"Fetch {'it' if len(rows) == 1 else 'them'} where the hosts are reachable with:\n"
+                     f"  {CLI} fetch {names} --dir {self.root}\n"
+                     f"or download each from its URL to its path under {self.root} "
+                     f"(`{CLI} list` shows the paths).")
         return "\n".join(lines)
+
+
+def _grouped_by_cause(causes: Iterable[str]) -> list[str]:
+    """``["a: no DNS", "b: no DNS", "c: HTTP 404"]`` -> ``["a, b: no DNS", "c: HTTP 404"]``."""
+    hosts: dict[str, list[str]] = {}
+    for cause in causes:
+        host, _, why = cause.partition(": ")
+        hosts.setdefault(why, [])
+        if host not in hosts[why]:
+            hosts[why].append(host)
+    return [f"{', '.join(names)}: {why}" for why, names in hosts.items()]
+
+
+def _total(specs: Sequence[WeightSpec]) -> str:
+    """``"1.3 GB in 8 files"``, ``"... + 1 file of unknown size"``; estimates make it approximate."""
+    known = [spec.expected_size for spec in specs if spec.expected_size is not None]
+    unknown = len(specs) - len(known)
+    exact = all(spec.size is not None for spec in specs if spec.expected_size is not None)
+    text = f"{'' if exact else '~'}{format_bytes(sum(known))} in {len(known)} file(s)" if known else ""
+    if unknown:
+        text += f"{' + ' if text else ''}{unknown} file(s) of unknown size"
+    return text

@@ -2,17 +2,28 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from threadpoolctl import threadpool_info
 
+from devtools.synth import demo_song
 from devtools.tiny.cache import build_tiny_weights
+from fixtures.cog_server import ROOT
 from fixtures.music import synth_song
-from remixer import __main__ as cli
-from remixer.__main__ import main
+from remixer import pipeline
+from remixer.__main__ import _parser, main
+from remixer.threads import available_cores
+from remixer.weights import DEFAULT_MANIFEST, Manifest
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +130,7 @@ def test_cli_tempo_and_key_need_a_song(weights, tmp_path, capsys):
 def no_models(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("models were loaded before the inputs were checked")
-    monkeypatch.setattr(cli.Models, "load", refuse)
+    monkeypatch.setattr(pipeline.Models, "load", refuse)
 
 
 def test_cli_refuses_a_too_long_song_before_loading_any_model(tmp_path, no_models, capsys):
@@ -140,3 +151,164 @@ def test_cli_generation_options_are_refused_with_a_song(tmp_path, no_models, cap
     sf.write(song, np.full((2 * 8000, 1), 0.1, dtype=np.float32), 8000)
     code = main([str(song), "--prompt", "x", "-o", str(tmp_path / "a.wav"), "--offline", *option])
     assert code == 2 and f"{option[0]} apply only to generation without a song" in capsys.readouterr().err
+
+
+# --- a new user's first hour: tempo, weights, the smoke switch, threads, --help --------------------
+
+
+def test_song_bpm_gives_a_half_tempo_read_song_its_tempo_in_the_description(weights, tmp_path, monkeypatch,
+                                                                           caplog):
+    root, manifest = weights
+    monkeypatch.setenv("REMIXER_WEIGHTS_MANIFEST", str(manifest))
+    song = demo_song(6.0, 190, 4, sample_rate=32_000, channels=1, seed=0)
+    sf.write(tmp_path / "fast.wav", song.audio.T, song.sample_rate)
+    common = [str(tmp_path / "fast.wav"), "--prompt", "punk", "--weights-dir", str(root), "--offline",
+              "--model-version", "chord", "--seed", "3", "--analysis-backend", "madmom", "--return-analysis", "-q"]
+
+    assert main([*common, "-o", str(tmp_path / "read.wav")]) == 0
+    read = json.loads((tmp_path / "read.analysis.json").read_text())
+    # madmom hears every other beat: prompted at half tempo, but told which input fixes it.
+    assert re.fullmatch(r"punk, bpm : 9[45]", read["description"])
+    alternative = read["tempo"]["alternative"]
+    assert alternative["factor"] == 2.0 and abs(alternative["bpm"] - 190) < 1.5
+    assert "song_bpm=190" in alternative["message"] and "--song-bpm 190" in alternative["message"]
+    assert alternative["message"] in caplog.text
+
+    assert main([*common, "-o", str(tmp_path / "told.wav"), "--song-bpm", "190"]) == 0
+    told = json.loads((tmp_path / "told.analysis.json").read_text())
+    assert told["description"] == "punk, bpm : 190"
+    assert told["tempo"]["source"] == "song_bpm" and told["tempo"]["alternative"] is None
+    assert told["song"]["bpm"] == 190 and abs(told["tempo"]["read_bpm"] - 190) < 1.5
+    # The beats were decoded at the stated tempo: one every 60/190 s, not every other one.
+    assert abs(float(np.median(np.diff(told["song"]["beats"]))) - 60 / 190) < 0.011
+
+
+def test_a_remix_without_weights_fails_in_seconds_listing_every_file_and_the_command(tmp_path, capsys):
+    song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
+    sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
+    empty = tmp_path / "no-weights"
+    start = time.perf_counter()
+    code = main([str(tmp_path / "song.wav"), "--prompt", "x", "-o", str(tmp_path / "a.wav"),
+                 "--weights-dir", str(empty), "--offline"])
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2 and elapsed < 10, (elapsed, err)
+    assert "Traceback" not in err and err.startswith("error: 10 weight file(s) needed here are missing")
+    listed = {line.split()[0] for line in err.splitlines() if line.startswith("  ") and "http" in line}
+    assert listed == set(Manifest.load().groups["remix-default"])  # 10 needed + All-In-One's 8, optional
+    assert "htdemucs" in err and "84.1 MB" in err and "891.6 MB" in err and "unknown" in err
+    assert f"  python -m remixer.weights fetch remix-default --dir {empty}\n" in err
+
+
+def test_an_unreachable_host_fails_in_seconds_without_retries(tmp_path, capsys, monkeypatch):
+    manifest = json.loads(DEFAULT_MANIFEST.read_text())
+    for entry in manifest["files"]:  # RFC 6761: .invalid never resolves
+        entry["urls"] = [f"https://weights.invalid/{entry['path']}"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("REMIXER_WEIGHTS_MANIFEST", str(tmp_path / "manifest.json"))
+    monkeypatch.setenv("REMIXER_OFFLINE", "0")
+    song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
+    sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
+    start = time.perf_counter()
+    code = main([str(tmp_path / "song.wav"), "--prompt", "x", "-o", str(tmp_path / "a.wav"),
+                 "--weights-dir", str(tmp_path / "cache")])
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2 and elapsed < 10, (elapsed, err)
+    assert "could not be downloaded (weights.invalid: cannot resolve the host name" in err
+    assert "retrying" not in err and "fetch remix-default" in err
+
+
+def test_smoke_switch_remixes_a_song_end_to_end_labelled_as_noise(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("REMIXER_WEIGHTS_MANIFEST", raising=False)
+    song = synth_song(120, duration=3.0, sample_rate=44_100, channels=2)
+    sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
+    out = tmp_path / "smoke.mp3"
+    code = main([str(tmp_path / "song.wav"), "--prompt", "bossa nova", "-o", str(out), "--smoke",
+                 "--weights-dir", str(tmp_path / "not-used"), "--return-analysis", "-q"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.split() == [str(out), str(out.with_name("smoke.analysis.json")),
+                                    str(out.with_name("smoke.analysis.png"))]
+    info = sf.info(out)
+    assert info.channels == 2 and abs(info.duration - 3.0) < 0.05  # the default stereo model, tiny
+    analysis = json.loads(out.with_name("smoke.analysis.json").read_text())
+    assert list(analysis)[0] == "smoke" and "NOISE" in analysis["smoke"]
+    assert analysis["song"]["backend"] == "madmom"  # the real pretrained beat model, not random folds
+    assert "SMOKE RUN" in captured.err and "NOISE" in captured.err
+    assert not (tmp_path / "not-used").exists()
+
+
+def test_the_cli_sets_the_threads_from_the_cores_and_runs_no_slower_than_one(weights, tmp_path, monkeypatch,
+                                                                             caplog):
+    """The thread settings as the libraries report them after each run, and the runs' times: the
+    default (every core the process may use, waiting passively) is not slower than one thread.
+    Spinning threads made it 7x slower on a busy machine (bench/threads.py measures that)."""
+    root, manifest = weights
+    monkeypatch.setenv("REMIXER_WEIGHTS_MANIFEST", str(manifest))
+    monkeypatch.delenv("REMIXER_THREADS")
+    song = synth_song(120, duration=3.0, sample_rate=32_000, channels=1)
+    sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
+    previous = torch.get_num_threads()
+    cores = available_cores()
+
+    def run(*options: str) -> float:
+        start = time.perf_counter()
+        assert main([str(tmp_path / "song.wav"), "--prompt", "x", "-o", str(tmp_path / "a.wav"),
+                     "--weights-dir", str(root), "--offline", "--model-version", "chord", "--seed", "1",
+                     "--analysis-backend", "madmom", "-q", *options]) == 0
+        return time.perf_counter() - start
+
+    try:
+        with caplog.at_level(logging.INFO, logger="remixer.threads"):
+            one = run("--threads", "1")
+            assert torch.get_num_threads() == 1 and _blas_threads() == {1}
+            default = run()
+            assert torch.get_num_threads() == cores and _blas_threads() == {cores}
+    finally:
+        torch.set_num_threads(previous)
+    assert f"{cores} CPU thread(s) (cores available; {cores} core(s) available): torch intra-op {cores}, " \
+           f"inter-op 1, BLAS {cores}, OMP_WAIT_POLICY PASSIVE" in caplog.text
+    # Generous, so that a busy machine cannot fail it; the spinning default was 7x.
+    assert default <= 2 * one + 5, (default, one)
+
+
+def test_a_fresh_cli_process_runs_openmp_with_the_threads_and_the_passive_wait(tmp_path):
+    """As OpenMP itself reports its settings when torch loads it (OMP_DISPLAY_ENV)."""
+    song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
+    sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("REMIXER_THREADS", "OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-m", "remixer", str(tmp_path / "song.wav"), "--prompt", "x",
+                           "-o", str(tmp_path / "a.wav"), "--weights-dir", str(tmp_path / "none"), "--offline",
+                           "--threads", "1"], capture_output=True, text=True, cwd=ROOT,
+                          env={**env, "OMP_DISPLAY_ENV": "TRUE"}, timeout=300)
+    assert done.returncode == 2 and "weight file(s) needed here are missing" in done.stderr
+    assert "OMP_WAIT_POLICY = 'PASSIVE'" in done.stderr and "OMP_NUM_THREADS = '1'" in done.stderr
+
+
+def _blas_threads() -> set[int]:
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_help_answers_without_loading_a_model_library_and_without_warnings():
+    code = ("import runpy, sys; sys.argv = ['remixer', '--help']\n"
+            "try: runpy.run_module('remixer', run_name='__main__')\n"
+            "except SystemExit: pass\n"
+            "print(sorted(m for m in ('numpy', 'torch', 'audiocraft', 'xformers', 'librosa', 'madmom') "
+            "if m in sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"})
+    assert done.returncode == 0 and "usage: python -m remixer" in done.stdout
+    assert done.stderr == "[]\n"  # nothing heavy imported, no warning printed
+
+
+def test_every_option_has_help_and_states_its_default_once():
+    for action in _parser()._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, action.option_strings
+        text = action.help % {"default": action.default}
+        assert text.count("default") <= 1, action.option_strings
+        if action.default not in (None, False) and action.option_strings:
+            assert "(default: " in text and str(action.default) in text, action.option_strings

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 
 import numpy as np
@@ -40,34 +41,59 @@ def _request(song, **kwargs) -> RemixRequest:
 class _Spy:
     """Records the calls of one method and forwards them."""
 
-    def __init__(self, monkeypatch, owner, name: str) -> None:
+    def __init__(self, monkeypatch, owner, name: str, order: list[str] | None = None) -> None:
         self.calls: list[tuple] = []
         self.results: list = []
         real = getattr(owner, name)
 
         def spy(*args, **kwargs):
+            if order is not None:
+                order.append(name)
             self.calls.append((args, kwargs))
             self.results.append(real(*args, **kwargs))
             return self.results[-1]
         monkeypatch.setattr(owner, name, spy)
 
 
-def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path, monkeypatch):
+class _StemReader:
+    """madmom's analysis presented as an analyser that reads the stems (as All-In-One does)."""
+
+    name = "allinone"
+    needs_stems = True
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def analyze(self, wav, sample_rate, stems=None, *, prior=None):
+        return self.real.analyze(wav, sample_rate, stems, prior=prior)
+
+
+@pytest.mark.parametrize("reads_stems", [False, True])
+def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path, monkeypatch, reads_stems):
     song = synth_song(120, duration=2.5, sample_rate=8_000, channels=1)
     path = _write(tmp_path / "song.wav", song.audio, 8_000)
-    separate = _Spy(monkeypatch, models.separator, "separate")
-    analyze = _Spy(monkeypatch, models.analyzer, "analyze")
-    recognize = _Spy(monkeypatch, models.chord_recognizer("chord", large_voca=True), "recognize")
+    if reads_stems:
+        monkeypatch.setattr(models, "analyzer", _StemReader(models.analyzer))
+    order: list[str] = []
+    separate = _Spy(monkeypatch, models.separator, "separate", order)
+    analyze = _Spy(monkeypatch, models.analyzer, "analyze", order)
+    recognize = _Spy(monkeypatch, models.chord_recognizer("chord", large_voca=True), "recognize", order)
     result = Pipeline(models).remix(_request(path, return_instrumental=True), tmp_path / "out")
 
     assert len(separate.calls) == 1
     stems = separate.results[0]
     assert stems.sample_rate == 8_000
-    # Chords are read from that pass's vocals + bass + other (the published input), the song is
-    # analysed with its stems, and the instrumental (no vocals) without separating anything.
+    # Chords are read from that pass's vocals + bass + other (the published input); the song is
+    # analysed with its stems by an analyser that reads stems, after the separation, and from its
+    # mix by madmom, before the separation (so a bad target_bpm fails first); the instrumental
+    # (no vocals) is analysed without separating anything.
     np.testing.assert_array_equal(recognize.calls[0][0][0], stems.vocals + stems.bass + stems.other)
     assert len(analyze.calls) == 2
-    assert analyze.calls[0][1]["stems"] is stems and "stems" not in analyze.calls[1][1]
+    if reads_stems:
+        assert order[:3] == ["separate", "analyze", "recognize"] and analyze.calls[0][1]["stems"] is stems
+    else:
+        assert order[:3] == ["analyze", "separate", "recognize"] and analyze.calls[0][1]["stems"] is None
+    assert "stems" not in analyze.calls[1][1]
     # ... at the song's tempo and bar length, so it cannot be read at another tempo octave.
     prior = analyze.calls[1][1]["prior"]
     assert prior == TempoPrior.of(analyze.results[0]) and prior.beats_per_bar == 4
@@ -201,3 +227,36 @@ def test_a_clip_outside_the_input_audio_is_the_clients_error(tmp_path):
         load_clip(request(), max_duration=0.5)
     piece = load_clip(request(audio_start=0.25, audio_end=0.75), max_duration=600)
     assert piece.samples.shape == (1, 8000) and piece.sample_rate == 16_000
+
+
+def test_auto_analysis_falls_back_to_madmom_when_all_in_ones_weights_cannot_be_fetched(tmp_path, caplog):
+    root = tmp_path / "weights"
+    manifest = json.loads(build_tiny_weights(root).read_text())  # no All-In-One folds in it
+    for entry in manifest["files"]:  # online, from a host that never resolves (RFC 6761)
+        entry["urls"] = [f"https://weights.invalid/{entry['path']}"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    store = WeightsStore(root, offline=False, manifest=Manifest.load(root / "manifest.json"))
+    with caplog.at_level(logging.WARNING):
+        models = Models.load(store, analysis_backend="auto", preload=())
+    assert models.analyzer.name == "madmom"
+    assert "beats and downbeats will be read by madmom, without sections: All-In-One's weights cannot be " \
+           "had (8 weight file(s) needed here are missing" in caplog.text
+    assert "python -m remixer.weights fetch allinone" in caplog.text
+
+
+def test_the_smoke_switch_in_the_environment_reaches_the_predictor(monkeypatch):
+    from predict import Predictor
+
+    monkeypatch.setenv("REMIXER_SMOKE", "1")
+    monkeypatch.setenv("REMIXER_WEIGHTS_DIR", "/nonexistent/weights")  # never read in smoke mode
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    predictor = Predictor()
+    try:
+        predictor.setup()
+    finally:
+        root.handlers[:], root.level = handlers, level
+    models = predictor.pipeline.models
+    assert models.smoke and models.analyzer.name == "madmom"
+    assert "remixer-smoke-weights-" in str(models.store.root)
+    assert [generator.model.name for generator in models.generators.loaded()] == ["musicgen-stereo-chord"]

@@ -29,7 +29,7 @@ from remixer.analysis.madmom import MadmomAnalyzer
 from remixer.generation import GenerationResult
 from remixer.musicgen.conditioners import CHROMA_ATTRIBUTE
 from remixer.pipeline import Models, Pipeline
-from remixer.requests import RemixRequest, Sampling
+from remixer.requests import InputError, RemixRequest, Sampling
 from remixer.weights import Manifest, WeightsStore
 
 RATE = 32_000  # the model's rate: outputs keep the song's sample count base
@@ -225,9 +225,33 @@ def test_analysis_png_is_written_beside_the_json_stereo_model(models, short_song
         assert info.channels == 2 and abs(info.frames - song.audio.shape[1] * ratio) <= 1
 
 
-def test_bad_target_for_the_song_fails_before_generation(models, short_song, oracle, tmp_path, monkeypatch):
-    song = oracle(short_song)
+def test_bad_target_for_the_song_fails_before_separation(models, short_song, tmp_path, monkeypatch):
+    # madmom reads the mix, so the song's tempo is known, and the target refused, before any separation.
+    monkeypatch.setattr(models.separator, "separate", lambda *a, **k: pytest.fail("separation ran"))
     monkeypatch.setattr(models.generators.get("chord"), "generate",
                         lambda *a, **k: pytest.fail("generation ran"))
-    with pytest.raises(ValueError, match=r"target_bpm 230 is 2\.\d\dx the song's tempo"):
-        Pipeline(models).remix(_request(_write_song(song, tmp_path), target_bpm=230), tmp_path / "out")
+    with pytest.raises(InputError, match=r"^target_bpm 230 is 2\.\d\dx the song's tempo \(\d+\.\d BPM\); "
+                                         r"it must stay within 0\.5x-2x of it \(\d+\.\d-\d+\.\d BPM\)$"):
+        Pipeline(models).remix(_request(_write_song(short_song, tmp_path), target_bpm=230), tmp_path / "out")
+
+
+class _StemReader(MadmomAnalyzer):
+    """madmom's analysis presented as one that reads the stems, as All-In-One does."""
+
+    needs_stems = True
+
+
+def test_a_stem_reading_analysis_checks_the_target_right_after_separation_and_says_why(
+        models, short_song, oracle, tmp_path, monkeypatch):
+    oracle(short_song)
+    separated = []
+    real = models.separator.separate
+    monkeypatch.setattr(models.separator, "separate", lambda *a, **k: separated.append(1) or real(*a, **k))
+    monkeypatch.setattr(models, "analyzer", _StemReader())
+    monkeypatch.setattr(models.chord_recognizer("chord", large_voca=True), "recognize",
+                        lambda *a, **k: pytest.fail("chords were read"))
+    with pytest.raises(InputError, match=r"target_bpm 230 is .* \(All-In-One reads the tempo from the separated "
+                                         r"stems, so this showed only after the separation; song_bpm would "
+                                         r"have it checked at once\)"):
+        Pipeline(models).remix(_request(_write_song(short_song, tmp_path), target_bpm=230), tmp_path / "out")
+    assert separated == [1]

@@ -68,6 +68,7 @@ class FormAnalyzer:
     """All-In-One's record with known sections and bars (what its real weights would report)."""
 
     name = "allinone"
+    needs_stems = True
 
     def analyze(self, wav: np.ndarray, sample_rate: int, stems=None, prior=None) -> Beats:
         beats = np.arange(0.0, wav.shape[-1] / sample_rate, 0.5)

@@ -66,7 +66,7 @@ REMIX = {"prompt": "http bossa nova", "model_version": "chord", "multi_band_diff
          "normalization_strategy": "peak", "beat_sync_threshold": 0.3, "large_chord_voca": False,
          "chroma_coefficient": 1.7, "top_k": 40, "top_p": 0.5, "temperature": 0.8,
          "classifier_free_guidance": 2, "output_format": "flac", "return_instrumental": True,
-         "return_stems": True, "return_analysis": True, "seed": 11}
+         "return_stems": True, "return_analysis": True, "seed": 11, "song_bpm": 125}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_every_remix_input_reaches_the_request(remixes):
                                    "classifier_free_guidance": 2, "seed": 11}
     assert request["output"] == {"format": "flac", "normalization": "peak"}
     for name in ("model_version", "multi_band_diffusion", "beat_sync_threshold", "large_chord_voca",
-                 "chroma_coefficient", "return_instrumental", "return_stems", "return_analysis"):
+                 "chroma_coefficient", "return_instrumental", "return_stems", "return_analysis", "song_bpm"):
         assert request[name] == REMIX[name], name
 
 
@@ -92,7 +92,7 @@ def test_remix_generator_receives_the_prompt_chords_coefficient_seed_and_decoder
     outputs, record = remixes[0]
     call, = record["calls"]
     assert call["version"] == "chord"
-    assert call["description"].startswith("http bossa nova")
+    assert call["description"] == "http bossa nova, bpm : 125"  # the song's tempo as song_bpm states it
     assert call["params"] == {"duration": SONG_SECONDS, "top_k": 40, "top_p": 0.5, "temperature": 0.8,
                               "cfg_coef": 2, "seed": 11}
     assert call["mbd"] is True and call["chroma_coefficient"] == 1.7

@@ -14,6 +14,7 @@ from transformers import T5Tokenizer
 from btc.labels import ChordSegment, label_to_chroma
 from btc.model import BTC
 from devtools.tiny import musicgen as fx
+from devtools.tiny.cache import unpinned_manifest
 from devtools.tiny.demucs import tiny_htdemucs
 from remixer import chords as chord_grid
 from remixer import generation
@@ -23,7 +24,7 @@ from remixer.musicgen.conditioners import ChordConditioner
 from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, load_melody_model,
                                       load_text_encoder)
 from remixer.sections import Window, stride_plan
-from remixer.weights import MissingWeightsError, WeightsStore
+from remixer.weights import Manifest, MissingWeightsError, WeightsStore
 
 PROGRESSION = TextChords("C G A:min F", bpm=120.0)
 SEGMENTS = AudioChords((ChordSegment(0.0, 1.0, "C"), ChordSegment(1.0, 2.5, "A:min"),
@@ -433,7 +434,8 @@ def test_generation_params_reject_bad_values(kwargs, message):
 
 
 def test_model_cache_loads_each_version_once_across_threads(assets, tmp_path, monkeypatch):
-    store = WeightsStore(tmp_path / "weights", offline=True)
+    manifest = Manifest.load(unpinned_manifest(tmp_path / "manifest.json"))
+    store = WeightsStore(tmp_path / "weights", offline=True, manifest=manifest)
     for name, source in (("musicgen-chord", assets / "musicgen-chord.th"),
                          ("t5-base-config", assets / "t5-base" / "config.json"),
                          ("t5-base-spiece", assets / "t5-base" / "spiece.model"),

@@ -147,11 +147,23 @@ def test_output_refuses_unknown_formats_and_normalizations(kwargs, message):
     ({"target_bpm": 300}, "target_bpm must be between 40 and 240 beats per minute, got 300"),
     ({"key_shift": True}, "key_shift must be a whole number of semitones, got True"),
     ({"key_shift": 13}, "key_shift must be between -12 and 12 semitones, got 13"),
+    ({"song_bpm": 250}, "song_bpm must be between 40 and 240 beats per minute, got 250"),
+    ({"song_bpm": "fast"}, "song_bpm must be a number of beats per minute, got 'fast'"),
+    # The song's tempo stated, a target out of range is refused with the request, before any work.
+    ({"song_bpm": 190, "target_bpm": 80}, "target_bpm 80 is 0.42x song_bpm (190.0 BPM); it must stay "
+                                          "within 0.5x-2x of it (95.0-380.0 BPM)"),
+    ({"song_bpm": 60, "target_bpm": 121}, "target_bpm 121 is 2.02x song_bpm (60.0 BPM)"),
     ({"section_prompts": "hook: x"}, "unknown section 'hook'"),
     ({"section_prompts": 3}, "section_prompts must be text"),
 ])
 def test_remix_refuses_each_bad_input_by_name(kwargs, message):
     _refused(message, RemixRequest, **{"song": SONG, "prompt": "bossa nova", **kwargs})
+
+
+def test_song_bpm_is_a_float_and_takes_any_target_within_2x():
+    assert RemixRequest(song=SONG, prompt="x", song_bpm=95).song_bpm == 95.0
+    assert RemixRequest(song=SONG, prompt="x", song_bpm=190, target_bpm=95).target_bpm == 95.0
+    assert RemixRequest(song=SONG, prompt="x").song_bpm is None
 
 
 def test_remix_defaults_and_the_values_that_mean_automatic():
@@ -256,7 +268,8 @@ def test_a_generation_input_in_a_remix_is_named(name, value):
 @pytest.mark.parametrize("name, value", [("beat_sync_threshold", 0.5), ("return_instrumental", True),
                                          ("return_stems", True), ("return_analysis", True),
                                          ("target_bpm", 90), ("key_shift", 2), ("key_shift", False),
-                                         ("section_prompts", "verse: a"), ("section_prompts", "")])
+                                         ("section_prompts", "verse: a"), ("section_prompts", ""),
+                                         ("song_bpm", 120)])
 def test_a_remix_input_without_a_song_is_named(name, value):
     message = _refused("", check_request_kind, _inputs(**{name: value}), remix=False, song="music_input")
     assert message == f"{name} apply only to a remix: give music_input"
@@ -388,10 +401,19 @@ def test_empty_parts_are_skipped():
     ("0:45-: a; 1:00-1:30: b", "section_prompts ranges '0:45-' and '1:00-1:30' overlap"),
     ("verse:", "section_prompts part 'verse:' has no prompt after its ':'"),
     ("verse: a; 0:10-0:20:  ", "section_prompts part '0:10-0:20:' has no prompt after its ':'"),
-    ("verse nylon guitar", "section_prompts part 'verse nylon guitar' is neither 'label: prompt' nor "
-                           "'start-end: prompt' (e.g. 'verse: nylon guitar, brushes; chorus: full band, "
-                           "horns' or '0:00-0:45: ambient pads; 0:45-: full band')"),
-    ("0:45: full band", "section_prompts part '0:45: full band' is neither"),
+    ("nylon guitar", "section_prompts part 'nylon guitar' is neither 'label: prompt' nor "
+                     "'start-end: prompt' (e.g. 'verse: nylon guitar, brushes; chorus: full band, "
+                     "horns' or '0:00-0:45: ambient pads; 0:45-: full band')"),
+    # Typos are named as what they are, with the part written as it was meant.
+    ("0:00-0:45 ambient pads", "section_prompts part '0:00-0:45 ambient pads': a ':' is missing between "
+                               "the range '0:00-0:45' and its prompt; write '0:00-0:45: ambient pads'"),
+    ("0:45- full band", "a ':' is missing between the range '0:45-' and its prompt; write "
+                        "'0:45-: full band'"),
+    ("verse nylon guitar", "section_prompts part 'verse nylon guitar': a ':' is missing after the "
+                           "section 'verse'; write 'verse: nylon guitar'"),
+    ("vrese: guitar", "unknown section 'vrese'; did you mean 'verse'? All-In-One's sections are"),
+    ("0:45: full band", "section_prompts part '0:45: full band' gives one time, not a range: write "
+                        "start-end, e.g. '0:45-: ...' (to the end) or '0:45-1:30: ...'"),
     ("0:45-0:30: a", "section_prompts range '0:45-0:30' ends before it starts"),
     ("0:75-: a", "section_prompts part '0:75-: a': '0:75' is not a time (m:ss, h:mm:ss or seconds)"),
     (" ; ", "section_prompts has no part; write e.g. 'verse: nylon guitar, brushes; chorus: full band, horns'"),
@@ -400,6 +422,12 @@ def test_empty_parts_are_skipped():
 def test_bad_section_prompts_name_the_part(text, message):
     with pytest.raises(InputError, match=re.escape(message)):
         parse_section_prompts(text)
+
+
+def test_a_prompt_may_start_with_digits_after_the_ranges_colon():
+    # "1:30:80" is no time, so the ':' before "80s" ends the range; "0:45" is one, so it is kept.
+    assert parse_section_prompts("0:45-1:30:80s synth").ranges == (RangePrompt(45.0, 90.0, "80s synth", "0:45-1:30"),)
+    assert parse_section_prompts("0:45-:80s synth").ranges == (RangePrompt(45.0, None, "80s synth", "0:45-"),)
 
 
 def test_labels_are_all_in_ones_functions():

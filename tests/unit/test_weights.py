@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import os
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -198,18 +199,69 @@ def test_offline_missing_file_names_it_and_the_fix_without_network(server, tmp_p
     monkeypatch.setattr(weights_store.urllib.request, "urlopen", pytest.fail)
     with pytest.raises(MissingWeightsError) as info:
         store.path("f")
-    message = str(info.value)
-    assert "'f'" in message and str(store.target("f")) in message and url in message
-    assert f"python -m remixer.weights fetch f --dir {store.root}" in message
+    message = str(info.value).splitlines()
+    assert message[0] == (f"1 weight file(s) needed here are missing from {store.root}: offline mode is on "
+                          f"(REMIXER_OFFLINE / HF_HUB_OFFLINE), so nothing was downloaded.")
+    assert message[1].split() == ["f", "300.0", "kB", url]
+    assert message[2:4] == ["  total: 300.0 kB in 1 file(s)", "Fetch it where the hosts are reachable with:"]
+    assert message[4] == f"  python -m remixer.weights fetch f --dir {store.root}"
     assert server.requests == [] and not store.root.exists()
 
 
-def test_offline_group_lists_every_missing_file(tmp_path):
-    files = [entry("a", ["http://127.0.0.1:9/a"]), entry("b", ["http://127.0.0.1:9/b"])]
-    path = write_manifest(tmp_path, files, {"both": {"files": ["a", "b"]}})
+def _sized(name: str, **size: object) -> dict:
+    data = entry(name, [f"http://127.0.0.1:9/{name}"])
+    for key in ("size", "sha256"):
+        data.pop(key)
+    return {**data, **size}
+
+
+def test_offline_request_lists_every_missing_file_with_sizes_total_and_one_command(tmp_path):
+    files = [_sized("lm"), _sized("codec", size=2_000_000), _sized("fold0", size=1_400_571),
+             _sized("fold1", approx_size=1_400_000), entry("present", ["http://127.0.0.1:9/p"])]
+    path = write_manifest(tmp_path, files, {"model": {"files": ["lm", "codec"]},
+                                            "folds": {"files": ["fold0", "fold1"]}})
     store = WeightsStore(tmp_path / "cache", manifest=Manifest.load(path), offline=True)
-    with pytest.raises(MissingWeightsError, match=r"(?s)'both' needs 2 missing.*  a: .*  b: .*fetch both"):
-        store.group_paths("both")
+    store.target("present").parent.mkdir(parents=True)
+    store.target("present").write_bytes(PAYLOAD)
+    with pytest.raises(MissingWeightsError) as info:
+        store.require(["model", "present"], optional=["folds"])
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("2 weight file(s) needed here are missing")
+    assert [line.split()[:3] for line in lines[1:5]] == [
+        ["lm", "unknown", "http://127.0.0.1:9/lm"], ["codec", "2.0", "MB"], ["fold0", "1.4", "MB"],
+        ["fold1", "~1.4", "MB"]]
+    assert "optional" in lines[3] and "optional" in lines[4] and "optional" not in lines[2]
+    assert lines[5] == "  total: 2.0 MB in 1 file(s) + 1 file(s) of unknown size; optional: ~2.8 MB in 2 file(s)"
+    # One command for the lot: whole groups by their names.
+    assert lines[7] == f"  python -m remixer.weights fetch model folds --dir {store.root}"
+    assert store.require(["present"]) == [store.target("present")]
+
+
+def test_a_host_that_does_not_resolve_fails_every_file_at_once_without_retries(tmp_path, monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(weights_store.time, "sleep", slept.append)
+    files = [entry(name, [f"https://no-such-host.invalid/{name}"]) for name in ("a", "b", "c")]
+    store = make_store(tmp_path, files, retries=4)
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        store.require(["a", "b", "c"])
+    assert time.monotonic() - start < 10 and slept == []
+    message = str(info.value)
+    assert message.startswith("3 weight file(s) needed here are missing")
+    assert "no-such-host.invalid: cannot resolve the host name" in message
+    assert f"python -m remixer.weights fetch a b c --dir {store.root}" in message
+    assert info.value.unreachable_hosts == {"no-such-host.invalid"}
+
+
+def test_a_refused_connection_is_not_retried_but_a_5xx_is(server, tmp_path, monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(weights_store.time, "sleep", slept.append)
+    with socket.socket() as closed:  # a port nobody listens on: connection refused
+        closed.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{closed.getsockname()[1]}/f"
+    store = make_store(tmp_path, [entry("f", [refused, server.add("/f", PAYLOAD, fail_first=1)])], retries=3)
+    assert store.fetch("f").read_bytes() == PAYLOAD
+    assert slept == [0.01]  # one retry, for the 503 of the mirror; none for the refusal
 
 
 def test_offline_and_cache_dir_come_from_the_environment(tmp_path, monkeypatch):
@@ -309,6 +361,15 @@ def test_real_manifest_is_complete_and_consistent():
         assert members["files"] and set(members["files"]) <= set(names), group
     by_name = {s.name: s for s in manifest.files}
     assert by_name["htdemucs"].sha256_prefix == "8726e21a"
+    assert by_name["htdemucs"].sha256.startswith("8726e21a") and by_name["htdemucs"].size == 84_141_911
+    assert by_name["allinone-harmonix-fold0"].size == 1_400_571
+    assert by_name["t5-base-model"].size == 891_646_390
+    # Every file has a size, an estimate, or the reason it has none, and where it comes from.
+    for spec in manifest.files:
+        assert spec.size_source, spec.name
+        assert spec.size is None or spec.approx_size is None, spec.name
+        if spec.expected_size is None:
+            assert "not published" in spec.size_source, spec.name
     assert by_name["btc-model"].git_blob_sha1 == "6b4d7f796998cb22822e33468d66394e176ee33a"
     assert by_name["btc-model-large-voca"].git_blob_sha1 == "11c6edbaaaee33737aa7a41dcb9044191630326f"
     assert by_name["musicgen-melody-codec"].sha256 == (
@@ -336,7 +397,8 @@ def test_cli_list_fetch_verify(server, tmp_path, capsys):
 
     assert main(["list", *common]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^a\s+missing\s", out, re.M) and "both (0/2 on disk): a and b" in out
+    assert re.search(r"^a\s+missing\s+300\.0 kB\s", out, re.M) and re.search(r"^b\s+missing\s+1\.0 kB\s", out, re.M)
+    assert "both (0/2 on disk, 301.0 kB): a and b" in out
 
     # `fetch` goes online even though the test environment sets REMIXER_OFFLINE=1.
     assert main(["fetch", "both", *common]) == 0
