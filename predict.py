@@ -26,6 +26,7 @@ from cog import BasePredictor, Input, Path
 
 from remixer.cancellation import CancelToken
 from remixer.pipeline import Models, Pipeline, Result
+from remixer.progress import ProgressLog
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
                               MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
                               Output, RemixRequest, Sampling, check_request_kind, check_sent_file)
@@ -187,9 +188,11 @@ class Predictor(BasePredictor):
 
     def _run(self, request: RemixRequest | GenerateRequest, workdir: pathlib.Path,
              cancel: CancelToken) -> Result:
+        # The log is what the client sees while it waits: long stages say how far they are.
+        progress = ProgressLog()
         if isinstance(request, RemixRequest):
-            return self.pipeline.remix(request, workdir, cancel)
-        return self.pipeline.generate(request, workdir, cancel)
+            return self.pipeline.remix(request, workdir, cancel, progress)
+        return self.pipeline.generate(request, workdir, cancel, progress)
 
 
 async def _settled(job: asyncio.Future) -> None:

@@ -18,16 +18,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from remixer.analysis import ANALYSIS_BACKENDS
 from remixer.pipeline import Models, Pipeline, load_clip, load_song
+from remixer.progress import ProgressBars
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
                               MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
                               Output, RemixRequest, Sampling, check_request_kind)
 from remixer.weights import WeightsError, WeightsStore
-
-REMIX_STAGES = 9  # decode, separation, chords, 2 analyses, generation, beat-sync, mix, export
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION,
                      help="longest song accepted, in seconds")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or stage log")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="also log the details of each stage (e.g. every generation window)")
     return parser
 
 
@@ -107,11 +108,6 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
                            audio_end=args.audio_end, continuation=args.continuation, **common)
 
 
-def _remix_stages(request: RemixRequest) -> int:
-    """The remix's stages, + the transform of a new tempo or key."""
-    return REMIX_STAGES + (request.target_bpm is not None or request.key_shift != 0)
-
-
 def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -> None:
     """Decode the song (or input audio) before any model loads, so that a missing, broken or
     too long file fails in a moment instead of after the models' 15 s; the pipeline decodes it
@@ -120,14 +116,6 @@ def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -
         load_song(request.song, max_duration)
     elif request.audio is not None:
         load_clip(request, max_duration)
-
-
-def _generation_stages(request: GenerateRequest) -> int:
-    """generation + export, + decode of an input audio, + separation and chords of audio chords."""
-    if request.audio is None:
-        return 2
-    reads_chords = not request.continuation and request.model_version in CHORD_VERSIONS
-    return 5 if reads_chords else 3
 
 
 def _place(outputs: list[Path], destination: Path) -> list[Path]:
@@ -146,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # Set on our logger too: a program that configured logging before calling main keeps its own.
+    logging.getLogger("remixer").setLevel(logging.WARNING if args.quiet else
+                                          logging.DEBUG if args.verbose else logging.INFO)
     try:
         request = _request(args)
         _check_audio(request, args.max_duration)
@@ -153,18 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         versions = (request.model_version,)
         models = Models.load(store, device=args.device, analysis_backend=args.analysis_backend,
                              preload=versions)
-        stages = _remix_stages(request) if isinstance(request, RemixRequest) else _generation_stages(request)
-        with tqdm(total=stages, unit="stage", disable=args.quiet or None, file=sys.stderr) as bar:
-            def advance(stage: str) -> None:
-                bar.set_description(stage)
-                bar.update(1)
-            pipeline = Pipeline(models, max_duration=args.max_duration, on_stage=advance)
-            with tempfile.TemporaryDirectory(prefix="remixer-") as workdir:
-                if isinstance(request, RemixRequest):
-                    result = pipeline.remix(request, Path(workdir))
-                else:
-                    result = pipeline.generate(request, Path(workdir))
-                placed = _place(result.outputs, args.output)
+        pipeline = Pipeline(models, max_duration=args.max_duration)
+        # A bar per long stage (separation chunks, decoding steps), with the log lines above it.
+        bars = ProgressBars(disable=args.quiet or None)
+        with logging_redirect_tqdm(), tempfile.TemporaryDirectory(prefix="remixer-") as workdir:
+            if isinstance(request, RemixRequest):
+                result = pipeline.remix(request, Path(workdir), progress=bars)
+            else:
+                result = pipeline.generate(request, Path(workdir), progress=bars)
+            placed = _place(result.outputs, args.output)
     except (ValueError, WeightsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

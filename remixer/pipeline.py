@@ -31,7 +31,6 @@ import json
 import logging
 import math
 import threading
-import time
 import typing as tp
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from remixer.generation import AudioClip, GenerationParams, Generator, ModelCach
 from remixer.mixing import mix
 from remixer.musicgen.loaders import checkpoint_btc_weights
 from remixer.plot import AnalysisPlot, write_analysis_png
+from remixer.progress import ProgressListener, StageClock
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output,
                               RemixRequest, SectionPrompts)
 from remixer.sections import Window, plan_windows, song_parts, stride_plan
@@ -182,20 +182,16 @@ class Pipeline:
     models : Models
     max_duration : float
         Longest song or input audio accepted, in seconds (checked before decoding it all).
-    on_stage : callable, optional
-        Called with each stage's name as it starts (the CLI's progress bar).
     """
 
-    def __init__(self, models: Models, *, max_duration: float = DEFAULT_MAX_DURATION,
-                 on_stage: tp.Callable[[str], None] | None = None) -> None:
+    def __init__(self, models: Models, *, max_duration: float = DEFAULT_MAX_DURATION) -> None:
         self.models = models
         self.max_duration = max_duration
-        self.on_stage = on_stage
 
     def warmup(self) -> None:
         """Run every loaded model once on a second of silence, so the first request pays no
         one-time costs (CUDA kernel selection, lazy buffers, the chord grid of the default model)."""
-        timer = _Timer(self.on_stage)
+        timer = _Timer()
         silence = np.zeros((2, self.models.separator.sample_rate), dtype=np.float32)
         rate = self.models.separator.sample_rate
         with timer("warm-up"):
@@ -206,13 +202,16 @@ class Pipeline:
             for generator in self.models.generators.loaded():
                 generator.generate("", GenerationParams(duration=0.1, seed=0))
 
-    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken | None = None) -> Result:
+    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken | None = None,
+              progress: ProgressListener | None = None) -> Result:
         """Remix ``request.song``; outputs are written into ``workdir``.
 
         A set ``cancel`` token raises ``remixer.cancellation.Cancelled`` at the next stage,
-        separation chunk or decoding step.
+        separation chunk or decoding step. ``progress`` is called with a
+        :class:`~remixer.progress.Progress` as each stage starts and ends, and after every
+        separation chunk and decoding step.
         """
-        timer = _Timer(self.on_stage, cancel)
+        timer = _Timer(progress, cancel)
         sections = request.sections(self.models.analyzer.name)
         with timer("decode"):
             song, rate = load_song(request.song, self.max_duration)
@@ -220,8 +219,8 @@ class Pipeline:
             sections.check_duration(song.shape[1] / rate)
         generator = self.models.generators.get(request.model_version)
         mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
-        with timer("separation"):
-            stems = self.models.separator.separate(song, rate, cancel=cancel)
+        with timer("separation", "chunk") as token:
+            stems = self.models.separator.separate(song, rate, cancel=token)
         with timer("chords"):
             recognizer = self.models.chord_recognizer(request.model_version,
                                                       large_voca=request.large_chord_voca)
@@ -250,11 +249,11 @@ class Pipeline:
         if sections is not None:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
-        with timer("generation"):
+        with timer("generation", "step") as token:
             generated = generator.generate(description, GenerationParams.of(request.sampling, duration),
                                            chords=AudioChords(chords),
                                            chroma_coefficient=request.chroma_coefficient, mbd=mbd,
-                                           plan=plan, cancel=cancel)
+                                           plan=plan, cancel=token)
         out_rate = max(rate, generated.sample_rate)
         instrumental = audio_io.resample(generated.audio, generated.sample_rate, out_rate)
         with timer("analysis (instrumental)"):
@@ -305,10 +304,11 @@ class Pipeline:
                     title=f"{description} (length x{transform.ratio:.3f}, key {transform.semitones:+d})")))
         return Result(outputs=outputs, seed=generated.seed, timings=timer.seconds, analysis=analysis)
 
-    def generate(self, request: GenerateRequest, workdir: Path, cancel: CancelToken | None = None) -> Result:
+    def generate(self, request: GenerateRequest, workdir: Path, cancel: CancelToken | None = None,
+                 progress: ProgressListener | None = None) -> Result:
         """Generate from text, text chords, an audio's chords or melody, or continue an audio
-        (``cancel``: as in :meth:`remix`)."""
-        timer = _Timer(self.on_stage, cancel)
+        (``cancel``, ``progress``: as in :meth:`remix`)."""
+        timer = _Timer(progress, cancel)
         generator = self.models.generators.get(request.model_version)
         mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
         clip = None
@@ -322,8 +322,8 @@ class Pipeline:
             if request.continuation:
                 prompt = clip
             elif generator.takes_chords:
-                with timer("separation"):
-                    stems = self.models.separator.separate(clip.samples, clip.sample_rate, cancel=cancel)
+                with timer("separation", "chunk") as token:
+                    stems = self.models.separator.separate(clip.samples, clip.sample_rate, cancel=token)
                 with timer("chords"):
                     recognizer = self.models.chord_recognizer(request.model_version,
                                                               large_voca=request.large_chord_voca)
@@ -334,10 +334,10 @@ class Pipeline:
         if generator.takes_chords:
             description = _chord_description(description, request.time_sig, request.bpm)
         logger.info("description given to the model: %r", description)
-        with timer("generation"):
+        with timer("generation", "step") as token:
             generated = generator.generate(description, GenerationParams.of(request.sampling, request.duration),
                                            chords=chords, chroma_coefficient=request.chroma_coefficient,
-                                           melody=melody, prompt=prompt, mbd=mbd, cancel=cancel)
+                                           melody=melody, prompt=prompt, mbd=mbd, cancel=token)
         with timer("export"):
             path = self._export(generated.audio, generated.sample_rate, workdir / "generated",
                                 request.output)
@@ -396,23 +396,20 @@ def _write_json(path: Path, data: dict[str, tp.Any]) -> Path:
 
 
 class _Timer:
-    """Times named stages and logs each one as it ends (Cog streams logs to the user); a
-    cancelled request stops before its next stage."""
+    """Times named stages, reports their progress and logs one line as each ends (Cog streams
+    logs to the user); a cancelled request stops before its next stage."""
 
-    def __init__(self, on_stage: tp.Callable[[str], None] | None = None,
-                 cancel: CancelToken | None = None) -> None:
+    def __init__(self, progress: ProgressListener | None = None, cancel: CancelToken | None = None) -> None:
         self.seconds: dict[str, float] = {}
-        self.on_stage = on_stage
-        self.cancel = cancel
+        self.progress = progress
+        self.cancel = cancel or CancelToken()
 
     @contextmanager
-    def __call__(self, stage: str) -> tp.Iterator[None]:
-        if self.cancel is not None:
-            self.cancel.check()
-        logger.info("%s ...", stage)
-        if self.on_stage is not None:
-            self.on_stage(stage)
-        start = time.perf_counter()
-        yield
-        self.seconds[stage] = time.perf_counter() - start
-        logger.info("%s done in %.2f s", stage, self.seconds[stage])
+    def __call__(self, stage: str, unit: str = "") -> tp.Iterator[CancelToken]:
+        """Run ``stage``; yields the token its work checks and reports its ``unit`` steps to."""
+        self.cancel.check()
+        logger.debug("%s ...", stage)
+        clock = StageClock(stage, unit, self.progress)
+        yield self.cancel.reporting(clock.step)
+        self.seconds[stage] = clock.finish()
+        logger.info("%s", clock.summary(self.seconds[stage]))
