@@ -19,7 +19,8 @@ Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from
 
 A new tempo or key (``target_bpm``, ``key_shift``) moves the vocals, beats and chords right after
 the song's analysis (:mod:`remixer.transform`), so generation, beat-sync and the mix all work on
-the remix's timeline; ``return_analysis`` also draws ``analysis.png`` (:mod:`remixer.plot`).
+the remix's timeline; ``return_analysis`` also draws ``analysis.png`` (:mod:`remixer.plot`) and
+writes ``analysis.html`` (:mod:`remixer.page`), the same analysis as an interactive page with players.
 
 Every request writes only inside the directory it is given (the predictor makes one per
 request), output names are distinct, and each stage is logged with its duration. Requests
@@ -50,6 +51,7 @@ from remixer.chords import AudioChords, TextChords
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.mixing import mix
 from remixer.musicgen.loaders import checkpoint_btc_weights
+from remixer.page import Track, write_analysis_page
 from remixer.plot import AnalysisPlot, write_analysis_png
 from remixer.progress import ProgressListener, StageClock
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output,
@@ -297,11 +299,18 @@ class Pipeline:
                 outputs += [self._export(stem, rate, workdir / f"stem-{name}", request.output,
                                          normalize=False)
                             for name, stem in stems.as_dict().items()]
-            if request.return_analysis:
+        if request.return_analysis:
+            with timer("analysis files"):
                 outputs.append(_write_json(workdir / "analysis.json", analysis))
-                outputs.append(write_analysis_png(workdir / "analysis.png", AnalysisPlot.of_remix(
-                    song, rate, beats, chords, generated_beats.downbeats, synced, out_rate,
-                    title=f"{description} (length x{transform.ratio:.3f}, key {transform.semitones:+d})")))
+                picture = AnalysisPlot.of_remix(song, rate, beats, chords, generated_beats.downbeats, synced,
+                                                out_rate, title=description, song_bpm=song_beats.bpm,
+                                                key_shift=transform.semitones, windows=plan)
+                outputs.append(write_analysis_png(workdir / "analysis.png", picture))
+                # The players: the song on its own clock, the instrumental before and after beat-sync.
+                outputs.append(write_analysis_page(workdir / "analysis.html", picture, [
+                    Track("song", song, rate, timescale=transform.ratio), Track("remix", mixed.audio, out_rate),
+                    Track("instrumental, after beat-sync", synced.audio, out_rate),
+                    Track("instrumental, as generated", instrumental, out_rate)]))
         return Result(outputs=outputs, seed=generated.seed, timings=timer.seconds, analysis=analysis)
 
     def generate(self, request: GenerateRequest, workdir: Path, cancel: CancelToken | None = None,
