@@ -46,6 +46,8 @@ class Predictor(BasePredictor):
         """Load every model of the default remix once (others load on first use, then stay)."""
         logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
                             format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+        # The log is the client's only view of a run: each stage as it starts, every window too.
+        logging.getLogger("remixer").setLevel(logging.DEBUG)
         max_duration = float(os.environ.get("REMIXER_MAX_DURATION", DEFAULT_MAX_DURATION))
         self.pipeline = Pipeline(Models.load(preload=(os.environ.get("REMIXER_DEFAULT_VERSION", "stereo-chord"),)),
                                  max_duration=max_duration)

@@ -4,7 +4,7 @@ The remix's timeline (the song's after any tempo change) is cut into rows of who
 :data:`ROW_SECONDS` each, read top to bottom like a score; each row's lanes, top to bottom:
 
 1. the song's sections (and, with section prompts, the prompt each part was generated with);
-2. the song's waveform (min/max envelope) with its beats, downbeats and bar numbers;
+2. the song's waveform (min/max envelope) with its beats and downbeats, bars 1, 5, 9, ... numbered;
 3. the chords that conditioned the generation, each labelled where its label fits;
 4. the generated instrumental's downbeats before beat-sync (top) and after (bottom), each
    joined to where it moved, over the song's downbeats.
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -48,6 +48,7 @@ WIDTH_PX, DPI = 1600, 100
 HEADER_PX, ROW_PX, WARP_PX, FOOTER_PX = 78, 128, 160, 36
 LEFT, RIGHT = 0.075, 0.99
 ROW_SECONDS = 24.0
+BAR_NUMBER_EVERY = 4
 LABEL_PT = 7.5
 # Width of an average label character at LABEL_PT, in pixels (DejaVu Sans: ~0.62 em).
 _CHAR_PX = 0.62 * LABEL_PT * DPI / 72
@@ -180,10 +181,11 @@ def analysis_figure(plot: AnalysisPlot) -> Figure:
     height = HEADER_PX + rows.count * ROW_PX + WARP_PX + FOOTER_PX
     figure = Figure(figsize=(WIDTH_PX / DPI, height / DPI), dpi=DPI)
     _header(figure, plot, rows, height)
+    peak = float(max(np.abs(plot.waveform).max(initial=0.0), 1e-6))
     for index in range(rows.count):
         top = HEADER_PX + index * ROW_PX
         ax = figure.add_axes((LEFT, 1 - (top + ROW_PX - 18) / height, RIGHT - LEFT, (ROW_PX - 22) / height))
-        _row(ax, plot, rows, index)
+        _row(ax, plot, rows, index, peak)
     warp_top = HEADER_PX + rows.count * ROW_PX + 24
     warp_ax = figure.add_axes((LEFT, 1 - (warp_top + WARP_PX - 30) / height, RIGHT - LEFT, (WARP_PX - 30) / height))
     _warp_panel(warp_ax, plot)
@@ -231,16 +233,16 @@ def _header(figure: Figure, plot: AnalysisPlot, rows: Rows, height: int) -> None
                   fontsize=8, frameon=False, handlelength=1.6, columnspacing=1.4)
 
 
-def _row(ax: tp.Any, plot: AnalysisPlot, rows: Rows, index: int) -> None:
+def _row(ax: tp.Any, plot: AnalysisPlot, rows: Rows, index: int, peak: float) -> None:
     begin, end = rows.span(index)
     ax.set_xlim(begin, end)
     ax.set_ylim(0, 10)
     ax.set_yticks([])
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 2, 5, 10]))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: time_text(t)))
-    ax.tick_params(axis="x", labelsize=7, length=2, pad=1)
+    # No time ticks: each row states where it starts and the bars are numbered (ticks cost
+    # as much to draw as everything else).
+    ax.set_xticks([])
     px_per_s = (RIGHT - LEFT) * WIDTH_PX / rows.seconds
     wave_top = 8.0 if plot.prompts else 8.95
     wave = (3.95, wave_top)
@@ -255,19 +257,19 @@ def _row(ax: tp.Any, plot: AnalysisPlot, rows: Rows, index: int) -> None:
     if plot.prompts:
         _spans(ax, [(p.start, p.end, p.description if p.section is None else f"{p.section}: {p.description}")
                     for p in plot.prompts], _PROMPT, "prompts", visible, px_per_s, colors=True, shorten=True)
-    _waveform(ax, plot, begin, end, wave)
+    _waveform(ax, plot, begin, end, wave, peak)
     inside = _within(plot.beats.beats, begin, end)
     _marks(ax, inside, wave[0], wave[1], "beats", colors=_COLORS["beat"], linewidths=0.5, alpha=0.7)
     downbeats = _within(plot.beats.downbeats, begin, end)
     _marks(ax, downbeats, _CHORD[0], wave[1], "downbeats", colors=_COLORS["downbeat"], linewidths=1.1)
-    bar_px = px_per_s * (float(np.median(np.diff(plot.beats.downbeats))) if plot.beats.downbeats.size > 1 else 0)
-    if bar_px >= 18:
-        for number, time in zip(np.searchsorted(plot.beats.downbeats, downbeats) + 1, downbeats):
-            ax.text(time + 2 / px_per_s, wave[1] - 0.05, str(number), fontsize=6, va="top",
+    # Bars 1, 5, 9, ... numbered, as rehearsal marks (a text per bar doubles the drawing time).
+    for number, time in zip(np.searchsorted(plot.beats.downbeats, downbeats) + 1, downbeats):
+        if number % BAR_NUMBER_EVERY == 1 % BAR_NUMBER_EVERY:
+            ax.text(time + 2 / px_per_s, wave[1] - 0.05, str(number), fontsize=6.5, va="top",
                     color=_COLORS["downbeat"], clip_on=True)
     _spans(ax, [(c.start, c.end, c.label) for c in plot.chords if c.label != "N"], _CHORD, "chords",
            visible, px_per_s, colors=False)
-    _sync(ax, plot, begin, end)
+    _sync(ax, plot, begin, end, names=index == 0)
 
 
 def _within(times: np.ndarray, begin: float, end: float) -> np.ndarray:
@@ -282,7 +284,7 @@ def _marks(ax: tp.Any, times: np.ndarray, low: float, high: float, gid: str, **s
                          np.stack([times, np.full_like(times, high)], axis=1)], axis=1)
     collection = LineCollection(segments.reshape(-1, 2, 2), **style)
     collection.set_gid(gid)
-    ax.add_collection(collection)
+    ax.add_collection(collection, autolim=False)  # the limits are set: measuring data is wasted
 
 
 def _spans(ax: tp.Any, spans: list[tuple[float, float, str]], lane: tuple[float, float], gid: str,
@@ -293,9 +295,11 @@ def _spans(ax: tp.Any, spans: list[tuple[float, float, str]], lane: tuple[float,
     shown = [(max(start, begin), min(stop, end), label) for start, stop, label in spans
              if stop > begin and start < end]
     face = [_label_color(label) for _, _, label in shown] if colors else _COLORS["chord"]
-    bars = ax.broken_barh([(start, stop - start) for start, stop, _ in shown], (lane[0], lane[1] - lane[0]),
-                          facecolors=face, edgecolors="white", linewidth=0.8, alpha=0.55 if colors else 0.3)
+    bars = PolyCollection([[(start, lane[0]), (start, lane[1]), (stop, lane[1]), (stop, lane[0])]
+                           for start, stop, _ in shown], facecolors=face, edgecolors="white", linewidths=0.8,
+                          alpha=0.55 if colors else 0.3)
     bars.set_gid(gid)
+    ax.add_collection(bars, autolim=False)
     for start, stop, label in shown:
         width = (stop - start) * px_per_s
         if shorten and not label_fits(label, width):
@@ -312,7 +316,8 @@ def _label_color(label: str) -> str:
     return _SECTION_COLORS[zlib.crc32(label.split(":")[0].encode()) % len(_SECTION_COLORS)]
 
 
-def _waveform(ax: tp.Any, plot: AnalysisPlot, begin: float, end: float, lane: tuple[float, float]) -> None:
+def _waveform(ax: tp.Any, plot: AnalysisPlot, begin: float, end: float, lane: tuple[float, float],
+              peak: float) -> None:
     samples = np.shape(plot.waveform)[-1]
     first = int(np.clip(begin / plot.duration * samples, 0, samples))
     last = int(np.clip(min(end, plot.duration) / plot.duration * samples, 0, samples))
@@ -320,11 +325,11 @@ def _waveform(ax: tp.Any, plot: AnalysisPlot, begin: float, end: float, lane: tu
         return
     bins = int((RIGHT - LEFT) * WIDTH_PX * (min(end, plot.duration) - max(begin, 0.0)) / (end - begin))
     low, high = _envelope(np.asarray(plot.waveform)[..., first:last], max(bins, 1))
-    peak = float(max(np.abs(plot.waveform).max(), 1e-6))
     middle, half = sum(lane) / 2, (lane[1] - lane[0]) / 2 * 0.92
     times = np.linspace(max(begin, 0.0), min(end, plot.duration), low.size)
-    ax.fill_between(times, middle + half * low / peak, middle + half * high / peak, color=_COLORS["wave"],
-                    linewidth=0)
+    outline = np.concatenate([np.stack([times, middle + half * high / peak], axis=1),
+                              np.stack([times, middle + half * low / peak], axis=1)[::-1]])
+    ax.add_collection(PolyCollection([outline], facecolors=_COLORS["wave"], linewidths=0), autolim=False)
 
 
 def _envelope(waveform: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -335,7 +340,7 @@ def _envelope(waveform: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     return usable.min(axis=(0, 2)), usable.max(axis=(0, 2))
 
 
-def _sync(ax: tp.Any, plot: AnalysisPlot, begin: float, end: float) -> None:
+def _sync(ax: tp.Any, plot: AnalysisPlot, begin: float, end: float, *, names: bool) -> None:
     """Generated downbeats (top half) joined to where beat-sync moved them (bottom half), over
     the song's downbeats (dotted): synced marks on the dots are downbeats in place."""
     _marks(ax, _within(plot.beats.downbeats, begin, end), _AFTER[0], _BEFORE[1], "song downbeats (sync lane)",
@@ -347,8 +352,9 @@ def _sync(ax: tp.Any, plot: AnalysisPlot, begin: float, end: float) -> None:
     _marks(ax, synced, _AFTER[0], _AFTER[1], "synced downbeats", colors=_COLORS["synced"], linewidths=1.3)
     moves = np.stack([np.stack([generated, np.full_like(generated, _BEFORE[0])], axis=1),
                       np.stack([synced, np.full_like(synced, _AFTER[1])], axis=1)], axis=1)
-    ax.add_collection(LineCollection(moves.reshape(-1, 2, 2), colors=_COLORS["move"], linewidths=0.6))
-    for lane, name, color in ((_BEFORE, "generated", "generated"), (_AFTER, "synced", "synced")):
+    ax.add_collection(LineCollection(moves.reshape(-1, 2, 2), colors=_COLORS["move"], linewidths=0.6),
+                      autolim=False)
+    for lane, name, color in ((_BEFORE, "generated", "generated"), (_AFTER, "synced", "synced")) if names else ():
         ax.text(-0.004, sum(lane) / 2, name, transform=ax.get_yaxis_transform(), fontsize=6.5, ha="right",
                 va="center", color=_COLORS[color])
 

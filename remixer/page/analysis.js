@@ -29,7 +29,8 @@
 
   // --- geometry -------------------------------------------------------------------------------
   function layout() {
-    const list = [["time", 20], ["sections", 22]];
+    const list = [["time", 20]];
+    if (data.sections.length) list.push(["sections", 22]);
     if (data.prompts.length) list.push(["prompts", 22]);
     list.push(["song", 118], ["chords", 28], ["instrumental", 58], ["shift", 74]);
     const out = {};
@@ -111,7 +112,7 @@
     ctx.rect(LEFT, 0, plotWidth(), lanes.height);
     ctx.clip();
     drawTimeAxis(ctx);
-    drawSpans(ctx, "sections", data.sections.map(([a, b, label]) => [a, b, label, colorOf(label)]));
+    if (data.sections.length) drawSpans(ctx, "sections", data.sections.map(([a, b, label]) => [a, b, label, colorOf(label)]));
     if (data.prompts.length) {
       drawSpans(ctx, "prompts", data.prompts.map(([a, b, section, text]) =>
         [a, b, section ? `${section}: ${text}` : text, colorOf(section || text)]));

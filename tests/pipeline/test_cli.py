@@ -35,7 +35,8 @@ def test_cli_remix_writes_the_mix_and_extras_beside_it(weights, tmp_path, monkey
     assert code == 0
     printed = capsys.readouterr().out.split()
     assert printed == [str(out), str(out.with_name("remix.instrumental.mp3")),
-                       str(out.with_name("remix.analysis.json")), str(out.with_name("remix.analysis.png"))]
+                       str(out.with_name("remix.analysis.json")), str(out.with_name("remix.analysis.png")),
+                       str(out.with_name("remix.analysis.html"))]
     info = sf.info(out)
     # Output rate: max(song rate, model rate 32 kHz); mp3 decodes within 50 ms of the song's length.
     assert info.samplerate == 32_000 and info.channels == 1
