@@ -109,8 +109,8 @@ MUTANTS: list[Mutant] = [
            _wiring("test_beat_sync_threshold_bounds_the_gap_a_downbeat_is_moved_across")),
     Mutant("remix ignores multi_band_diffusion", PIPELINE,
            'mbd = self.models.generators.mbd() if request.multi_band_diffusion else None\n'
-           '        with timer("separation"):',
-           'mbd = None\n        with timer("separation"):',
+           '        with timer("separation", "chunk") as token:',
+           'mbd = None\n        with timer("separation", "chunk") as token:',
            _wiring("test_multi_band_diffusion_decodes_with_the_shared_mbd")),
     # Generation inputs that must reach their stage.
     Mutant("generation ignores duration", PIPELINE,
