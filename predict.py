@@ -105,8 +105,9 @@ class Predictor(BasePredictor):
         return_stems: bool = Input(description="Remix: also return the song's separated stems (drums, "
                                                "bass, other, vocals).", default=False),
         return_analysis: bool = Input(description="Remix: also return analysis.json (bpm, beats, "
-                                                  "downbeats, chords, beat-sync report, seed) and its "
-                                                  "picture, analysis.png.", default=False),
+                                                  "downbeats, chords, beat-sync report, seed), its "
+                                                  "picture, analysis.png, and analysis.html, an interactive "
+                                                  "page with players.", default=False),
         seed: int = Input(description="Random seed; unset or -1 for a random one (the seed used is "
                                       "logged and written to analysis.json).", default=None),
         duration: float = Input(description="Generation only: seconds of music to generate (including "

@@ -5,7 +5,8 @@
 
 The options are the Cog predictor's inputs (see ``predict.py``); the output format comes from
 the ``-o`` suffix (wav, flac or mp3). Extra outputs are written beside it as
-``<name>.instrumental.<ext>``, ``<name>.stem-<stem>.<ext>`` and ``<name>.analysis.json``.
+``<name>.instrumental.<ext>``, ``<name>.stem-<stem>.<ext>`` and ``<name>.analysis.json``
+(with ``.png`` and ``.html``).
 Weights come from ``$REMIXER_WEIGHTS_DIR`` (default ``weights/``); fetch them first with
 ``python -m remixer.weights fetch remix-default``, or set ``REMIXER_OFFLINE=1`` to fail fast.
 """
@@ -62,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--return-instrumental", action="store_true", help="also write the synced instrumental")
     parser.add_argument("--return-stems", action="store_true", help="also write the song's four stems")
     parser.add_argument("--return-analysis", action="store_true",
-                        help="also write bpm, beats, downbeats and chords as JSON, and their picture (PNG)")
+                        help="also write bpm, beats, downbeats and chords as JSON, their picture (PNG) "
+                             "and an interactive page with players (HTML)")
     gen = parser.add_argument_group("generation without a song")
     gen.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="seconds to generate")
     gen.add_argument("--text-chords", help="progression like 'C G A:min F' (bars by spaces, chords of a bar by commas)")

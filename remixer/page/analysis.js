@@ -488,6 +488,7 @@
       if (drag.moved) setView(drag.start - (dx / plotWidth()) * span(), drag.start - (dx / plotWidth()) * span() + span());
     }
     const inside = x >= LEFT && x <= LEFT + plotWidth() && y >= 0 && y <= lanes.height;
+    if (!inside && hoverX === null && !drag) return;  // elsewhere on the page: nothing to redraw
     hoverX = inside ? x : null;
     if (inside && !drag?.moved) showTooltip(x, y); else tooltip.hidden = true;
     if (!following) draw();
