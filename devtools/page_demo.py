@@ -34,7 +34,6 @@ from remixer.sections import plan_windows, song_parts
 
 RATE, TAKE_RATE, BPM = 44_100, 32_000, 100.0
 PROMPT = "bossa nova, nylon guitar"
-SECTION_PROMPTS = "0:00-0:39: soft intro, brushes; 1:56-2:25: solo piano"
 
 
 def build(out: Path, minutes: float = 3.0) -> tuple[Path, Path]:
@@ -51,7 +50,7 @@ def build(out: Path, minutes: float = 3.0) -> tuple[Path, Path]:
                        reference_beats=beats.beats, reference_audio=(song.audio - song.stems["drums"], RATE))
     remix = mix(synced.audio, song.stems["vocals"], RATE).audio
     description = f"{PROMPT}, bpm : {int(beats.bpm)}"
-    parts = song_parts(parse_section_prompts(SECTION_PROMPTS), PROMPT, duration=song.duration,
+    parts = song_parts(parse_section_prompts(section_prompts(song.duration)), PROMPT, duration=song.duration,
                        downbeats=beats.downbeats, describe=lambda text: f"{text}, bpm : {int(beats.bpm)}")
     windows = plan_windows(parts, window=30.0, stride=18.0, frame_rate=50.0)
     plot = AnalysisPlot.of_remix(song.audio, RATE, beats, song.chords, take_beats.downbeats, synced, RATE,
@@ -63,6 +62,15 @@ def build(out: Path, minutes: float = 3.0) -> tuple[Path, Path]:
         Track("instrumental, after beat-sync", synced.audio, RATE),
         Track("instrumental, as generated", instrumental, RATE)])
     return page, png
+
+
+def section_prompts(seconds: float) -> str:
+    """A soft intro over the first ~22 % and a piano solo over 65-80 % of the song, as time ranges
+    (``"0:00-0:39: soft intro, brushes; 1:57-2:24: solo piano"`` for 3 minutes)."""
+    def clock(t: float) -> str:
+        return f"{int(t) // 60}:{int(t) % 60:02d}"
+    return (f"0:00-{clock(0.217 * seconds)}: soft intro, brushes; "
+            f"{clock(0.65 * seconds)}-{clock(0.8 * seconds)}: solo piano")
 
 
 def screenshot(page: Path, target: Path, *, view: tuple[float, float] = (30.0, 70.0),
