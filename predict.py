@@ -31,6 +31,7 @@ from remixer import doctor
 from remixer.cancellation import CancelToken
 from remixer.memory import freeze_loaded_objects, release_request_memory
 from remixer.pipeline import ModelUnavailable, Models, Pipeline, Result
+from remixer.progress import ProgressLog
 from remixer.requests import (DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output, RemixRequest, Sampling,
                               check_request_kind)
 from remixer.sent_files import FetchLimits, SentFile
@@ -61,6 +62,8 @@ class Predictor(BasePredictor):
         GPU, fail with the doctor's findings instead of running on the CPU."""
         logging.basicConfig(level=logging.INFO, stream=sys.stdout, force=True,
                             format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+        # The log is the client's only view of a run: each stage as it starts, every window too.
+        logging.getLogger("remixer").setLevel(logging.DEBUG)
         store = WeightsStore()
         report = doctor.run_checks(store, quick=True)
         for line in report.lines():
@@ -98,7 +101,7 @@ class Predictor(BasePredictor):
         output_format: str = Input(description="Audio format of the outputs.", default="wav", choices=OUTPUT_FORMATS),
         return_instrumental: bool = Input(description="Remix: also return the beat-synced instrumental.", default=False),
         return_stems: bool = Input(description="Remix: also return the song's separated stems (drums, bass, other, vocals).", default=False),
-        return_analysis: bool = Input(description="Remix: also return analysis.json (bpm, beats, downbeats, chords, beat-sync report, seed) and its picture, analysis.png.", default=False),
+        return_analysis: bool = Input(description="Remix: also return analysis.json (bpm, beats, downbeats, chords, beat-sync report, seed), its picture, analysis.png, and analysis.html, an interactive page with players.", default=False),
         seed: int | None = Input(description="Random seed, 0 to 4294967295; unset or -1 for a random one (the seed used is logged and written to analysis.json).", default=None, ge=-1, le=4294967295),
         duration: float = Input(description="Generation only: seconds of music to generate (including the audio prompt when continuing). Over 30 s is generated in overlapping windows.", default=8.0, ge=0.1, le=600),
         text_chords: str | None = Input(description="Generation only, chord models: a progression such as 'C G A:min F' (bars separated by spaces, chords within a bar by commas, N for no chord; Am, Cmaj7, F#m7 are accepted). Needs bpm.", default=None),
@@ -181,9 +184,11 @@ class Predictor(BasePredictor):
 
     def _run(self, request: RemixRequest | GenerateRequest, workdir: pathlib.Path,
              cancel: CancelToken) -> Result:
+        # The log is what the client sees while it waits: long stages say how far they are.
+        progress = ProgressLog()
         if isinstance(request, RemixRequest):
-            return self.pipeline.remix(request, workdir, cancel)
-        return self.pipeline.generate(request, workdir, cancel)
+            return self.pipeline.remix(request, workdir, cancel, progress)
+        return self.pipeline.generate(request, workdir, cancel, progress)
 
 
 async def _settled(job: asyncio.Future) -> None:

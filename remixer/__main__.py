@@ -6,7 +6,8 @@
 
 The options are the Cog predictor's inputs (see ``predict.py``); the output format comes from
 the ``-o`` suffix (wav, flac or mp3). Extra outputs are written beside it as
-``<name>.instrumental.<ext>``, ``<name>.stem-<stem>.<ext>`` and ``<name>.analysis.json``.
+``<name>.instrumental.<ext>``, ``<name>.stem-<stem>.<ext>`` and ``<name>.analysis.json``
+(with ``.png`` and ``.html``).
 Weights come from ``$REMIXER_WEIGHTS_DIR`` (default ``weights/``); fetch them first with
 ``python -m remixer.weights fetch remix-default``, or set ``REMIXER_OFFLINE=1`` to fail fast.
 
@@ -30,7 +31,6 @@ from remixer.requests import (ANALYSIS_BACKENDS, CHORD_VERSIONS, DEFAULT_DURATIO
 from remixer.threads import THREADS_ENV, configure_threads
 from remixer.weights import WeightsError
 
-REMIX_STAGES = 9  # decode, separation, chords, 2 analyses, generation, beat-sync, mix, export
 _NOISE_BANNER = "=" * 78
 
 
@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--return-instrumental", action="store_true", help="also write the synced instrumental")
     parser.add_argument("--return-stems", action="store_true", help="also write the song's four stems")
     parser.add_argument("--return-analysis", action="store_true",
-                        help="also write bpm, beats, downbeats and chords as JSON, and their picture (PNG)")
+                        help="also write bpm, beats, downbeats and chords as JSON, their picture (PNG) "
+                             "and an interactive page with players (HTML)")
     gen = parser.add_argument_group("generation without a song")
     gen.add_argument("--duration", type=float, default=DEFAULT_DURATION, metavar="SECONDS",
                      help="seconds to generate (default: %(default)s)")
@@ -112,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION, metavar="SECONDS",
                      help="longest song accepted (default: %(default)s)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or stage log")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="also log the details of each stage (e.g. every generation window)")
     return parser
 
 
@@ -145,11 +148,6 @@ def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
                            audio_end=args.audio_end, continuation=args.continuation, **common)
 
 
-def _remix_stages(request: RemixRequest) -> int:
-    """The remix's stages, + the transform of a new tempo or key."""
-    return REMIX_STAGES + (request.target_bpm is not None or request.key_shift != 0)
-
-
 def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -> None:
     """Decode the song (or input audio) before any model loads, so that a missing, broken or
     too long file fails in a moment instead of after the models' 15 s; the pipeline decodes it
@@ -160,14 +158,6 @@ def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -
         load_song(request.song, max_duration)
     elif request.audio is not None:
         load_clip(request, max_duration)
-
-
-def _generation_stages(request: GenerateRequest) -> int:
-    """generation + export, + decode of an input audio, + separation and chords of audio chords."""
-    if request.audio is None:
-        return 2
-    reads_chords = not request.continuation and request.model_version in CHORD_VERSIONS
-    return 5 if reads_chords else 3
 
 
 def _place(outputs: list[Path], destination: Path) -> list[Path]:
@@ -186,14 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # Set on our logger too: a program that configured logging before calling main keeps its own.
+    logging.getLogger("remixer").setLevel(logging.WARNING if args.quiet else
+                                          logging.DEBUG if args.verbose else logging.INFO)
     try:
         # Before torch and numpy load: their thread pools are sized once, as they start.
         configure_threads(args.threads)
         request = _request(args)
         _check_audio(request, args.max_duration)
-        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
 
         from remixer.pipeline import Models, Pipeline
+        from remixer.progress import ProgressBars
         from remixer.smoke import smoke_from_env
         from remixer.weights import WeightsStore
 
@@ -201,18 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         store = None if smoke else WeightsStore(args.weights_dir, offline=args.offline or None)
         models = Models.load(store, device=args.device, analysis_backend=args.analysis_backend,
                              preload=(request.model_version,), threads=args.threads, smoke=smoke)
-        stages = _remix_stages(request) if isinstance(request, RemixRequest) else _generation_stages(request)
-        with tqdm(total=stages, unit="stage", disable=args.quiet or None, file=sys.stderr) as bar:
-            def advance(stage: str) -> None:
-                bar.set_description(stage)
-                bar.update(1)
-            pipeline = Pipeline(models, max_duration=args.max_duration, on_stage=advance)
-            with tempfile.TemporaryDirectory(prefix="remixer-") as workdir:
-                if isinstance(request, RemixRequest):
-                    result = pipeline.remix(request, Path(workdir))
-                else:
-                    result = pipeline.generate(request, Path(workdir))
-                placed = _place(result.outputs, args.output)
+        pipeline = Pipeline(models, max_duration=args.max_duration)
+        # A bar per long stage (separation chunks, decoding steps), with the log lines above it.
+        bars = ProgressBars(disable=args.quiet or None)
+        with logging_redirect_tqdm(), tempfile.TemporaryDirectory(prefix="remixer-") as workdir:
+            if isinstance(request, RemixRequest):
+                result = pipeline.remix(request, Path(workdir), progress=bars)
+            else:
+                result = pipeline.generate(request, Path(workdir), progress=bars)
+            placed = _place(result.outputs, args.output)
     except (ValueError, WeightsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -230,7 +230,8 @@ class Generator:
             ``extend_stride`` seconds, all described by ``description``.
         cancel : CancelToken, optional
             Checked after every decoding step and before every window: a cancel raises
-            ``Cancelled`` within one step and releases the sampling lock.
+            ``Cancelled`` within one step and releases the sampling lock. Each step also reports
+            the frames written so far of the whole output's (``progress_callback(done, total)``).
 
         Returns
         -------
@@ -342,22 +343,36 @@ class Generator:
         # A k beyond the codebook is "no limit" (torch.topk would reject it).
         top_k = min(params.top_k, self.model.lm.card)
         sampling = dict(use_sampling=params.temperature > 0, temp=params.temperature, top_k=top_k,
-                        top_p=params.top_p, cfg_coef=params.cfg_coef, two_step_cfg=False,
-                        callback=None if cancel is None else cancel.progress_callback)
+                        top_p=params.top_p, cfg_coef=params.cfg_coef, two_step_cfg=False)
         generate = self.model.lm.generate if self._static is None else self._static.generate
         tokens = prompt
+        first = 0 if prompt is None else prompt.shape[-1]
         for index, (start, end, description) in enumerate(spans):
             if cancel is not None:
                 cancel.check()
             attributes = condition(start / frame_rate, description)
-            logger.info("window %d/%d: %.2f-%.2f s, new from %.2f s: %r", index + 1, len(spans),
-                        start / frame_rate, end / frame_rate,
-                        (0 if tokens is None else tokens.shape[-1]) / frame_rate, description)
+            written_so_far = 0 if tokens is None else tokens.shape[-1]
+            logger.debug("window %d/%d: %.2f-%.2f s, new from %.2f s: %r", index + 1, len(spans),
+                         start / frame_rate, end / frame_rate, written_so_far / frame_rate, description)
             context = None if tokens is None else tokens[..., start:]
             with self.model.autocast:
-                written = generate(context, [attributes], max_gen_len=end - start, **sampling)
+                written = generate(context, [attributes], max_gen_len=end - start,
+                                   callback=_frames_callback(cancel, written_so_far - first,
+                                                             end - written_so_far, spans[-1][1] - first),
+                                   **sampling)
             tokens = written if tokens is None else torch.cat([tokens[..., :start], written], dim=-1)
         return tokens
+
+
+def _frames_callback(cancel: tp.Optional[CancelToken], before: int, new: int,
+                     total: int) -> tp.Optional[tp.Callable[[int, int], None]]:
+    """The decoding loop's per-step callback for a window writing ``new`` frames after
+    ``before``: it tells ``cancel`` the frames written of the whole output's ``total``, so that
+    progress runs once from 0 to ``total`` over all windows (a window's own count restarts, and
+    includes the codebook pattern's extra steps)."""
+    if cancel is None:
+        return None
+    return lambda step, steps: cancel.progress_callback(before + new * step // steps, total)
 
 
 class ModelCache:

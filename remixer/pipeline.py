@@ -19,7 +19,8 @@ Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from
 
 A new tempo or key (``target_bpm``, ``key_shift``) moves the vocals, beats and chords right after
 the song's analysis (:mod:`remixer.transform`), so generation, beat-sync and the mix all work on
-the remix's timeline; ``return_analysis`` also draws ``analysis.png`` (:mod:`remixer.plot`).
+the remix's timeline; ``return_analysis`` also draws ``analysis.png`` (:mod:`remixer.plot`) and
+writes ``analysis.html`` (:mod:`remixer.page`), the same analysis as an interactive page with players.
 
 Every request writes only inside the directory it is given (the predictor makes one per
 request), output names are distinct, and each stage is logged with its duration. Requests
@@ -31,7 +32,6 @@ import json
 import logging
 import math
 import threading
-import time
 import typing as tp
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -51,7 +51,9 @@ from remixer.chords import AudioChords, TextChords
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.mixing import mix
 from remixer.musicgen.loaders import checkpoint_btc_weights
+from remixer.page import Track, write_analysis_page
 from remixer.plot import AnalysisPlot, write_analysis_png
+from remixer.progress import ProgressListener, StageClock
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output,
                               RemixRequest, SectionPrompts)
 from remixer.sections import Window, plan_windows, song_parts, stride_plan
@@ -228,20 +230,16 @@ class Pipeline:
     models : Models
     max_duration : float
         Longest song or input audio accepted, in seconds (checked before decoding it all).
-    on_stage : callable, optional
-        Called with each stage's name as it starts (the CLI's progress bar).
     """
 
-    def __init__(self, models: Models, *, max_duration: float = DEFAULT_MAX_DURATION,
-                 on_stage: tp.Callable[[str], None] | None = None) -> None:
+    def __init__(self, models: Models, *, max_duration: float = DEFAULT_MAX_DURATION) -> None:
         self.models = models
         self.max_duration = max_duration
-        self.on_stage = on_stage
 
     def warmup(self) -> None:
         """Run every loaded model once on a second of silence, so the first request pays no
         one-time costs (CUDA kernel selection, lazy buffers, the chord grid of the default model)."""
-        timer = _Timer(self.on_stage)
+        timer = _Timer()
         silence = np.zeros((2, self.models.separator.sample_rate), dtype=np.float32)
         rate = self.models.separator.sample_rate
         with timer("warm-up"):
@@ -252,13 +250,16 @@ class Pipeline:
             for generator in self.models.generators.loaded():
                 generator.generate("", GenerationParams(duration=0.1, seed=0))
 
-    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken | None = None) -> Result:
+    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken | None = None,
+              progress: ProgressListener | None = None) -> Result:
         """Remix ``request.song``; outputs are written into ``workdir``.
 
         A set ``cancel`` token raises ``remixer.cancellation.Cancelled`` at the next stage,
-        separation chunk or decoding step.
+        separation chunk or decoding step. ``progress`` is called with a
+        :class:`~remixer.progress.Progress` as each stage starts and ends, and after every
+        separation chunk and decoding step.
         """
-        timer = _Timer(self.on_stage, cancel)
+        timer = _Timer(progress, cancel)
         self._check_smoke(request.model_version)
         sections = request.sections(self.models.analyzer.name)
         with timer("decode"):
@@ -269,8 +270,8 @@ class Pipeline:
         if self.models.analyzer.needs_stems:
             # All-In-One reads the stems: the song's tempo, and the check of target_bpm against
             # it, wait for the separation. madmom reads the mix and runs first.
-            with timer("separation"):
-                stems = self.models.separator.separate(song, rate, cancel=cancel)
+            with timer("separation", "chunk") as token:
+                stems = self.models.separator.separate(song, rate, cancel=token)
         with timer("analysis (song)"):
             beats = self.models.analyzer.analyze(song, rate, stems=stems, prior=song_prior(request.song_bpm))
             beats, tempo = _song_tempo(song, rate, beats, request.song_bpm)
@@ -286,8 +287,8 @@ class Pipeline:
                              ) from None
         generator, mbd = self._generation_models(request)
         if stems is None:
-            with timer("separation"):
-                stems = self.models.separator.separate(song, rate, cancel=cancel)
+            with timer("separation", "chunk") as token:
+                stems = self.models.separator.separate(song, rate, cancel=token)
         with timer("chords"):
             recognizer = self.models.chord_recognizer(request.model_version,
                                                       large_voca=request.large_chord_voca)
@@ -312,11 +313,11 @@ class Pipeline:
         if sections is not None:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
-        with timer("generation"):
+        with timer("generation", "step") as token:
             generated = generator.generate(description, GenerationParams.of(request.sampling, duration),
                                            chords=AudioChords(chords),
                                            chroma_coefficient=request.chroma_coefficient, mbd=mbd,
-                                           plan=plan, cancel=cancel)
+                                           plan=plan, cancel=token)
         out_rate = max(rate, generated.sample_rate)
         instrumental = audio_io.resample(generated.audio, generated.sample_rate, out_rate)
         with timer("analysis (instrumental)"):
@@ -364,18 +365,26 @@ class Pipeline:
                 outputs += [self._export(stem, rate, workdir / f"stem-{name}", request.output,
                                          normalize=False)
                             for name, stem in stems.as_dict().items()]
-            if request.return_analysis:
+        if request.return_analysis:
+            with timer("analysis files"):
                 outputs.append(_write_json(workdir / "analysis.json", self._labelled(analysis)))
-                outputs.append(write_analysis_png(workdir / "analysis.png", AnalysisPlot.of_remix(
-                    song, rate, beats, chords, generated_beats.downbeats, synced, out_rate,
-                    title=f"{description} (length x{transform.ratio:.3f}, key {transform.semitones:+d})")))
+                picture = AnalysisPlot.of_remix(song, rate, beats, chords, generated_beats.downbeats, synced,
+                                                out_rate, title=description, song_bpm=song_beats.bpm,
+                                                key_shift=transform.semitones, windows=plan)
+                outputs.append(write_analysis_png(workdir / "analysis.png", picture))
+                # The players: the song on its own clock, the instrumental before and after beat-sync.
+                outputs.append(write_analysis_page(workdir / "analysis.html", picture, [
+                    Track("song", song, rate, timescale=transform.ratio), Track("remix", mixed.audio, out_rate),
+                    Track("instrumental, after beat-sync", synced.audio, out_rate),
+                    Track("instrumental, as generated", instrumental, out_rate)]))
         return Result(outputs=outputs, seed=generated.seed, timings=timer.seconds,
                       analysis=self._labelled(analysis))
 
-    def generate(self, request: GenerateRequest, workdir: Path, cancel: CancelToken | None = None) -> Result:
+    def generate(self, request: GenerateRequest, workdir: Path, cancel: CancelToken | None = None,
+                 progress: ProgressListener | None = None) -> Result:
         """Generate from text, text chords, an audio's chords or melody, or continue an audio
-        (``cancel``: as in :meth:`remix`)."""
-        timer = _Timer(self.on_stage, cancel)
+        (``cancel``, ``progress``: as in :meth:`remix`)."""
+        timer = _Timer(progress, cancel)
         self._check_smoke(request.model_version)
         generator, mbd = self._generation_models(request)
         clip = None
@@ -389,8 +398,8 @@ class Pipeline:
             if request.continuation:
                 prompt = clip
             elif generator.takes_chords:
-                with timer("separation"):
-                    stems = self.models.separator.separate(clip.samples, clip.sample_rate, cancel=cancel)
+                with timer("separation", "chunk") as token:
+                    stems = self.models.separator.separate(clip.samples, clip.sample_rate, cancel=token)
                 with timer("chords"):
                     recognizer = self.models.chord_recognizer(request.model_version,
                                                               large_voca=request.large_chord_voca)
@@ -401,10 +410,10 @@ class Pipeline:
         if generator.takes_chords:
             description = _chord_description(description, request.time_sig, request.bpm)
         logger.info("description given to the model: %r", description)
-        with timer("generation"):
+        with timer("generation", "step") as token:
             generated = generator.generate(description, GenerationParams.of(request.sampling, request.duration),
                                            chords=chords, chroma_coefficient=request.chroma_coefficient,
-                                           melody=melody, prompt=prompt, mbd=mbd, cancel=cancel)
+                                           melody=melody, prompt=prompt, mbd=mbd, cancel=token)
         with timer("export"):
             path = self._export(generated.audio, generated.sample_rate, workdir / "generated",
                                 request.output)
@@ -520,23 +529,20 @@ def _write_json(path: Path, data: dict[str, tp.Any]) -> Path:
 
 
 class _Timer:
-    """Times named stages and logs each one as it ends (Cog streams logs to the user); a
-    cancelled request stops before its next stage."""
+    """Times named stages, reports their progress and logs one line as each ends (Cog streams
+    logs to the user); a cancelled request stops before its next stage."""
 
-    def __init__(self, on_stage: tp.Callable[[str], None] | None = None,
-                 cancel: CancelToken | None = None) -> None:
+    def __init__(self, progress: ProgressListener | None = None, cancel: CancelToken | None = None) -> None:
         self.seconds: dict[str, float] = {}
-        self.on_stage = on_stage
-        self.cancel = cancel
+        self.progress = progress
+        self.cancel = cancel or CancelToken()
 
     @contextmanager
-    def __call__(self, stage: str) -> tp.Iterator[None]:
-        if self.cancel is not None:
-            self.cancel.check()
-        logger.info("%s ...", stage)
-        if self.on_stage is not None:
-            self.on_stage(stage)
-        start = time.perf_counter()
-        yield
-        self.seconds[stage] = time.perf_counter() - start
-        logger.info("%s done in %.2f s", stage, self.seconds[stage])
+    def __call__(self, stage: str, unit: str = "") -> tp.Iterator[CancelToken]:
+        """Run ``stage``; yields the token its work checks and reports its ``unit`` steps to."""
+        self.cancel.check()
+        logger.debug("%s ...", stage)
+        clock = StageClock(stage, unit, self.progress)
+        yield self.cancel.reporting(clock.step)
+        self.seconds[stage] = clock.finish()
+        logger.info("%s", clock.summary(self.seconds[stage]))

@@ -181,6 +181,7 @@ class Separator:
             Rate of `wav`; the stems come back at this rate, with the same length.
         cancel : CancelToken, optional
             Checked before and after every chunk: a cancel raises ``Cancelled`` within one chunk.
+            Each chunk's end reports ``progress_callback(chunks done, chunks in all)``.
 
         Returns
         -------
@@ -198,8 +199,7 @@ class Separator:
         std = mix.mean(0).std(correction=0) + 1e-8  # population std: defined for 1 sample
         out = apply_model(self.model, (mix / std)[None], shifts=0, split=True,
                           overlap=self.overlap, segment=self.segment, progress=self.progress,
-                          device=self.device,
-                          callback=None if cancel is None else cancel.progress_callback)[0]
+                          device=self.device, callback=self._chunk_callback(cancel, mix.shape[-1]))[0]
         out = out * std
         if sample_rate != self.sample_rate:
             out = julius.resample_frac(out, self.sample_rate, int(sample_rate),
@@ -208,6 +208,34 @@ class Separator:
         stems = {name: out[index].numpy().astype(np.float32, copy=False)
                  for name, index in self._index.items()}
         return Stems(sample_rate=int(sample_rate), **stems)
+
+    def chunks(self, length: int) -> int:
+        """How many chunks :meth:`separate` runs on ``length`` samples at the model's rate (every
+        model of a bag runs them all)."""
+        models = self.model.models if isinstance(self.model, BagOfModels) else [self.model]
+        count = 0
+        for model in models:
+            # demucs.apply.apply_model's split: a chunk starts every stride.
+            segment_length = int(model.samplerate * (self.segment or model.segment))
+            count += len(range(0, length, int((1 - self.overlap) * segment_length)))
+        return count
+
+    def _chunk_callback(self, cancel: CancelToken | None, length: int,
+                        ) -> tp.Callable[[dict], None] | None:
+        """demucs' per-chunk callback (a dict at each chunk's start and end) as the token's
+        ``(done, total)``: checked as a chunk starts, and told of it when it ends."""
+        if cancel is None:
+            return None
+        total, ended = self.chunks(length), 0
+
+        def callback(info: dict) -> None:
+            nonlocal ended
+            if info.get("state") != "end":
+                cancel.check()
+                return
+            ended += 1
+            cancel.progress_callback(ended, total)
+        return callback
 
 
 def _max_segment(model: Model | BagOfModels) -> float:

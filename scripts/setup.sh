@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command, idempotent set-up of the project's environment on a fresh Debian machine:
-# ffmpeg (apt), a virtual environment in .venv with the pinned stack, audiocraft without its
-# conflicting pins, the madmom metadata shim and this package in editable mode.
+# ffmpeg and chromium (apt; chromium only runs the analysis.html browser tests), a virtual
+# environment in .venv with the pinned stack, audiocraft without its conflicting pins, the madmom
+# metadata shim and this package in editable mode.
 # A second run only checks a stamp and returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,13 +12,20 @@ PY=${PYTHON:-python3}
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'setup failed: %s\n' "$*" >&2; exit 1; }
 
-if ! command -v ffmpeg >/dev/null 2>&1; then
-  step "installing ffmpeg (Debian package)"
+missing=()
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null || die "apt-get install ffmpeg failed"
+  # Without recommends: chromium's pull in a desktop (systemd, cups, perl) that headless tests skip.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null \
+    || die "apt-get install ffmpeg failed"
 fi
 command -v ffmpeg >/dev/null || die "ffmpeg is not on PATH"
+command -v chromium >/dev/null || echo "note: no chromium package here; the analysis.html browser tests will be skipped"
 
 stamp="$VENV/.setup-stamp"
 want=$(cat requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml third_party/madmom-metadata/pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)

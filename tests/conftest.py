@@ -2,6 +2,7 @@
 on tiny weights, ``server/`` the predictor behind the real Cog server, ``harness/`` the benchmark
 scripts and dev tools. ``fixtures/`` is the test-only harness; tiny models and synthesized songs
 come from ``devtools``."""
+import logging
 import os
 import sys
 from pathlib import Path
@@ -31,3 +32,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def remixer_log_level():
+    """The CLI sets the ``remixer`` logger's level (-q, -v) for its process: every test starts
+    from the same one."""
+    log = logging.getLogger("remixer")
+    level = log.level
+    yield
+    log.setLevel(level)

@@ -155,7 +155,7 @@ def cpu_run(tmp_path_factory) -> str:
                "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=out)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert [path.name for path in sorted((out / "chord-audiocraft-1s").iterdir())] == ["analysis.json", "analysis.png", "remix.wav"]
+    assert [path.name for path in sorted((out / "chord-audiocraft-1s").iterdir())] == ["analysis.html", "analysis.json", "analysis.png", "remix.wav"]
     return done.stdout
 
 
@@ -188,7 +188,7 @@ def test_cpu_run_reports_steps_stages_memory_and_the_floor(cpu_run):
 
 def test_cpu_run_times_every_remix_stage_and_measures_the_bandwidth(cpu_run):
     stages = ("decode", "separation", "chords", "analysis (song)", "generation",
-              "analysis (instrumental)", "beat-sync", "mix", "export", "total")
+              "analysis (instrumental)", "beat-sync", "mix", "export", "analysis files", "total")
     blocks = re.split(r"^  song (?=\d)", cpu_run, flags=re.M)[1:]
     assert len(blocks) == 4
     for block in blocks:

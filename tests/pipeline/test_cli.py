@@ -1,6 +1,7 @@
 """`python -m remixer`: the same remix as the predictor, written where the user asks."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -44,7 +45,8 @@ def test_cli_remix_writes_the_mix_and_extras_beside_it(weights, tmp_path, monkey
     assert code == 0
     printed = capsys.readouterr().out.split()
     assert printed == [str(out), str(out.with_name("remix.instrumental.mp3")),
-                       str(out.with_name("remix.analysis.json")), str(out.with_name("remix.analysis.png"))]
+                       str(out.with_name("remix.analysis.json")), str(out.with_name("remix.analysis.png")),
+                       str(out.with_name("remix.analysis.html"))]
     info = sf.info(out)
     # Output rate: max(song rate, model rate 32 kHz); mp3 decodes within 50 ms of the song's length.
     assert info.samplerate == 32_000 and info.channels == 1
@@ -108,6 +110,34 @@ def test_cli_remix_at_a_new_tempo_and_key(weights, tmp_path, monkeypatch, capsys
     assert analysis["description"] == "lofi, bpm : 150"
     assert abs(sf.info(out).frames - 4.0 * 32_000 * ratio) <= 1
     assert out.with_name("remix.analysis.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cli_draws_a_bar_for_generation_and_logs_windows_only_with_verbose(weights, tmp_path, monkeypatch,
+                                                                         caplog):
+    root, manifest = weights
+    monkeypatch.setenv("REMIXER_WEIGHTS_MANIFEST", str(manifest))
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    options = ["--prompt", "calm", "--duration", "2.5", "--model-version", "chord", "--seed", "3",
+               "--weights-dir", str(root), "--offline", "--analysis-backend", "madmom"]
+    assert main([*options, "-o", str(tmp_path / "plain.wav")]) == 0
+    plain = caplog.messages[:]
+    caplog.clear()
+    assert main([*options, "-o", str(tmp_path / "verbose.wav"), "-v"]) == 0
+    verbose = caplog.messages
+    # One line per stage; the windows (2.5 s in the tiny model's 2 s windows: two) only with -v.
+    assert [m.split(" done in ")[0] for m in plain if " done in " in m] == ["generation", "export"]
+    assert next(m for m in plain if m.startswith("generation done in")).endswith(" s (125 steps)")
+    assert not [m for m in plain if m.startswith("window ")]
+    assert [m.split(":")[0] for m in verbose if m.startswith("window ")] == ["window 1/2", "window 2/2"]
+    # The bar counted the decoding steps on the terminal, then cleared its line.
+    drawn = terminal.getvalue()
+    assert "generation:" in drawn and "/125 [" in drawn and "step/s" in drawn
 
 
 @pytest.mark.parametrize("options, message", [

@@ -105,6 +105,38 @@ def test_remix_separates_once_and_every_stage_reuses_the_stems(models, tmp_path,
     assert set(result.timings) >= {"separation", "chords", "generation", "beat-sync", "mix"}
 
 
+def test_remix_reports_every_stage_and_the_steps_of_the_long_ones(models, tmp_path, caplog):
+    song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
+    path = _write(tmp_path / "song.wav", song.audio, 16_000)
+    reports = []
+    with caplog.at_level(logging.INFO, logger="remixer"):
+        result = Pipeline(models).remix(_request(path), tmp_path / "out", progress=reports.append)
+    stages = list(dict.fromkeys(report.stage for report in reports))
+    assert stages == ["decode", "separation", "chords", "analysis (song)", "generation",
+                      "analysis (instrumental)", "beat-sync", "mix", "export"] == list(result.timings)
+    for stage in stages:
+        mine = [report for report in reports if report.stage == stage]
+        # Each starts at 0 and ends once, at 1 with nothing left; in between the fraction rises.
+        assert (mine[0].fraction, mine[0].ended) == (0.0, False)
+        assert (mine[-1].fraction, mine[-1].eta_s, mine[-1].ended) == (1.0, 0.0, True)
+        assert [r.ended for r in mine].count(True) == 1
+        assert [r.fraction for r in mine] == sorted(r.fraction for r in mine)
+        assert mine[-1].elapsed_s == pytest.approx(result.timings[stage])
+    chunks = [(r.done, r.total, r.unit) for r in reports if r.stage == "separation" and 0 < r.fraction < 1]
+    total = models.separator.chunks(int(2.5 * models.separator.sample_rate))
+    assert chunks == [(done, total, "chunk") for done in range(1, total)]
+    steps = [(r.done, r.total) for r in reports if r.stage == "generation" and not r.ended]
+    # 2.5 s at 50 frames/s in two windows (the tiny model's is 2 s), counted as one run.
+    assert {t for _, t in steps[1:]} == {125} and steps[-1] == (125, 125)
+    assert [d for d, _ in steps] == sorted(d for d, _ in steps)
+    assert all(r.eta_s >= 0 for r in reports if r.eta_s is not None)
+    # One log line per stage, the long ones with their steps; no line per generation window.
+    done_lines = [m for m in caplog.messages if " done in " in m]
+    assert [line.split(" done in ")[0] for line in done_lines] == stages
+    assert f"separation done in {result.timings['separation']:.2f} s ({total} chunks)" in done_lines
+    assert not [m for m in caplog.messages if m.startswith("window ")]
+
+
 def test_high_rate_stereo_song_keeps_its_rate_length_and_stereo_with_a_mono_model(models, tmp_path):
     song = synth_song(120, duration=2.5, sample_rate=96_000)
     path = _write(tmp_path / "hi.wav", song.audio, 96_000)

@@ -8,10 +8,13 @@ analysis is madmom's real pretrained model throughout.
 """
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import struct
 
+import av
 import librosa
 import numpy as np
 import pedalboard
@@ -196,7 +199,8 @@ def _png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_analysis_png_is_written_beside_the_json_stereo_model(models, short_song, oracle, tmp_path, monkeypatch):
+def test_analysis_png_and_html_are_written_beside_the_json_stereo_model(models, short_song, oracle, tmp_path,
+                                                                        monkeypatch):
     song = oracle(short_song)
     figures = []
     real_figure = plot.analysis_figure
@@ -205,24 +209,46 @@ def test_analysis_png_is_written_beside_the_json_stereo_model(models, short_song
                                              model_version="stereo-chord", return_instrumental=True,
                                              return_analysis=True), tmp_path / "out")
     out = _outputs(result)
-    assert [p.name for p in result.outputs] == ["remix.wav", "instrumental.wav", "analysis.json", "analysis.png"]
-    assert out["analysis.png"].parent == out["analysis.json"].parent
-    assert _png_size(out["analysis.png"]) == (1600, 900)
+    assert [p.name for p in result.outputs] == ["remix.wav", "instrumental.wav", "analysis.json", "analysis.png",
+                                                "analysis.html"]
+    assert out["analysis.png"].parent == out["analysis.html"].parent == out["analysis.json"].parent
+    assert _png_size(out["analysis.png"]) == (1600, plot.HEADER_PX + plot.ROW_PX + plot.WARP_PX + plot.FOOTER_PX)
     # The picture drew what analysis.json reports, on the remix's timeline.
     analysis = json.loads(out["analysis.json"].read_text())
     (figure,) = figures
-    marks = {gid: [seg[0, 0] for seg in artist.get_segments()] for artist in figure.findobj()
-             if (gid := artist.get_gid()) in ("downbeats", "beats", "generated downbeats")}
+    marks: dict[str, list[float]] = {}
+    for artist in figure.findobj():
+        if (gid := artist.get_gid()) in ("downbeats", "beats", "generated downbeats"):
+            marks.setdefault(gid, []).extend(seg[0, 0] for seg in artist.get_segments())
     assert len(analysis["song"]["downbeats"]) >= 2
     assert marks["downbeats"] == pytest.approx(analysis["transform"]["downbeats"])
     assert len(marks["beats"]) == len(analysis["song"]["beats"])
     assert marks["generated downbeats"] == pytest.approx(analysis["instrumental"]["downbeats"])
     assert figure.axes[-1].get_xlim()[1] == pytest.approx(sf.info(out["remix.wav"]).duration)
+    texts = {text.get_text() for text in figure.findobj(lambda a: hasattr(a, "get_text"))}
+    assert any(text.startswith(f"song {analysis['song']['bpm']:.1f} BPM, 4/4 -> remix 90.0 BPM") for text in texts)
     # The stereo model's remix and instrumental: two channels at the stretched length.
     ratio = analysis["transform"]["stretch_ratio"]
     for name in ("remix.wav", "instrumental.wav"):
         info = sf.info(out[name])
         assert info.channels == 2 and abs(info.frames - song.audio.shape[1] * ratio) <= 1
+    # The page: the same analysis, and players for the song (on its own clock), the remix and the
+    # instrumental after and before beat-sync, each as long as what it plays.
+    page = out["analysis.html"].read_text()
+    data = json.loads(re.search(r'<script id="analysis-data" type="application/json">(.*?)</script>', page, re.S)[1])
+    assert data["downbeats"] == pytest.approx(analysis["transform"]["downbeats"], abs=1e-3)
+    assert data["generated"] == pytest.approx(analysis["instrumental"]["downbeats"], abs=1e-3)
+    assert data["duration"] == pytest.approx(sf.info(out["remix.wav"]).duration, abs=1e-3)
+    assert data["tracks"] == [{"label": "song", "timescale": ratio}, {"label": "remix", "timescale": 1.0},
+                              {"label": "instrumental, after beat-sync", "timescale": 1.0},
+                              {"label": "instrumental, as generated", "timescale": 1.0}]
+    previews = [_mp3_seconds(base64.b64decode(uri)) for uri in re.findall(r'src="data:audio/mpeg;base64,([^"]+)"', page)]
+    assert previews == pytest.approx([short_song.duration, *[sf.info(out["remix.wav"]).duration] * 3], abs=0.06)
+
+
+def _mp3_seconds(mp3: bytes) -> float:
+    with av.open(io.BytesIO(mp3)) as container:
+        return sum(frame.samples for frame in container.decode(audio=0)) / container.streams.audio[0].rate
 
 
 def test_bad_target_for_the_song_fails_before_separation(models, short_song, tmp_path, monkeypatch):

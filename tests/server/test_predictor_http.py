@@ -116,18 +116,27 @@ def test_two_parallel_requests_both_succeed_with_distinct_outputs(server):
     assert not np.array_equal(first, second)
 
 
-def test_remix_at_a_new_tempo_and_key_returns_the_analysis_and_its_picture(server, song):
+def test_remix_at_a_new_tempo_and_key_returns_the_analysis_its_picture_and_its_page(server, song):
     running, _ = server
     reply = running.predict({"prompt": "lofi", "music_input": data_uri(song), "model_version": "chord",
-                         "target_bpm": 150, "key_shift": 2, "return_analysis": True, "seed": 2})
+                              "target_bpm": 150, "key_shift": 2, "return_analysis": True, "seed": 2})
     assert reply["status"] == "succeeded", reply.get("error") or reply.get("logs")
     mix, rate, _ = _decode_output(reply["output"][0])
     analysis = json.loads(base64.b64decode(reply["output"][1].split(",", 1)[1]))
     png = base64.b64decode(reply["output"][2].split(",", 1)[1])
+    page = base64.b64decode(reply["output"][3].split(",", 1)[1]).decode()
     ratio = analysis["transform"]["stretch_ratio"]
     assert ratio == pytest.approx(analysis["song"]["bpm"] / 150) and analysis["transform"]["key_shift"] == 2
     assert abs(mix.shape[0] - SONG_SECONDS * rate * ratio) <= 1
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(reply["output"]) == 3
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(reply["output"]) == 4
+    # analysis.html: the page of the same remix, its players inline.
+    assert reply["output"][3].startswith("data:text/html") and page.startswith("<!doctype html>")
+    assert f'"tracks":[{{"label":"song","timescale":{ratio}}}' in page
+    assert page.count('src="data:audio/mpeg;base64,') == 4
+    # The log says how far the long stages are, then one line as each stage ends.
+    assert re.search(r"generation: 50% \(\d+ of \d+ steps\)", reply["logs"]), reply["logs"]
+    assert re.search(r"separation done in [\d.]+ s \(\d+ chunks\)", reply["logs"])
+    assert "analysis files done in" in reply["logs"]
 
 
 @pytest.mark.parametrize("payload, message", [
