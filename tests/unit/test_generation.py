@@ -12,7 +12,7 @@ import torch
 from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout, ConditioningAttributes
 from transformers import T5Tokenizer
 
-from btc.labels import ChordSegment, label_to_chroma
+from btc.labels import ChordSegment
 from btc.model import BTC
 from devtools.tiny import musicgen as fx
 from devtools.tiny.demucs import tiny_htdemucs
