@@ -6,7 +6,9 @@ Run it (``make accept`` or ``python -m devtools.accept``) on a machine where
 1. **Strict loads.** Every MusicGen Chord checkpoint on disk loads with ``strict=True`` and holds
    the published key count (619 mono, 627 stereo).
 2. **BTC copies.** The 170-class BTC inside each checkpoint (the one chord models run) against
-   ``btc_model_large_voca.pt``: equal or different, reported (:func:`btc_copy_report`).
+   ``btc_model_large_voca.pt``: equal or different, reported (:func:`btc_copy_report`); and
+   what that BTC reads on 30 s of digital silence, where the product reads ``N`` whatever the
+   network says (:func:`silence_labels`).
 3. **Chords reach the output.** 8 s generated with text chords and 8 s with chords read from a
    synthesized song (:mod:`devtools.synth`); madmom's chord recogniser (its shipped pretrained
    model, 25 classes) reads the output back, and its agreement with the chords asked for is
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 import typing as tp
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +49,7 @@ if tp.TYPE_CHECKING:
     import torch
 
 __all__ = ["EXPECTED_KEYS", "T5_DESCRIPTIONS", "ChordAgreement", "BTCCopies", "compare_btc_copies",
-           "btc_copy_report", "compare_t5_tokenizers", "main"]
+           "btc_copy_report", "compare_t5_tokenizers", "silence_labels", "main"]
 
 # Published key counts (checkpoint-formats.md): LM + output projections + the 221 BTC keys.
 EXPECTED_KEYS = {"chord": 619, "chord-large": 619, "stereo-chord": 627, "stereo-chord-large": 627}
@@ -135,6 +138,9 @@ def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -
     for line in btc_copy_report(store):
         print(f"[btc] {line}")
 
+    heard = silence_labels(models.chord_recognizer(version, large_voca=True))
+    print(f"[btc] 30 s of digital silence: the network reads {dict(heard.most_common())} "
+          f"(the product reads N there)")
     generator = models.generators.get(version)
     tokenizer = generator.model.lm.condition_provider.conditioners["description"].t5_tokenizer
     differences = compare_t5_tokenizers(tokenizer, store.path("t5-base-spiece"))
@@ -240,6 +246,22 @@ def btc_copy_report(store: WeightsStore) -> list[str]:
         except ValueError as exc:
             lines.append(f"{name}: BTC copy not readable: {exc}")
     return lines
+
+
+def silence_labels(recognizer: tp.Any, seconds: float = 30.0) -> Counter:
+    """What ``recognizer``'s network says, frame by frame, on digital silence (no ``N`` override)."""
+    import torch
+
+    from btc.features import cqt_features
+
+    features = cqt_features(np.zeros(int(seconds * 22050), np.float32), 22050)
+    window = recognizer.model.config.timestep
+    padded = np.zeros((-(-len(features) // window) * window, features.shape[1]), np.float32)
+    padded[:len(features)] = (features - recognizer.mean) / recognizer.std
+    batch = torch.from_numpy(padded).view(-1, window, features.shape[1]).to(recognizer.device)
+    with torch.inference_mode():
+        indices = recognizer.model(batch).argmax(-1).flatten()[:len(features)].cpu().numpy()
+    return Counter(recognizer.vocab[i] for i in indices)
 
 
 def compare_t5_tokenizers(tokenizer: tp.Any, spiece: Path,

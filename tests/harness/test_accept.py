@@ -1,6 +1,8 @@
 """The acceptance run refuses, in one line and with status 1, when the real weights are absent."""
 from __future__ import annotations
 
+import numpy as np
+
 from devtools.accept import EXPECTED_KEYS, main
 
 
@@ -46,3 +48,19 @@ def test_t5_check_passes_when_both_tokenizers_agree_and_names_each_difference(tm
     text, ours, published = next(d for d in different if d[0] == "bossa nova")
     assert ours == tokenizer("bossa nova")["input_ids"] and ours != published and published[-1] == 1
     assert len(T5_DESCRIPTIONS) >= 12 and any(ord(c) > 0xFFFF for t in T5_DESCRIPTIONS for c in t)
+
+
+def test_silence_report_counts_what_the_network_itself_says():
+    import torch
+
+    from btc.model import BTC, BTCConfig
+    from btc.recognizer import ChordRecognizer
+    from devtools.accept import silence_labels
+
+    torch.manual_seed(0)
+    recognizer = ChordRecognizer(BTC(BTCConfig(hidden_size=32, num_layers=1, total_key_depth=32,
+                                               total_value_depth=32, filter_size=32, num_chords=25)), -5.0, 2.0)
+    heard = silence_labels(recognizer)
+    assert sum(heard.values()) == 324  # 30 s: three 10 s chunks of 108 frames
+    # A random network names chords on silence; the product's reading says N all the same.
+    assert set(heard) != {"N"} and set(recognizer.read(np.zeros(30 * 22050, np.float32), 22050)) == {"N"}
