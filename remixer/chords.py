@@ -324,7 +324,7 @@ def reading_chroma(segments: Sequence[ChordSegment], duration: float) -> np.ndar
     for segment, end in zip(segments, ends):
         rows[first:end] = label_to_chroma(segment.label)
         first = max(first, end)
-    if ends[-1] == 0:  # a reading shorter than half a frame still shows its chord
+    if ends[-1] == 0:  # a reading shorter than half a frame still fills the one frame a window needs
         rows[0] = label_to_chroma(segments[0].label)
     padded = np.pad(rows, ((DENOISE_FRAMES // 2, DENOISE_FRAMES // 2), (0, 0)))
     votes = np.lib.stride_tricks.sliding_window_view(padded, DENOISE_FRAMES, axis=0).sum(axis=-1)
