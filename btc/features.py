@@ -5,7 +5,7 @@ chunks of 22 050 Hz audio and concatenates them: each full chunk gives 108 frame
 chunk ``c`` centred on sample ``c·220500 + i·2048``, and its chord times count frames as
 ``k · 10/108`` s. The chord models were trained on chords read that way, so the frames are kept:
 all full chunks go through ONE batched CQT call (one filter bank, bit-identical to chunk by chunk),
-the last, shorter chunk through a second, as published. Only a last chunk shorter than librosa's
+a last, shorter chunk through a second, as published. Only a last chunk shorter than librosa's
 lowest octave needs (1.5 s) is zero padded, its extra frames dropped.
 """
 from __future__ import annotations
@@ -67,13 +67,14 @@ def cqt_features(wav_mono: np.ndarray, sample_rate: int) -> np.ndarray:
     if sample_rate != SAMPLE_RATE:
         wav = librosa.resample(wav, orig_sr=int(sample_rate), target_sr=SAMPLE_RATE)
     # The published loop cuts chunks while MORE than a chunk is left: the last one holds 1 to
-    # CHUNK_SAMPLES samples.
-    full = (len(wav) - 1) // CHUNK_SAMPLES
+    # CHUNK_SAMPLES samples; when it is whole (a 30 s window) it joins the batch.
+    full = len(wav) // CHUNK_SAMPLES
     parts = []
     if full:
         chunks = _cqt(wav[:full * CHUNK_SAMPLES].reshape(full, CHUNK_SAMPLES))
         parts.append(chunks.transpose(0, 2, 1).reshape(-1, N_BINS))
-    parts.append(_cqt_of_last(wav[full * CHUNK_SAMPLES:]).T)
+    if full * CHUNK_SAMPLES < len(wav):
+        parts.append(_cqt_of_last(wav[full * CHUNK_SAMPLES:]).T)
     return np.log(np.abs(np.concatenate(parts)) + 1e-6).astype(np.float32, copy=False)
 
 
