@@ -68,7 +68,7 @@ from devtools.synth import demo_song  # noqa: E402
 from remixer import audio as audio_io  # noqa: E402
 from remixer.analysis import Analyzer  # noqa: E402
 from remixer.beatsync import beat_sync, default_threshold  # noqa: E402
-from remixer.chords import segments_to_chroma  # noqa: E402
+from remixer.chords import reading_chroma  # noqa: E402
 from remixer.generation import GenerationParams, Generator  # noqa: E402
 from remixer.mixing import mix  # noqa: E402
 from remixer.musicgen.loaders import load_chord_model  # noqa: E402
@@ -254,7 +254,7 @@ class ReferenceWindowChords:
             stems = self.separator.separate(piece, GENERATION_RATE)
             source = (stems.vocals + stems.bass + stems.other).mean(axis=0, keepdims=True)
             segments = reference_segments(self.recognizer, source, GENERATION_RATE)
-            return segments_to_chroma(segments, duration=duration, start=0.0)
+            return reading_chroma(segments, duration)
 
 
 def reference_remix(store: WeightsStore, analyzer: Analyzer, song_path: Path, workdir: Path,

@@ -1,28 +1,38 @@
-"""BTC input features: log-magnitude constant-Q transform of the whole song in one pass.
+"""BTC input features: log-magnitude constant-Q transform on the published 10 s chunk grid.
 
-The reference computes the CQT on consecutive 10 s chunks and concatenates them, which costs one
-CQT set-up per chunk and leaves a seam every 108 frames; one pass over the song gives the same
-frames without seams (frame ``k`` is centred on sample ``k·2048`` at 22 050 Hz).
+The published conditioner (``ChordExtractor.forward``) computes the CQT of consecutive 10 s
+chunks of 22 050 Hz audio and concatenates them: each full chunk gives 108 frames, frame ``i`` of
+chunk ``c`` centred on sample ``c·220500 + i·2048``, and its chord times count frames as
+``k · 10/108`` s. The chord models were trained on chords read that way, so the frames are kept:
+all full chunks go through ONE batched CQT call (one filter bank, bit-identical to chunk by chunk),
+a last, shorter chunk through a second, as published. Only a last chunk shorter than librosa's
+lowest octave needs (1.5 s) is zero padded, its extra frames dropped.
 """
 from __future__ import annotations
 
 import librosa
 import numpy as np
 
-__all__ = ["SAMPLE_RATE", "HOP_LENGTH", "N_BINS", "BINS_PER_OCTAVE", "FRAME_SECONDS", "cqt_features"]
+__all__ = ["SAMPLE_RATE", "HOP_LENGTH", "N_BINS", "BINS_PER_OCTAVE", "CHUNK_SAMPLES", "CHUNK_FRAMES",
+           "FRAME_SECONDS", "cqt_features", "frame_times"]
 
 SAMPLE_RATE = 22050
 HOP_LENGTH = 2048
 N_BINS = 144
 BINS_PER_OCTAVE = 24
-FRAME_SECONDS = HOP_LENGTH / SAMPLE_RATE
+# The published chunk (``inst_len`` 10 s) and its frames; 108 frames are also one BTC window.
+CHUNK_SAMPLES = 10 * SAMPLE_RATE
+CHUNK_FRAMES = 1 + CHUNK_SAMPLES // HOP_LENGTH
+# The published time of a frame step (``feature_per_second = inst_len / timestep``): frame ``k``
+# of a reading is labelled ``k · FRAME_SECONDS``, which restarts exactly at each chunk.
+FRAME_SECONDS = 10.0 / CHUNK_FRAMES
 # librosa's lowest CQT octave is computed on a 64x downsampled signal and warns (or refuses)
 # when that is shorter than its FFT; shorter input is zero padded and the extra frames dropped.
 _MIN_SAMPLES = 2**15
 
 
 def cqt_features(wav_mono: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Log-CQT features of a mono waveform, as BTC was trained on.
+    """Log-CQT features of a mono waveform, as BTC was trained on and the published code read.
 
     Parameters
     ----------
@@ -33,9 +43,9 @@ def cqt_features(wav_mono: np.ndarray, sample_rate: int) -> np.ndarray:
 
     Returns
     -------
-    features : np.ndarray [shape=(1 + samples_22k // 2048, 144), dtype=float32]
-        ``ln(|CQT| + 1e-6)``, 144 bins at 24 per octave from C1, hop 2048, frame ``k`` at
-        ``k · 2048 / 22050`` s.
+    features : np.ndarray [shape=(frames, 144), dtype=float32]
+        ``ln(|CQT| + 1e-6)``, 144 bins at 24 per octave from C1, hop 2048, on the chunk grid of
+        :func:`frame_times`: 108 frames per full 10 s chunk, then the last chunk's.
 
     Raises
     ------
@@ -56,10 +66,32 @@ def cqt_features(wav_mono: np.ndarray, sample_rate: int) -> np.ndarray:
         raise ValueError(f"audio contains {int((~np.isfinite(wav)).sum())} NaN/Inf samples")
     if sample_rate != SAMPLE_RATE:
         wav = librosa.resample(wav, orig_sr=int(sample_rate), target_sr=SAMPLE_RATE)
-    frames = 1 + len(wav) // HOP_LENGTH
-    if len(wav) < _MIN_SAMPLES:
-        wav = np.pad(wav, (0, _MIN_SAMPLES - len(wav)))
-    cqt = librosa.cqt(
-        wav, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, n_bins=N_BINS, bins_per_octave=BINS_PER_OCTAVE
-    )
-    return np.log(np.abs(cqt[:, :frames]) + 1e-6).T.astype(np.float32, copy=False)
+    # The published loop cuts chunks while MORE than a chunk is left: the last one holds 1 to
+    # CHUNK_SAMPLES samples; when it is whole (a 30 s window) it joins the batch.
+    full = len(wav) // CHUNK_SAMPLES
+    parts = []
+    if full:
+        chunks = _cqt(wav[:full * CHUNK_SAMPLES].reshape(full, CHUNK_SAMPLES))
+        parts.append(chunks.transpose(0, 2, 1).reshape(-1, N_BINS))
+    if full * CHUNK_SAMPLES < len(wav):
+        parts.append(_cqt_of_last(wav[full * CHUNK_SAMPLES:]).T)
+    return np.log(np.abs(np.concatenate(parts)) + 1e-6).astype(np.float32, copy=False)
+
+
+def frame_times(frames: int) -> np.ndarray:
+    """Where in the audio (seconds) the first ``frames`` feature frames are centred: frame ``i`` of
+    chunk ``c`` at ``10·c + i·2048/22050``, a little after its published label ``k · FRAME_SECONDS``."""
+    index = np.arange(frames)
+    return (index // CHUNK_FRAMES) * (CHUNK_SAMPLES / SAMPLE_RATE) + (index % CHUNK_FRAMES) * (
+        HOP_LENGTH / SAMPLE_RATE)
+
+
+def _cqt(wav: np.ndarray) -> np.ndarray:
+    return librosa.cqt(wav, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, n_bins=N_BINS,
+                       bins_per_octave=BINS_PER_OCTAVE)
+
+
+def _cqt_of_last(wav: np.ndarray) -> np.ndarray:
+    if len(wav) >= _MIN_SAMPLES:
+        return _cqt(wav)
+    return _cqt(np.pad(wav, (0, _MIN_SAMPLES - len(wav))))[:, :1 + len(wav) // HOP_LENGTH]

@@ -1,18 +1,19 @@
 """Audio → chord segments with a BTC checkpoint, and their MIREX ``.lab`` / JSON forms.
 
-Differences from the reference pipeline, all deliberate:
+Chords are read as the published MusicGen Chord conditioner read them (``ChordExtractor``),
+frame for frame:
 
-* one CQT over the whole song and all 108-frame windows in one batch (not 10 s chunks, batch 1);
-* padding only up to the next multiple of 108 frames (the reference adds a whole empty window
-  when the length is already a multiple);
-* timestamps use the true CQT hop, 2048/22050 ≈ 0.09288 s per frame. The reference's
-  10/108 ≈ 0.09259 s only fits its chunked features (108 frames per 10 s chunk, the hop grid
-  restarting at every chunk); on one-pass features it would drift early by 0.3 % (0.56 s after
-  three minutes). Frame ``k`` is centred on ``k·hop``, so a chord change between frames ``k−1``
-  and ``k`` is placed at ``(k − ½)·hop``; the first segment starts at 0 and the last ends at the
-  audio's duration;
-* frames whose loudest CQT bin is below 1e-3 (digital silence, roughly under −80 dBFS) are ``N``
-  whatever the network says, so silence never yields a chord.
+* features on the published 10 s CQT chunk grid (:mod:`btc.features`), each chunk one 108-frame
+  BTC window, so the model's context restarts at every chunk;
+* a change of label at frame ``k`` starts a segment at ``k · 10/108`` s, the published time
+  (the frame's centre is up to 31 ms later within its chunk; the grid restarts every 10 s, so
+  nothing drifts); the first segment starts at 0 and the last ends at the audio's duration.
+
+Differences, all deliberate and without effect on the labels: all windows go through the model
+in one batch (not one by one), and padding reaches only the next multiple of 108 frames (the
+reference adds a whole empty window when the length is already one). Frames whose loudest CQT
+bin is below 1e-3 (digital silence, roughly under −80 dBFS) are ``N`` whatever the network says,
+so silence never yields a chord.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from .features import FRAME_SECONDS, cqt_features
 from .labels import VOCAB_25, VOCAB_170, ChordSegment
 from .model import BTC
 
-__all__ = ["ChordRecognizer"]
+__all__ = ["ChordRecognizer", "frame_segments"]
 
 _VOCABS = {len(VOCAB_25): VOCAB_25, len(VOCAB_170): VOCAB_170}
 _SILENT_LOG_MAGNITUDE = float(np.log(1e-3))
@@ -156,20 +157,15 @@ class ChordRecognizer:
         indices[features.max(axis=1) < _SILENT_LOG_MAGNITUDE] = self._no_chord
         return indices
 
-    def recognize(self, wav: np.ndarray, sample_rate: int) -> list[ChordSegment]:
-        """Chord segments of a song.
+    def read(self, wav: np.ndarray, sample_rate: int) -> tuple[str, ...]:
+        """The chord label of every feature frame of a song, frame ``k`` labelled at
+        ``k · btc.features.FRAME_SECONDS`` s as published (see :func:`frame_segments`).
 
         Parameters
         ----------
         wav : np.ndarray [shape=(samples,) or (channels, samples)]
             Float audio; channels are averaged to mono.
         sample_rate : int
-
-        Returns
-        -------
-        segments : list of ChordSegment
-            Consecutive, non-overlapping, covering 0 … duration; a change of label starts a new
-            segment. Silence gives ``[ChordSegment(0, duration, 'N')]``.
 
         Raises
         ------
@@ -189,19 +185,19 @@ class ChordRecognizer:
             wav = wav.mean(axis=0)
         elif wav.ndim != 1:
             raise ValueError(f"audio must be shaped (samples,) or (channels, samples), got {wav.shape}")
-        indices = self.frame_labels(cqt_features(wav, sample_rate))
-        duration = len(wav) / sample_rate
-        changes = np.flatnonzero(np.diff(indices)) + 1
-        starts = np.concatenate([[0], changes])
-        ends = np.concatenate([changes, [len(indices)]])
-        return [
-            ChordSegment(
-                start=0.0 if start == 0 else min((start - 0.5) * FRAME_SECONDS, duration),
-                end=duration if end == len(indices) else min((end - 0.5) * FRAME_SECONDS, duration),
-                label=self.vocab[indices[start]],
-            )
-            for start, end in zip(starts.tolist(), ends.tolist())
-        ]
+        return tuple(self.vocab[i] for i in self.frame_labels(cqt_features(wav, sample_rate)))
+
+    def recognize(self, wav: np.ndarray, sample_rate: int) -> list[ChordSegment]:
+        """Chord segments of a song (:meth:`read`, then :func:`frame_segments`).
+
+        Returns
+        -------
+        segments : list of ChordSegment
+            Consecutive, non-overlapping, covering 0 … duration; a change of label starts a new
+            segment. Silence gives ``[ChordSegment(0, duration, 'N')]``.
+        """
+        duration = np.shape(wav)[-1] / sample_rate
+        return frame_segments(self.read(wav, sample_rate), end=duration)
 
     @staticmethod
     def to_lab(segments: Sequence[ChordSegment]) -> str:
@@ -212,3 +208,27 @@ class ChordRecognizer:
     def to_json(segments: Sequence[ChordSegment]) -> str:
         """JSON list of ``{"start", "end", "label"}`` objects."""
         return json.dumps([{"start": s.start, "end": s.end, "label": s.label} for s in segments])
+
+
+def frame_segments(labels: Sequence[str], end: float) -> list[ChordSegment]:
+    """Segments of per-frame labels, timed as the published reading times them.
+
+    A change of label at frame ``k`` starts a segment at ``k · FRAME_SECONDS``
+    (``time_unit * (n_timestep * t + i)`` in the published ``ChordExtractor.forward``); the
+    first starts at 0 and the last ends at ``end`` (the published lines end after the last frame,
+    ``len(labels) · FRAME_SECONDS``; a song's duration is at most that).
+
+    Raises
+    ------
+    ValueError
+        No labels, or ``end`` before the last change.
+    """
+    if not labels:
+        raise ValueError("no frames to make chord segments of")
+    changes = [k for k in range(1, len(labels)) if labels[k] != labels[k - 1]]
+    starts = [0.0, *(k * FRAME_SECONDS for k in changes)]
+    if end < starts[-1] - 1e-6:
+        raise ValueError(f"segments cannot end at {end} s, before the last change at {starts[-1]:.3f} s")
+    bounds = [*starts, max(end, starts[-1])]
+    firsts = [0, *changes]
+    return [ChordSegment(bounds[i], bounds[i + 1], labels[firsts[i]]) for i in range(len(firsts))]

@@ -6,12 +6,21 @@ Run it (``make accept`` or ``python -m devtools.accept``) on a machine where
 1. **Strict loads.** Every MusicGen Chord checkpoint on disk loads with ``strict=True`` and holds
    the published key count (619 mono, 627 stereo).
 2. **BTC copies.** The 170-class BTC inside each checkpoint (the one chord models run) against
-   ``btc_model_large_voca.pt``: equal or different, reported (:func:`btc_copy_report`).
+   ``btc_model_large_voca.pt``: equal or different, reported (:func:`btc_copy_report`); and
+   what that BTC reads on 30 s of digital silence, where the product reads ``N`` whatever the
+   network says (:func:`silence_labels`).
 3. **Chords reach the output.** 8 s generated with text chords and 8 s with chords read from a
    synthesized song (:mod:`devtools.synth`); madmom's chord recogniser (its shipped pretrained
    model, 25 classes) reads the output back, and its agreement with the chords asked for is
    reported (mir_eval ``majmin``, time-weighted; random weights would score near chance).
-4. **One full remix** of a 30 s synthesized song with stage timings (on the GPU when present).
+4. **T5 tokenisation.** The published models tokenised descriptions with transformers 4.x's slow
+   sentencepiece ``T5Tokenizer``; transformers 5 loads t5-base's ``tokenizer.json``. Every
+   description shape we send (prompt, time signature, both bpm suffixes, punctuation, accents,
+   emoji, odd whitespace) must get the same ids from the product's tokenizer as from
+   ``spiece.model`` read by sentencepiece itself (the slow tokenizer's ids: its pieces, then
+   ``</s>``); a difference fails the run (:func:`compare_t5_tokenizers`). The real files are not
+   reachable where the tests run, so this check lives here.
+5. **One full remix** of a 30 s synthesized song with stage timings (on the GPU when present).
 
 Without the weights it says so in one line and exits with status 1. It is not part of
 ``make test``. Files go to a temporary directory (``--keep DIR`` keeps the outputs there).
@@ -24,6 +33,7 @@ import sys
 import tempfile
 import time
 import typing as tp
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +48,8 @@ from remixer.weights import WeightsError, WeightsStore
 if tp.TYPE_CHECKING:
     import torch
 
-__all__ = ["EXPECTED_KEYS", "ChordAgreement", "BTCCopies", "compare_btc_copies", "btc_copy_report", "main"]
+__all__ = ["EXPECTED_KEYS", "T5_DESCRIPTIONS", "ChordAgreement", "BTCCopies", "compare_btc_copies",
+           "btc_copy_report", "compare_t5_tokenizers", "silence_labels", "main"]
 
 # Published key counts (checkpoint-formats.md): LM + output projections + the 221 BTC keys.
 EXPECTED_KEYS = {"chord": 619, "chord-large": 619, "stereo-chord": 627, "stereo-chord-large": 627}
@@ -48,6 +59,15 @@ SEPARATE_BTC = "btc-model-large-voca"
 PROGRESSION = "C G A:min F"
 BPM = 120.0
 SECONDS = 8.0
+# Descriptions as the product builds them (remixer.pipeline: _with_bpm, _chord_description), and
+# what clients type into them.
+T5_DESCRIPTIONS = (
+    "bossa nova", "bossa nova, bpm : 90", "bpm : 128", "k pop, 4/4, bpm : 140.0", "4/4",
+    "lofi hip hop, 6/8, bpm : 92.5", "jazz trio: brushes, upright bass; swing!", "80's synth-pop (dark)",
+    "Café crème, naïve señor, Björk-style, Ångström", "Schön & süß — «très» ‘nice’ “quotes”",
+    "lofi 🎵 beats 🔥🔥", "ＦＵＬＬ　ｗｉｄｔｈ ｔｅｘｔ", "double  spaces,\ttabs\nand newlines ",
+    "  leading and trailing  ", "UPPER lower MiXeD 123 4.5 -7 +3 100%", "",
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +114,7 @@ def main(argv: tp.Sequence[str] | None = None) -> int:
 def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -> int:
     import torch
 
-    from remixer.chords import AudioChords, TextChords
+    from remixer.chords import TextChords, read_window_chords
     from remixer.generation import GenerationParams
     from remixer.pipeline import Models, Pipeline, _chord_description
     from remixer.requests import RemixRequest, Sampling
@@ -118,16 +138,28 @@ def _run(store: WeightsStore, version: str, device: str | None, workdir: Path) -
     for line in btc_copy_report(store):
         print(f"[btc] {line}")
 
+    heard = silence_labels(models.chord_recognizer(version, large_voca=True))
+    print(f"[btc] 30 s of digital silence: the network reads {dict(heard.most_common())} "
+          f"(the product reads N there)")
     generator = models.generators.get(version)
+    tokenizer = generator.model.lm.condition_provider.conditioners["description"].t5_tokenizer
+    differences = compare_t5_tokenizers(tokenizer, store.path("t5-base-spiece"))
+    failures += bool(differences)
+    print(f"[t5] {len(T5_DESCRIPTIONS)} descriptions: " + (
+        "the same ids as the published sentencepiece tokenizer" if not differences else
+        f"{len(differences)} DIFFERENT, e.g. {differences[0][0]!r}: ours {differences[0][1]}, "
+        f"published {differences[0][2]}"))
     reader = _MadmomChords()
     song = demo_song(12.0, bpm=BPM, sample_rate=44_100)
     stems = models.separator.separate(song.audio, song.sample_rate)
-    heard_in_song = models.chord_recognizer(version, large_voca=True).recognize(stems.chord_source,
-                                                                                song.sample_rate)
+    recognizer = models.chord_recognizer(version, large_voca=True)
+    heard_in_song = recognizer.recognize(stems.chord_source, song.sample_rate)
     requests = {
         "text chords": (TextChords(PROGRESSION, BPM),
                         ChordTimeline.from_text(PROGRESSION, BPM, "4/4").segments(SECONDS)),
-        "audio chords": (AudioChords(heard_in_song), _cut(heard_in_song, SECONDS)),
+        "audio chords": (read_window_chords(recognizer, stems.chord_source, song.sample_rate, [0.0],
+                                            duration=SECONDS, window=generator.window),
+                         _cut(heard_in_song, SECONDS)),
     }
     for what, (chords, asked) in requests.items():
         description = _chord_description("pop, piano and bass", "4/4", BPM)
@@ -214,6 +246,43 @@ def btc_copy_report(store: WeightsStore) -> list[str]:
         except ValueError as exc:
             lines.append(f"{name}: BTC copy not readable: {exc}")
     return lines
+
+
+def silence_labels(recognizer: tp.Any, seconds: float = 30.0) -> Counter:
+    """What ``recognizer``'s network says, frame by frame, on digital silence (no ``N`` override)."""
+    import torch
+
+    from btc.features import cqt_features
+
+    features = cqt_features(np.zeros(int(seconds * 22050), np.float32), 22050)
+    window = recognizer.model.config.timestep
+    padded = np.zeros((-(-len(features) // window) * window, features.shape[1]), np.float32)
+    padded[:len(features)] = (features - recognizer.mean) / recognizer.std
+    batch = torch.from_numpy(padded).view(-1, window, features.shape[1]).to(recognizer.device)
+    with torch.inference_mode():
+        indices = recognizer.model(batch).argmax(-1).flatten()[:len(features)].cpu().numpy()
+    return Counter(recognizer.vocab[i] for i in indices)
+
+
+def compare_t5_tokenizers(tokenizer: tp.Any, spiece: Path,
+                          texts: tp.Sequence[str] = T5_DESCRIPTIONS) -> list[tuple[str, list[int], list[int]]]:
+    """The descriptions whose ids differ: ``(text, ours, published)`` for each.
+
+    ``tokenizer`` is the product's (what the T5 conditioner calls); the published ids are the
+    slow ``T5Tokenizer``'s of transformers 4.31 (sakemin/cog-musicgen-chord's cog.yaml pins
+    ``transformers>=4.31.0``; audiocraft's ``T5Conditioner`` loads ``T5Tokenizer``): the
+    sentencepiece pieces of the text, then ``</s>``.
+    """
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(spiece))
+    different = []
+    for text in texts:
+        ours = list(tokenizer(text)["input_ids"])
+        published = [*processor.encode(text), processor.eos_id()]
+        if ours != published:
+            different.append((text, ours, published))
+    return different
 
 
 class _MadmomChords:

@@ -19,11 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Below this many beats a tempo estimate is a guess: one or two intervals may span a missed beat.
-MIN_BEATS_FOR_BPM = 3
-# Beat intervals further than this fraction from the median are gaps (missed beats) or
-# double-detections and must not bias the tempo.
-BPM_INLIER_TOLERANCE = 0.2
 # Median beat probability at the decoded beats: madmom gives 0.73-0.88 on synthetic songs (2 s to
 # 12 s, 76-150 BPM) and 0.01-0.09 on white/pink noise and a pure tone.
 MIN_CONFIDENCE = 0.2
@@ -58,7 +53,8 @@ class Beats:
     Attributes
     ----------
     bpm : float or None
-        Tempo in beats per minute (fractional), ``None`` when too few beats were found.
+        Tempo in beats per minute, ``None`` when too few beats were found. The analysers report
+        :func:`tempo_from_beats` (whole BPM, as All-In-One); a requested tempo may be fractional.
     beats : np.ndarray [shape=(n,)]
         Every beat time, downbeats included, increasing.
     downbeats : np.ndarray [shape=(m,)]
@@ -157,12 +153,15 @@ def empty_beats(backend: str) -> Beats:
                  beat_positions=np.zeros(0, dtype=np.int64), backend=backend)
 
 
-def robust_bpm(beats: np.ndarray) -> float | None:
-    """Tempo from beat times, robust to missed and spurious beats.
+def tempo_from_beats(beats: np.ndarray) -> int | None:
+    """The tempo All-In-One reports for beat times: the most common per-beat tempo, in whole BPM.
 
-    Intervals within ``BPM_INLIER_TOLERANCE`` of the median interval are averaged; the mean (not the
-    mode of integer BPMs, as All-In-One does) keeps the fractional tempo and averages out the
-    frame quantisation of individual beats.
+    Each interval between neighbouring beats gives a tempo ``60 / interval``, rounded to an
+    integer; the most frequent one wins (``allin1.postprocessing.tempo.estimate_tempo_from_beats``,
+    which ``allin1.analyze`` reports as ``bpm``, the number the published Remixer put in its
+    description). Both backends use it, so a 90 BPM song reads ``bpm : 90`` whichever analysed it;
+    a mean interval would land a hair under (89.996) and print 89. The mode also ignores a
+    missed or doubled beat, which adds one odd interval.
 
     Parameters
     ----------
@@ -171,17 +170,17 @@ def robust_bpm(beats: np.ndarray) -> float | None:
 
     Returns
     -------
-    bpm : float or None
-        ``None`` with fewer than ``MIN_BEATS_FOR_BPM`` beats.
+    bpm : int or None
+        ``None`` with fewer than 2 beats (no interval), as All-In-One.
     """
-    if beats.size < MIN_BEATS_FOR_BPM:
-        return None
+    beats = np.asarray(beats, dtype=np.float64)
     intervals = np.diff(beats)
-    median = float(np.median(intervals))
-    if median <= 0:
+    if intervals.size == 0 or not np.all(intervals > 0):
         return None
-    inliers = intervals[np.abs(intervals - median) <= BPM_INLIER_TOLERANCE * median]
-    return 60.0 / float(np.mean(inliers))
+    counts = np.bincount(np.round(60.0 / intervals).astype(np.int64))
+    # All-In-One ranks the tempi by their share with a descending argsort; equal shares are
+    # ordered as numpy's argsort leaves them, reproduced here by the same call.
+    return int(np.argsort(counts / counts.sum())[-1])
 
 
 def beats_from_activations(activations: np.ndarray, fps: float, *,
@@ -191,7 +190,7 @@ def beats_from_activations(activations: np.ndarray, fps: float, *,
     """Decode frame-wise beat/downbeat probabilities into beats, downbeats and tempo.
 
     Uses madmom's ``DBNDownBeatTrackingProcessor`` (a bar-pointer HMM that picks the best of the
-    given bar lengths) and :func:`robust_bpm`.
+    given bar lengths) and :func:`tempo_from_beats`.
 
     Parameters
     ----------
@@ -265,5 +264,6 @@ def beats_from_activations(activations: np.ndarray, fps: float, *,
     if np.median(activations[frames, 0]) < min_confidence:
         return empty_beats(backend)
     positions = decoded[:, 1].astype(np.int64)
-    return Beats(bpm=robust_bpm(times), beats=times, downbeats=times[positions == 1],
+    bpm = tempo_from_beats(times)
+    return Beats(bpm=None if bpm is None else float(bpm), beats=times, downbeats=times[positions == 1],
                  beat_positions=positions, backend=backend)

@@ -2,27 +2,39 @@
 
 MusicGen Chord's conditioner reads one multi-hot chroma ``[235, 12]`` per 30 s generation window
 (an STFT hop of 4096 samples at 32 kHz gives ``1 + 960000 // 4096 = 235`` frames). Two sources
-fill it: chord segments recognised by BTC in the song (:class:`AudioChords`,
-:func:`segments_to_chroma`), and a typed progression with a tempo and time signature
+fill it: chords read from audio afresh for every window (:class:`WindowChords`, built by
+:func:`read_window_chords`), and a typed progression with a tempo and time signature
 (:class:`TextChords`, :func:`text_chords_to_chroma`). Each source gives the chroma of any window
 of the output (``source.chroma(start=..., duration=...)``), so a generator asks for window after
 window without knowing which kind it holds.
 
-One grid for both sources
-    The reference put audio chords on ``235 / 30`` frames per second and text chords on
-    ``32000 / 4096 = 7.8125``, yet fed both into the same 235-frame window, so text progressions
-    ran 0.3 % slow against the audio they conditioned. Here both use one absolute grid of
-    :data:`AUDIO_FRAME_RATE`: frame ``j`` spans ``[j, j + 1) / rate`` seconds and shows the chord
-    sounding at its centre ``(j + 0.5) / rate``. That is the grid the model was trained on (audio
-    chords), a window holds exactly 235 frames per 30 s, and the 18 s extension stride is exactly
-    141 frames, so the chroma of window ``k`` (``start = 18 * k``) is bit for bit frames
-    ``141 * k ...`` of one long grid. :data:`TEXT_FRAME_RATE` can be passed as ``frame_rate`` to
-    reproduce the reference's text grid.
+Audio chords, as the published conditioner read them
+    The published ``ChordExtractor`` ran BTC on each window's own 30 s of audio (the song looped,
+    ``positions % wav_length``, past its end), one reading per 30 s clip, as in training. So does
+    :func:`read_window_chords`, on the stems the pipeline already has: BTC's 10 s chunks and its
+    context restart at every window start. One reading becomes chroma by the published rule
+    (:func:`reading_chroma`): a chord from ``s`` to ``e`` seconds fills frames
+    ``round(s / (30/235))`` to ``round(e / (30/235))`` (times to the millisecond, as its text
+    lines had them), ``X`` is -1 in every pitch class and ``N`` 0, and the 7-frame majority vote
+    pads the reading's edges with zeros. A reading shorter than the window (an output of at most
+    one window, read from a shorter source) is tiled, as ``match_len_on_eval`` did
+    (:func:`fit_to_window`).
+
+Text chords on the audio grid
+    The reference put text chords on ``32000 / 4096 = 7.8125`` frames per second, yet fed them into
+    the same 235-frame window, so text progressions ran 0.3 % slow against the audio they
+    conditioned. Here they use one absolute grid of :data:`AUDIO_FRAME_RATE`: frame ``j`` spans
+    ``[j, j + 1) / rate`` seconds and shows the chord sounding at its centre ``(j + 0.5) / rate``.
+    That is the grid the model was trained on (audio chords), a window holds exactly 235 frames
+    per 30 s, and the 18 s extension stride is exactly 141 frames, so the chroma of window ``k``
+    (``start = 18 * k``) is bit for bit frames ``141 * k ...`` of one long grid.
+    :data:`TEXT_FRAME_RATE` can be passed as ``frame_rate`` to reproduce the reference's text grid.
 
 Exact chord times
-    Every chord boundary is computed directly from its bar index, ``(bar + i / n) * bar_seconds``,
-    and every frame is looked up independently from its centre time, so nothing accumulates: no
-    rounding carry, no drift over long progressions, no frame count that can reach zero and stall.
+    Every text chord boundary is computed directly from its bar index, ``(bar + i / n) *
+    bar_seconds``, and every frame is looked up independently from its centre time, so nothing
+    accumulates: no rounding carry, no drift over long progressions, no frame count that can reach
+    zero and stall.
 
 Beat unit
     ``bpm`` counts the beats the time signature's numerator counts, so a bar lasts
@@ -38,19 +50,22 @@ Null condition
 """
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
+from btc.features import FRAME_SECONDS
 from btc.labels import ChordSegment, label_to_chroma, parse_chord_text
+from btc.recognizer import ChordRecognizer, frame_segments
 from remixer.requests import InputError, is_number, parse_time_signature, validate_bpm
+from remixer.transform import Transform, transform_chords
 
 __all__ = [
     "AUDIO_FRAME_RATE",
-    "AudioChords",
     "Chords",
     "CHROMA_FRAMES",
     "DENOISE_FRAMES",
@@ -58,18 +73,24 @@ __all__ = [
     "WINDOW_SECONDS",
     "ChordTimeline",
     "TextChords",
+    "WindowChords",
+    "WindowReading",
     "fit_to_window",
     "frame_times",
     "null_chroma",
-    "segments_to_chroma",
+    "read_window_chords",
+    "reading_chroma",
     "text_chords_to_chroma",
 ]
+
+logger = logging.getLogger(__name__)
 
 CHROMA_FRAMES = 235
 WINDOW_SECONDS = 30.0
 AUDIO_FRAME_RATE = CHROMA_FRAMES / WINDOW_SECONDS
 TEXT_FRAME_RATE = 32000 / 4096
-# A pitch class stays on when it is on in at least 4 of the 7 frames around it (BTC post-filter).
+# A pitch class stays on when its 7-frame mean exceeds 0.5 (the published post-filter): on in at
+# least 4 of the 7 frames around it, an X frame (-1) counting against.
 DENOISE_FRAMES = 7
 
 
@@ -235,7 +256,8 @@ def text_chords_to_chroma(
     -------
     chroma : np.ndarray [shape=(round(duration * frame_rate), 12), dtype=float32]
         Each frame holds the 0/1 pitch classes of the chord at its centre; ``N`` and ``X`` are
-        all zero.
+        all zero (a typed ``X`` reaches the model as the audio chords' ``X`` did in training:
+        their denoising never lets -1 through).
 
     Raises
     ------
@@ -263,87 +285,52 @@ def text_chords_to_chroma(
     return table[timeline.index_at(times)]
 
 
-def segments_to_chroma(
-    segments: Sequence[ChordSegment],
-    *,
-    duration: float,
-    start: float = 0.0,
-    frame_rate: float = AUDIO_FRAME_RATE,
-    denoise: bool = True,
-    loop: float | None = None,
-) -> np.ndarray:
-    """Multi-hot chroma of recognised chord segments for the window ``[start, start + duration)``.
+def reading_chroma(segments: Sequence[ChordSegment], duration: float) -> np.ndarray:
+    """The chroma the published conditioner made of one reading, for a window of ``duration`` s.
 
-    A frame takes the pitch classes of every segment whose ``[start, end)`` holds the frame centre;
-    frames no segment covers, ``N`` and ``X`` are all zero (the reference's ``X = -1`` was switched
-    off by its denoising anyway). Denoising is the reference BTC post-filter: per pitch class, a
-    7-frame centred moving average thresholded at 0.5, i.e. on in at least 4 of the 7 frames.
-    It reads the real neighbours across window edges (zeros only before ``t = 0`` and after the
-    last segment), so a window is exactly the matching slice of a longer call.
-
-    With ``loop``, the segments describe a source of that many seconds that repeats end to end
-    from ``t = 0`` (the published model loops a chord source shorter than its output,
-    ``positions % wav_length``): time ``t`` shows the chord at ``t mod loop``, and denoising reads
-    across each seam into the next repetition.
+    The published ``ChordExtractor.forward`` (``sakemin/cog-musicgen-remixer``,
+    ``audiocraft/modules/chord_chroma.py`` lines 130-167) wrote its chords as ``%.3f`` text lines
+    and filled frames ``round(start / timebin)`` to ``round(end / timebin)`` of each, with
+    ``timebin = duration / frames``, up to a window's frames; ``X`` is -1 in every pitch class,
+    ``N`` 0; then per pitch class the 7-frame mean, zero padded at both edges, must exceed 0.5.
 
     Parameters
     ----------
     segments : sequence of ChordSegment
-        Chords of the whole song with times in seconds, e.g. from ``btc.ChordRecognizer``.
+        One reading's chords, consecutive from 0 (seconds from the reading's start); the last
+        ends where the reading ends.
     duration : float
-        Window length in seconds (30 for a full MusicGen window = 235 frames).
-    start : float
-        Window start in seconds.
-    frame_rate : float
-        Chroma frames per second.
-    denoise : bool
-        Apply the 7-frame majority filter.
-    loop : float, optional
-        Length in seconds of the source the segments describe, to repeat it for as long as the
-        window asks; None: nothing after the last segment.
+        The window's seconds (30 for 235 frames).
 
     Returns
     -------
-    chroma : np.ndarray [shape=(round(duration * frame_rate), 12), dtype=float32], values 0/1
+    chroma : np.ndarray [shape=(frames, 12), dtype=float32], values 0/1
+        As many frames as the reading fills, at most the window's and at least one.
 
     Raises
     ------
     ValueError
-        Invalid window or ``loop``, a segment with non-finite or reversed times (named by index),
-        or an unreadable label (:class:`btc.labels.ChordSyntaxError`).
+        No segments, segments that are not consecutive from 0, an invalid duration or an
+        unreadable label (:class:`btc.labels.ChordSyntaxError`).
     """
-    first, count = _window_frames(duration, start, frame_rate)
-    if loop is not None and (not is_number(loop) or loop <= 0):
-        raise ValueError(f"loop must be a positive number of seconds, got {loop!r}")
-    pad = DENOISE_FRAMES // 2 if denoise else 0
-    times = _centres(first - pad, first + count + pad, frame_rate)
-    active = np.zeros((len(times), 12), dtype=bool)
-    pitches: dict[str, np.ndarray] = {}
-    for index, segment in enumerate(segments):
-        if not (is_number(segment.start) and is_number(segment.end)) or segment.end < segment.start:
-            raise ValueError(
-                f"chord segment {index} ({segment.label!r}) has invalid times "
-                f"{segment.start!r}..{segment.end!r} s: need finite start <= end"
-            )
-        if segment.label not in pitches:
-            pitches[segment.label] = _multi_hot(segment.label) > 0
-    for offset in _repetitions(loop, times[0], times[-1]):
-        for segment in segments:
-            # A segment reaching past the loop's end would overlap the next repetition.
-            end = segment.end if loop is None else min(segment.end, loop)
-            low, high = np.searchsorted(times, (segment.start + offset, end + offset), side="left")
-            active[low:high] |= pitches[segment.label]
-    if denoise:
-        votes = np.lib.stride_tricks.sliding_window_view(active, DENOISE_FRAMES, axis=0).sum(axis=-1)
-        active = votes > DENOISE_FRAMES // 2
-    return active.astype(np.float32)
-
-
-def _repetitions(loop: float | None, first: float, last: float) -> list[float]:
-    """Start times of the repetitions of a ``loop``-second source that reach ``[first, last]``."""
-    if loop is None:
-        return [0.0]
-    return [k * loop for k in range(max(0, math.floor(first / loop)), math.floor(last / loop) + 1)]
+    _, window = _window_frames(duration, 0.0, AUDIO_FRAME_RATE)
+    if not segments:
+        raise ValueError("a chord reading needs at least one segment")
+    if segments[0].start != 0 or any(a.end != b.start for a, b in zip(segments, segments[1:])) \
+            or not all(is_number(s.end) and s.end >= s.start for s in segments):
+        raise ValueError("a chord reading's segments must be consecutive from 0 s")
+    timebin = duration / window
+    ends = [min(round(round(s.end, 3) / timebin), window) for s in segments]
+    rows = np.zeros((max(ends[-1], 1), 12), dtype=np.int8)
+    first = 0
+    for segment, end in zip(segments, ends):
+        rows[first:end] = label_to_chroma(segment.label)
+        first = max(first, end)
+    if ends[-1] == 0:  # a reading shorter than half a frame still fills the one frame a window needs
+        rows[0] = label_to_chroma(segments[0].label)
+    padded = np.pad(rows, ((DENOISE_FRAMES // 2, DENOISE_FRAMES // 2), (0, 0)))
+    votes = np.lib.stride_tricks.sliding_window_view(padded, DENOISE_FRAMES, axis=0).sum(axis=-1)
+    return (votes > DENOISE_FRAMES / 2).astype(np.float32)
 
 
 def fit_to_window(chroma: np.ndarray, n_frames: int = CHROMA_FRAMES) -> np.ndarray:
@@ -396,42 +383,106 @@ class TextChords:
 
 
 @dataclass(frozen=True)
-class AudioChords:
-    """Chord segments recognised in an audio source, times on the output's timeline.
-
-    The source repeats end to end for as long as the output asks, as the published model loops
-    its chord source (``positions % wav_length``): a 10 s clip conditions all of a 45 s output.
+class WindowReading:
+    """The chords read for one generation window.
 
     Attributes
     ----------
-    segments : sequence of ChordSegment
-        The source's chords from its start (``btc.ChordRecognizer.recognize`` covers it whole).
-    length : float, optional
-        The source's seconds; default: the end of the last segment.
+    start : float
+        The window's start on the output timeline (s).
+    source_start, source_end : float
+        The seconds of the chord source that were read (past the source's end it looped).
+    segments : tuple of ChordSegment
+        The chords from the window's start, in output seconds (moved like the remix's timeline and
+        key); the last ends where the reading ends.
     """
 
-    segments: Sequence[ChordSegment]
-    length: Optional[float] = None
+    start: float
+    source_start: float
+    source_end: float
+    segments: tuple[ChordSegment, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view: what was read, and the chords on the output timeline (ms)."""
+        return {"read_from": [round(self.source_start, 3), round(self.source_end, 3)],
+                "chords": [{"start": round(self.start + s.start, 3), "end": round(self.start + s.end, 3),
+                            "label": s.label} for s in self.segments]}
+
+
+@dataclass(frozen=True)
+class WindowChords:
+    """Chords read from audio once per generation window (:func:`read_window_chords`)."""
+
+    readings: tuple[WindowReading, ...]
 
     def __post_init__(self) -> None:
-        if not self.segments:
-            raise ValueError("audio chords need at least one chord segment (N for no chord)")
-        length = self.loop_length
-        if not is_number(length) or length <= 0:
-            raise ValueError(f"the chord source must last > 0 seconds, got {length!r}")
+        if not self.readings:
+            raise ValueError("window chords need the reading of at least one window")
 
-    @property
-    def loop_length(self) -> float:
-        """Seconds after which the chord source repeats."""
-        return float(max(s.end for s in self.segments) if self.length is None else self.length)
+    def reading(self, start: float) -> WindowReading:
+        """The reading of the window that starts at ``start`` seconds."""
+        for reading in self.readings:
+            if math.isclose(reading.start, start, abs_tol=1e-6):
+                return reading
+        raise ValueError(f"no chords were read for a window at {start:g} s (read: "
+                         f"{', '.join(f'{r.start:g}' for r in self.readings)} s)")
 
     def chroma(self, *, start: float, duration: float) -> np.ndarray:
-        """Chroma of ``[start, start + duration)`` of the looped source (denoised like the reference)."""
-        return segments_to_chroma(self.segments, duration=duration, start=start, loop=self.loop_length)
+        """Chroma of the window at ``start`` (:func:`reading_chroma`; may be shorter than the window)."""
+        return reading_chroma(self.reading(start).segments, duration)
+
+
+def read_window_chords(recognizer: ChordRecognizer, source: np.ndarray, sample_rate: int,
+                       starts: Sequence[float], *, duration: float, window: float,
+                       transform: Transform = Transform()) -> WindowChords:
+    """Read the chords of every generation window from its own slice of ``source``.
+
+    As the published model: window ``k`` at ``start`` reads ``window`` seconds of the source from
+    ``start``, looping it past its end (``positions % wav_length``); an output of one window
+    (``duration <= window``) reads the source's first ``window`` seconds once, without looping,
+    and its chroma is tiled. BTC's reading restarts at each window's start.
+
+    Parameters
+    ----------
+    recognizer : btc.ChordRecognizer
+    source : np.ndarray [shape=(channels, samples)]
+        The chord source (vocals + bass + other) on the song's timeline and in its key.
+    sample_rate : int
+    starts : sequence of float
+        Window starts on the output timeline (s).
+    duration : float
+        The output's seconds.
+    window : float
+        The model's window (s).
+    transform : remixer.transform.Transform
+        The remix's tempo and key: window times map to ``start / ratio`` seconds of the source,
+        and the chords read come back scaled by the ratio and transposed.
+    """
+    if np.ndim(source) != 2 or np.shape(source)[1] == 0:
+        raise ValueError(f"the chord source must be shaped (channels, samples), got {np.shape(source)}")
+    length = source.shape[1]
+    whole = len(starts) == 1 and duration <= window
+    readings = []
+    for index, start in enumerate(starts):
+        first = int(round(start / transform.ratio * sample_rate))
+        count = int(round(window / transform.ratio * sample_rate))
+        piece = source[:, :count] if whole else np.take(source, range(first, first + count), axis=1,
+                                                        mode="wrap")
+        labels = recognizer.read(piece, sample_rate)
+        segments = transform_chords(frame_segments(labels, end=len(labels) * FRAME_SECONDS), transform)
+        reading = WindowReading(start, first / sample_rate, (first + piece.shape[1]) / sample_rate,
+                                tuple(segments))
+        readings.append(reading)
+        looped = not whole and first + count > length
+        logger.info("chords of window %d/%d (from %.2f s): read %.2f-%.2f s of the %.2f s source%s: %s",
+                    index + 1, len(starts), start, reading.source_start, reading.source_end,
+                    length / sample_rate, " (looped past its end)" if looped else "",
+                    " ".join(s.label for s in segments))
+    return WindowChords(tuple(readings))
 
 
 # What a chord model can be conditioned on: a typed progression or chords read from audio.
-Chords = Union[TextChords, AudioChords]
+Chords = Union[TextChords, WindowChords]
 
 
 def _multi_hot(label: str) -> np.ndarray:

@@ -1,6 +1,6 @@
 """MusicGen Chord / Melody generation: parameters, windowed sampling with moving chords, model cache.
 
-A request is a description plus at most one of: chords (recognised segments or a text
+A request is a description plus at most one of: chords (read from audio per window, or a text
 progression), a melody waveform (stock melody models), and optionally an audio prompt to
 continue. :class:`Generator` samples with audiocraft's ``LMModel.generate`` directly, so the
 per-step cost is exactly audiocraft's; what it adds is the window loop:
@@ -10,12 +10,12 @@ Windows
     windows that start every ``extend_stride`` seconds (0.6 windows = 18 s, audiocraft's value),
     each re-reading the last ``window - stride`` seconds as its prompt; or in the windows of a
     plan (:mod:`remixer.sections`: each window's start, end and description, so that a remix
-    follows the song's sections). A window starting at ``s`` gets the
-    chord chroma of ``[s, s + window)`` from :mod:`remixer.chords`, for audio and
-    text chords alike, so the harmony moves with the music instead of restarting (the reference
-    skipped frames approximately for text). An audio chord source shorter than that span loops,
-    as the reference's ``positions % wav_length`` did, so no window goes without chords. Melody
-    waveforms are re-sliced per window exactly as audiocraft does.
+    follows the song's sections). A window starting at ``s`` gets the chord chroma of
+    ``[s, s + window)`` from :mod:`remixer.chords`: the chords read from that window's own audio
+    (read before generation, once per window, as the published conditioner did), or the typed
+    progression's frames from ``s`` on, so the harmony moves with the music instead of restarting
+    (the reference skipped frames approximately for text). Melody waveforms are re-sliced per
+    window exactly as audiocraft does.
 
 Seeds
     ``seed=None`` draws a fresh seed, and every result reports the seed it used; 0 is a seed like
@@ -202,6 +202,12 @@ class Generator:
     def takes_melody(self) -> bool:
         return is_melody_model(self.model)
 
+    def stride_plan(self, duration: float, description: str) -> tuple[Window, ...]:
+        """audiocraft's windows for ``duration`` seconds (:func:`remixer.sections.stride_plan`):
+        the plan :meth:`generate` runs when it is given none."""
+        return stride_plan(duration, description, window=self.window, stride=self.extend_stride,
+                           frame_rate=self.model.frame_rate)
+
     def generate(self, description: str, params: GenerationParams, *, chords: tp.Optional[Chords] = None,
                  chroma_coefficient: float = 1.0, melody: tp.Optional[AudioClip] = None,
                  prompt: tp.Optional[AudioClip] = None, mbd: tp.Optional[MultiBandDiffusion] = None,
@@ -214,8 +220,9 @@ class Generator:
         description : str
             Text prompt ("" for none).
         params : GenerationParams
-        chords : remixer.chords.TextChords or AudioChords, optional
-            Chord models only; None conditions on "no chords" (the null chroma).
+        chords : remixer.chords.TextChords or WindowChords, optional
+            Chord models only; None conditions on "no chords" (the null chroma). Window chords
+            must hold a reading for every window's start.
         chroma_coefficient : float
             Scales the chord chroma, text and audio alike (reference range 0.5..2.5).
         melody : AudioClip, optional
@@ -244,8 +251,7 @@ class Generator:
             raise ValueError(f"duration {params.duration} s is shorter than one codec frame "
                              f"({1 / frame_rate:.3f} s)")
         if plan is None:
-            plan = stride_plan(params.duration, description, window=self.window,
-                               stride=self.extend_stride, frame_rate=frame_rate)
+            plan = self.stride_plan(params.duration, description)
         elif prompt is not None:
             raise ValueError("a window plan cannot continue an audio prompt")
         spans = plan_steps(plan, frame_rate=frame_rate, total_steps=total_steps,
@@ -302,7 +308,7 @@ class Generator:
                 if chords is None:
                     return conditioner.condition(None)
                 # The whole window, even past the output's end: the published model saw 30 s of
-                # chords in every window, and both chord kinds loop for as long as asked.
+                # chords in every window (a shorter reading is tiled, as match_len_on_eval did).
                 raw = chords.chroma(start=start, duration=self.window)
                 chroma = fit_to_window(raw, conditioner.chroma_len)
                 return conditioner.condition(torch.from_numpy(chroma) * coefficient)

@@ -2,7 +2,7 @@
 
 Remix (:meth:`Pipeline.remix`)::
 
-    song ─ load ─► separate ONCE ─► stems ─┬─► BTC on voc+bass+oth ► chord segments ─┐
+    song ─ load ─► separate ONCE ─► stems ─┬─► BTC on voc+bass+oth, per window ─────┐
                                           ├─► beats of the song (stems reused)      │
                                           └─► vocals ─────────────────────┐         ▼
             prompt (+ bpm) ──────────────────────────────► MusicGen Chord (audio chords)
@@ -14,8 +14,13 @@ Remix (:meth:`Pipeline.remix`)::
 With ``section_prompts`` the instrumental is generated in windows that follow the song's parts,
 each with its own prompt (:mod:`remixer.sections`); ``analysis.json`` lists the windows.
 
+Chords are read once for the whole song (``analysis.json``'s ``chords``, the picture) and once
+per generation window from that window's slice of the same stems (what conditions the window, as
+the published conditioner read them; ``analysis.json``'s ``windows``).
+
 Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from an audio file
-(separated once), a melody to follow (melody models) or an audio prompt to continue.
+(separated once, read per window), a melody to follow (melody models) or an audio prompt to
+continue.
 
 A new tempo or key (``target_bpm``, ``key_shift``) moves the vocals, beats and chords right after
 the song's analysis (:mod:`remixer.transform`), so generation, beat-sync and the mix all work on
@@ -47,7 +52,7 @@ from remixer.analysis import Analyzer, make_analyzer
 from remixer.beats import Beats, TempoPrior
 from remixer.beatsync import beat_sync, default_threshold
 from remixer.cancellation import CancelToken
-from remixer.chords import AudioChords, TextChords
+from remixer.chords import TextChords, read_window_chords
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.mixing import mix
 from remixer.musicgen.loaders import checkpoint_btc_weights
@@ -289,14 +294,11 @@ class Pipeline:
         if stems is None:
             with timer("separation", "chunk") as token:
                 stems = self.models.separator.separate(song, rate, cancel=token)
-        with timer("chords"):
-            recognizer = self.models.chord_recognizer(request.model_version,
-                                                      large_voca=request.large_chord_voca)
-            chords = recognizer.recognize(stems.chord_source, rate)
-        song_beats, song_chords, vocals, harmony = beats, chords, stems.vocals, stems.chord_source
+        song_beats, vocals, harmony = beats, stems.vocals, stems.chord_source
+        chord_source = stems.chord_source  # chords are read on the song, then moved
         if not transform.identity:
             with timer("transform"):
-                beats, chords = scale_beats(beats, transform), transform_chords(chords, transform)
+                beats = scale_beats(beats, transform)
                 if request.return_stems:
                     stems = transform_stems(stems, transform)
                     vocals, harmony = stems.vocals, stems.chord_source
@@ -307,15 +309,23 @@ class Pipeline:
                     harmony = transform_audio(stems.chord_source, rate, transform)
         description = _with_bpm(request.prompt, beats.bpm)
         duration = song.shape[1] * transform.ratio / rate
-        logger.info("remixing %.1f s at %s BPM with %d chord segments", duration,
-                    "unknown" if beats.bpm is None else f"{beats.bpm:.1f}", len(chords))
-        logger.info("description given to the model: %r", description)
         if sections is not None:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
+        with timer("chords"):
+            recognizer = self.models.chord_recognizer(request.model_version,
+                                                      large_voca=request.large_chord_voca)
+            song_chords = recognizer.recognize(chord_source, rate)
+            chords = song_chords if transform.identity else transform_chords(song_chords, transform)
+            window_chords = read_window_chords(recognizer, chord_source, rate, [w.start for w in plan],
+                                               duration=duration, window=generator.window,
+                                               transform=transform)
+        logger.info("remixing %.1f s at %s BPM with %d chord segments", duration,
+                    "unknown" if beats.bpm is None else f"{beats.bpm:g}", len(chords))
+        logger.info("description given to the model: %r", description)
         with timer("generation", "step") as token:
             generated = generator.generate(description, GenerationParams.of(request.sampling, duration),
-                                           chords=AudioChords(chords),
+                                           chords=window_chords,
                                            chroma_coefficient=request.chroma_coefficient, mbd=mbd,
                                            plan=plan, cancel=token)
         out_rate = max(rate, generated.sample_rate)
@@ -355,7 +365,8 @@ class Pipeline:
                     "mix": {"vocals_used": mixed.vocals_used,
                             "vocal_level_db": None if math.isinf(mixed.vocal_level_db) else mixed.vocal_level_db},
                     "prompt": request.prompt, "description": description, "tempo": tempo,
-                    "windows": [window.to_dict() for window in plan]}
+                    "windows": [{**window.to_dict(), **reading.to_dict()}
+                                for window, reading in zip(plan, window_chords.readings)]}
         with timer("export"):
             outputs = [self._export(mixed.audio, out_rate, workdir / "remix", request.output)]
             if request.return_instrumental:
@@ -403,7 +414,9 @@ class Pipeline:
                 with timer("chords"):
                     recognizer = self.models.chord_recognizer(request.model_version,
                                                               large_voca=request.large_chord_voca)
-                    chords = AudioChords(recognizer.recognize(stems.chord_source, clip.sample_rate))
+                    starts = [w.start for w in generator.stride_plan(request.duration, "")]
+                    chords = read_window_chords(recognizer, stems.chord_source, clip.sample_rate, starts,
+                                                duration=request.duration, window=generator.window)
             else:
                 melody = clip
         description = request.prompt or ""
@@ -415,8 +428,10 @@ class Pipeline:
                                            chords=chords, chroma_coefficient=request.chroma_coefficient,
                                            melody=melody, prompt=prompt, mbd=mbd, cancel=token)
         with timer("export"):
+            # The published chord predictor normalised its output without the tanh compressor
+            # (audio_write's default); the remix keeps it, as the published Remixer's mix did.
             path = self._export(generated.audio, generated.sample_rate, workdir / "generated",
-                                request.output)
+                                request.output, compressor=False)
         return Result(outputs=[path], seed=generated.seed, timings=timer.seconds,
                       analysis=self._labelled({"seed": generated.seed, "description": description}))
 
@@ -451,14 +466,16 @@ class Pipeline:
             raise ModelUnavailable("multi_band_diffusion", "turn it off", error) from error
 
     @staticmethod
-    def _export(wav: np.ndarray, rate: int, stem: Path, output: Output, *, normalize: bool = True) -> Path:
+    def _export(wav: np.ndarray, rate: int, stem: Path, output: Output, *, normalize: bool = True,
+                compressor: bool = True) -> Path:
         mp3 = audio_io.mp3_settings(rate)
         if output.format == "mp3" and mp3.sample_rate != rate:
             # mp3 stores 8-48 kHz only: a 96 kHz song's mp3 is at 48 kHz.
             wav, rate = audio_io.resample(wav, rate, mp3.sample_rate), mp3.sample_rate
         return audio_io.export_audio(wav, rate, stem.with_suffix(f".{output.format}"),
                                      strategy=output.normalization if normalize else None,
-                                     loudness_compressor=normalize, mp3_bitrate=mp3.bitrate)
+                                     loudness_compressor=normalize and compressor,
+                                     mp3_bitrate=mp3.bitrate)
 
 
 def _with_channels(wav: np.ndarray, channels: int) -> np.ndarray:
@@ -482,11 +499,12 @@ def _song_tempo(song: np.ndarray, rate: int, beats: Beats,
 
 
 def _with_bpm(prompt: str, bpm: float | None) -> str:
-    """The published Remixer's description: ``"<prompt>, bpm : <int(bpm)>"`` (truncated, as
-    ``int`` does), or the prompt alone when the tempo is unknown."""
+    """The published Remixer's description: ``"<prompt>, bpm : <bpm>"`` with the song's bpm in
+    whole BPM (All-In-One's, :func:`remixer.beats.tempo_from_beats`; a requested tempo is
+    rounded), or the prompt alone when the tempo is unknown."""
     if bpm is None:
         return prompt
-    return f"{prompt}, bpm : {int(bpm)}" if prompt else f"bpm : {int(bpm)}"
+    return f"{prompt}, bpm : {round(bpm)}" if prompt else f"bpm : {round(bpm)}"
 
 
 def _chord_description(prompt: str, time_sig: str, bpm: float | None) -> str:

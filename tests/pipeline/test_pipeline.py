@@ -209,9 +209,11 @@ def test_chord_generation_description_is_the_published_one(prompt, time_sig, bpm
     assert _chord_description(prompt, time_sig, bpm) == expected
 
 
-@pytest.mark.parametrize("bpm, expected", [(127.9, "bossa nova, bpm : 127"), (120.0, "bossa nova, bpm : 120"),
-                                           (None, "bossa nova")])
-def test_remix_description_truncates_the_bpm(bpm, expected):
+@pytest.mark.parametrize("bpm, expected", [(127.9, "bossa nova, bpm : 128"), (89.996, "bossa nova, bpm : 90"),
+                                           (120.0, "bossa nova, bpm : 120"), (None, "bossa nova")])
+def test_remix_description_rounds_the_bpm(bpm, expected):
+    """The analysers report whole BPM already (All-In-One's); a requested tempo is rounded,
+    not truncated (``int`` made 89.996 "89")."""
     assert _with_bpm("bossa nova", bpm) == expected
 
 
@@ -224,11 +226,11 @@ def test_remix_logs_and_reports_the_exact_description(models, tmp_path, monkeypa
     path = _write(tmp_path / "song.wav", song.audio, 16_000)
     with caplog.at_level(logging.INFO, logger="remixer.pipeline"):
         result = Pipeline(models).remix(_request(path, return_analysis=True), tmp_path / "out")
-    assert generate.calls[0][0][0] == "bossa nova, bpm : 127"
-    assert result.analysis["description"] == "bossa nova, bpm : 127"
+    assert generate.calls[0][0][0] == "bossa nova, bpm : 128"
+    assert result.analysis["description"] == "bossa nova, bpm : 128"
     assert result.analysis["prompt"] == "bossa nova"
-    assert "description given to the model: 'bossa nova, bpm : 127'" in caplog.messages
-    assert '"description": "bossa nova, bpm : 127"' in (tmp_path / "out" / "analysis.json").read_text()
+    assert "description given to the model: 'bossa nova, bpm : 128'" in caplog.messages
+    assert '"description": "bossa nova, bpm : 128"' in (tmp_path / "out" / "analysis.json").read_text()
 
 
 @pytest.mark.parametrize("kwargs, expected", [

@@ -29,8 +29,8 @@ from devtools.synth import demo_song
 from devtools.tiny.cache import build_tiny_weights
 from fixtures.recording import Call, RecordingCache
 from remixer import chords as chord_grid
-from remixer.audio import fit_length
-from remixer.chords import AudioChords, TextChords
+from remixer.audio import fit_length, normalize
+from remixer.chords import TextChords, WindowChords
 from remixer.generation import GenerationParams
 from remixer.mixing import INSTRUMENTAL_GAIN_DB, VOCAL_GAIN_DB, active_level_db
 from remixer.pipeline import Models, Pipeline, Result
@@ -48,16 +48,22 @@ QUANTUM = 1 / 32768  # 16-bit PCM
 
 
 class _Recorder:
-    """Forwards ``method`` of ``real`` and keeps each call's arguments and result."""
+    """Forwards ``methods`` of ``real`` and keeps each call's arguments and result: the first
+    method's in ``calls``, every method's in ``log[method]``."""
 
-    def __init__(self, real, method: str) -> None:
+    def __init__(self, real, *methods: str) -> None:
         self.real = real
-        self.calls: list[tuple[tuple, object]] = []
-        forward = getattr(real, method)
+        self.log: dict[str, list[tuple[tuple, object]]] = {method: [] for method in methods}
+        self.calls = self.log[methods[0]]
+        for method in methods:
+            self._record(method)
+
+    def _record(self, method: str) -> None:
+        forward = getattr(self.real, method)
 
         def recorded(*args, **kwargs):
             result = forward(*args, **kwargs)
-            self.calls.append((args, result))
+            self.log[method].append((args, result))
             return result
         setattr(self, method, recorded)
 
@@ -106,8 +112,8 @@ def models(tmp_path_factory) -> Models:
                          analysis_backend="madmom", preload=("chord",))
     models.generators = RecordingCache(models.generators)
     # 170 classes are read by the BTC inside the chord checkpoint, 25 by the separate file.
-    models.recognizers = {True: _Recorder(models.chord_recognizer("chord", large_voca=True), "recognize"),
-                          False: _Recorder(models.recognizers[False], "recognize")}
+    models.recognizers = {True: _Recorder(models.chord_recognizer("chord", large_voca=True), "recognize", "read"),
+                          False: _Recorder(models.recognizers[False], "recognize", "read")}
     models.chord_recognizer = lambda version, *, large_voca: models.recognizers[large_voca]
     models.separator = _Recorder(models.separator, "separate")
     return models
@@ -120,7 +126,9 @@ class Run:
     result: Result
     calls: list[Call]
     recognized: dict[bool, list[tuple[tuple, list]]]
+    read: dict[bool, list[tuple[tuple, tuple]]]  # the per-window readings
     separated: list[tuple[np.ndarray, int]]
+    stems: list  # what each separation returned
 
     @property
     def call(self) -> Call:
@@ -148,6 +156,7 @@ def _run(models: Models, request, workdir: Path, *, separator=None, take=None) -
     cache = models.generators
     first_call = len(cache.calls)
     first_recognized = {large: len(r.calls) for large, r in models.recognizers.items()}
+    first_read = {large: len(r.log["read"]) for large, r in models.recognizers.items()}
     separator = separator or models.separator
     first_separated = len(separator.calls)
     real_separator, models.separator, cache.take = models.separator, separator, take
@@ -162,7 +171,9 @@ def _run(models: Models, request, workdir: Path, *, separator=None, take=None) -
     return Run(result=result, calls=cache.calls[first_call:],
                recognized={large: r.calls[first_recognized[large]:]
                            for large, r in models.recognizers.items()},
-               separated=[(args[0], args[1]) for args, _ in separator.calls[first_separated:]])
+               read={large: r.log["read"][first_read[large]:] for large, r in models.recognizers.items()},
+               separated=[(args[0], args[1]) for args, _ in separator.calls[first_separated:]],
+               stems=[stems for _, stems in separator.calls[first_separated:]])
 
 
 def _remix_request(song_path: Path, **changes) -> RemixRequest:
@@ -274,7 +285,7 @@ def test_return_stems_gives_the_four_separated_stems_unnormalized(main_remix, so
 
 # --- remix: what the generator received -----------------------------------------------------
 
-def test_generator_gets_the_prompt_and_the_songs_chords_window_by_window(main_remix, models):
+def test_generator_gets_the_prompt_and_the_songs_chords_window_by_window(main_remix, models, song):
     call = main_remix.call
     (_, segments), = main_remix.recognized[True]
     assert main_remix.recognized[False] == []
@@ -282,13 +293,27 @@ def test_generator_gets_the_prompt_and_the_songs_chords_window_by_window(main_re
     assert call.description.startswith(PROMPT)
     assert main_remix.analysis["description"] == call.description
     assert main_remix.analysis["prompt"] == PROMPT
-    assert isinstance(call.chords, AudioChords) and list(call.chords.segments) == segments
     assert call.chroma_coefficient == 1.0
     assert main_remix.analysis["chords"] == [
         {"start": round(s.start, 3), "end": round(s.end, 3), "label": s.label} for s in segments]
     generator = models.generators.get("chord")
     assert len(call.windows) >= 2  # 3 s in the tiny LM's 2 s windows
-    for window, start in zip(call.windows, _window_starts(generator, len(call.windows))):
+    starts = _window_starts(generator, len(call.windows))
+    # Each window's chords were read once, from its own 2 s of the song's vocals + bass + other
+    # (looped past the song's end), by the BTC of the chord checkpoint.
+    assert isinstance(call.chords, WindowChords)
+    assert [r.start for r in call.chords.readings] == starts and main_remix.read[False] == []
+    source = known_stems(song).chord_source
+    window = int(generator.window * RATE)
+    for start, ((piece, rate), labels), reading, listed in zip(
+            starts, main_remix.read[True], call.chords.readings, main_remix.analysis["windows"]):
+        first = int(round(start * RATE))
+        assert rate == RATE and np.array_equal(piece, source[:, np.arange(first, first + window) % source.shape[1]])
+        assert [s.label for s in reading.segments] == [labels[0], *(b for a, b in zip(labels, labels[1:]) if a != b)]
+        assert listed["chords"] == [{"start": round(start + s.start, 3), "end": round(start + s.end, 3),
+                                     "label": s.label} for s in reading.segments]
+    assert len(main_remix.read[True]) == len(call.windows) == len(main_remix.analysis["windows"])
+    for window, start in zip(call.windows, starts):
         assert set(window.text.values()) == {call.description}
         expected = _expected_chroma(generator, call.chords, start, 1.0)
         assert np.array_equal(window.chroma, expected), f"window at {start} s"
@@ -318,11 +343,12 @@ def test_remix_prompt_and_sampling_settings_reach_the_generator(variant_remix):
 
 
 def test_large_chord_voca_off_reads_the_chords_with_the_25_class_model(variant_remix):
-    assert variant_remix.recognized[True] == []
+    assert variant_remix.recognized[True] == [] and variant_remix.read[True] == []
     (_, segments), = variant_remix.recognized[False]
-    assert list(variant_remix.call.chords.segments) == segments
+    assert len(variant_remix.read[False]) == len(variant_remix.call.windows)  # once per window
+    read = [s for r in variant_remix.call.chords.readings for s in r.segments]
     # 25 classes: major and minor triads (and N) only.
-    assert {s.label.split(":")[1] if ":" in s.label else "maj" for s in segments} <= {"maj", "min", "N"}
+    assert {s.label.split(":")[1] if ":" in s.label else "maj" for s in segments + read} <= {"maj", "min", "N"}
 
 
 def test_chroma_coefficient_scales_the_chords_the_lm_receives(variant_remix, models):
@@ -372,6 +398,22 @@ def test_generation_lasts_the_requested_duration(text_generation, audio_chords_g
     assert text_generation.call.params == GenerationParams(duration=1.5, seed=3)
 
 
+def test_generation_is_loudness_normalised_without_the_remix_compressor(models, tmp_path):
+    """The published chord predictor wrote its output with ``audio_write(..., strategy=...)``
+    (sakemin/cog-musicgen-chord predict.py lines 418-423), whose ``loudness_compressor`` defaults
+    to False (audiocraft/data/audio.py line 165): no tanh, unlike the Remixer's mix (its
+    predict.py lines 394-400 pass True). Noise stands in for the take: peaks near 0.7 after the
+    gain, where tanh and a clamp part."""
+    noise = 0.05 * np.random.default_rng(0).standard_normal((1, RATE)).astype(np.float32)
+    run = _run(models, GenerateRequest(prompt="jazz trio", model_version="chord", duration=1.0,
+                                       sampling=Sampling(seed=3)),
+               tmp_path, take=lambda channels, samples: noise[:, :samples])
+    written = run.audio("generated")
+    plain = normalize(noise, RATE, "loudness", loudness_compressor=False)
+    assert np.abs(written - plain).max() <= QUANTUM
+    assert np.abs(written - normalize(noise, RATE, "loudness", loudness_compressor=True)).max() > 0.05
+
+
 def test_text_chords_reach_the_lm_at_their_tempo_and_meter(text_generation, models):
     call = text_generation.call
     assert call.description.startswith("jazz trio")
@@ -391,11 +433,15 @@ def test_input_audio_chords_are_read_from_the_separated_clip(audio_chords_genera
     run = audio_chords_generation
     (clip, rate), = run.separated
     assert rate == RATE and np.array_equal(clip, song.audio[:, int(0.5 * RATE):int(2.0 * RATE)])
-    assert run.recognized[True] == []
-    (args, segments), = run.recognized[False]
-    assert args[0].shape == (2, int(1.5 * RATE))
+    assert run.recognized[True] == [] and run.read[True] == []
+    # One window (1 s out of 2 s windows): the clip read once, whole and unlooped.
+    ((piece, _), labels), = run.read[False]
+    (stems,) = run.stems
+    assert piece.shape == (2, int(1.5 * RATE)) and np.array_equal(piece, stems.chord_source)
     call = run.call
-    assert call.chords == AudioChords(segments) and call.melody is None and call.prompt is None
+    (reading,) = call.chords.readings
+    assert [s.label for s in reading.segments] == [labels[0], *(b for a, b in zip(labels, labels[1:]) if a != b)]
+    assert call.melody is None and call.prompt is None
     assert call.description.startswith("lofi")
     generator = models.generators.get("chord")
     window, = call.windows

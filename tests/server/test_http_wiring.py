@@ -97,8 +97,12 @@ def test_remix_generator_receives_the_prompt_chords_coefficient_seed_and_decoder
                               "cfg_coef": 2, "seed": 11}
     assert call["mbd"] is True and call["chroma_coefficient"] == 1.7
     analysis = _analysis(outputs)
-    labels = [segment["label"] for segment in call["chords"]["segments"]]
-    assert call["chords"]["kind"] == "audio" and labels == [c["label"] for c in analysis["chords"]]
+    # The chords read for each window are the ones analysis.json lists with it.
+    readings = call["chords"]["readings"]
+    assert call["chords"]["kind"] == "audio" and len(readings) == len(call["windows"]) >= 1
+    assert [{"start": r["start"], "read_from": r["read_from"], "chords": r["chords"]} for r in readings] == [
+        {"start": w["start"], "read_from": w["read_from"], "chords": w["chords"]} for w in analysis["windows"]]
+    labels = [c["label"] for r in readings for c in r["chords"]] + [c["label"] for c in analysis["chords"]]
     assert all(":" not in label or label.endswith(":min") for label in labels)  # 25 classes
     for window in call["windows"]:
         assert set(window["text"].values()) == {call["description"]} and window["seed"] == 11
@@ -160,9 +164,10 @@ def test_chords_from_a_clip_of_input_audio(server, song):
     assert (request["audio_start"], request["audio_end"], request["continuation"]) == (0.5, 1.5, False)
     assert request["large_chord_voca"] is False
     call, = record["calls"]
-    segments = call["chords"]["segments"]
+    (reading,) = call["chords"]["readings"]  # one window: the clip read once, whole
     assert call["chords"]["kind"] == "audio" and call["prompt"] is None
-    assert segments[-1]["end"] == pytest.approx(1.0, abs=0.05)  # chords of the 1 s clip
+    assert reading["read_from"] == [0.0, 1.0]
+    assert reading["chords"][-1]["end"] == pytest.approx(1.0, abs=0.05)  # chords of the 1 s clip
     assert decode_output(outputs[0])[0].shape == (1, 32_000)
 
 

@@ -10,7 +10,7 @@ import pytest
 from fixtures.music import noise, synth_song
 from remixer.analysis import make_analyzer
 from remixer.analysis.madmom import MadmomAnalyzer
-from remixer.beats import Beats, Section, TempoPrior, beats_from_activations, robust_bpm
+from remixer.beats import Beats, Section, TempoPrior, beats_from_activations, tempo_from_beats
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,10 @@ def test_decoding_clean_activations(bpm, beats_per_bar):
     np.testing.assert_allclose(beats.beats, times, atol=1e-9)
     np.testing.assert_allclose(beats.downbeats, times[::beats_per_bar], atol=1e-9)
     assert list(beats.beat_positions[:beats_per_bar + 1]) == [*range(1, beats_per_bar + 1), 1]
-    # Fractional tempo, not an integer mode: 10 ms frames still average to within 0.1 BPM.
-    assert beats.bpm == pytest.approx(bpm, abs=0.1)
+    # All-In-One's tempo, the most common per-beat tempo in whole BPM: at 123.4 BPM the 10 ms
+    # frames make most intervals 0.49 s, so it reads 122; at 96 BPM 0.62 s and 0.63 s tie and
+    # numpy's argsort picks one of 95 and 97, as All-In-One's own call does.
+    assert beats.bpm == _allinone_bpm(times) and beats.bpm in {123.4: (122,), 96.0: (95, 97)}[bpm]
     assert beats.backend == "test" and not beats.empty
 
 
@@ -74,7 +76,7 @@ def test_tempo_prior_rules_out_the_half_tempo_octave():
     blind = beats_from_activations(act, 100.0, backend="test")
     assert blind.bpm == pytest.approx(80.0, rel=0.01)  # the failure mode
     beats = beats_from_activations(act, 100.0, prior=TempoPrior(155.0, 4), backend="test")
-    assert beats.bpm == pytest.approx(160.0, rel=0.01)
+    assert beats.bpm == pytest.approx(160.0, abs=2)  # whole BPM of 10 ms intervals: 162
     np.testing.assert_allclose(beats.beats, times, atol=0.011)
     np.testing.assert_allclose(beats.downbeats, times[::4], atol=0.011)
 
@@ -88,11 +90,10 @@ def test_tempo_prior_imposes_the_bar_length():
 
 
 def test_tempo_prior_of_an_analysis():
-    act, _ = impulse_activations(96.0, 3)
+    act, _ = impulse_activations(90.0, 3)
     prior = TempoPrior.of(beats_from_activations(act, 100.0, backend="test"))
-    assert (prior.bpm, prior.beats_per_bar) == (pytest.approx(96.0, rel=1e-3), 3)
-    assert (prior.min_bpm, prior.max_bpm) == (pytest.approx(76.8, rel=1e-3),
-                                              pytest.approx(115.2, rel=1e-3))
+    assert (prior.bpm, prior.beats_per_bar) == (90.0, 3)
+    assert (prior.min_bpm, prior.max_bpm) == (pytest.approx(72.0, rel=1e-9), pytest.approx(108.0, rel=1e-9))
     nothing = beats_from_activations(np.full((500, 2), 0.01), 100.0, backend="test")
     assert TempoPrior.of(nothing) is None
 
@@ -119,13 +120,49 @@ def test_tempo_prior_rejects_bad_values(kwargs, match):
         TempoPrior(**kwargs)
 
 
-def test_robust_bpm_ignores_missed_and_spurious_beats():
-    period = 60.0 / 117.3
-    beats = np.arange(40) * period
-    gappy = np.sort(np.r_[np.delete(beats, [5, 6, 20]), beats[30] + 0.15])
-    assert robust_bpm(gappy) == pytest.approx(117.3, rel=1e-6)
-    assert robust_bpm(beats[:2]) is None
-    assert robust_bpm(np.zeros(5)) is None
+def _allinone_bpm(beats):
+    """All-In-One's tempo, transcribed from mir-aidj/all-in-one
+    src/allin1/postprocessing/tempo.py lines 5-26 (``estimate_tempo_from_beats``, which
+    src/allin1/helpers.py line 33 reports as ``bpm``; the published Remixer's predict.py line 273
+    prints ``int()`` of it)."""
+    if len(beats) < 2:
+        return None
+    beats = np.array(beats)
+    beat_interval = np.diff(beats)
+    bpm = 60. / beat_interval
+    bpm = bpm.round().astype(int)
+    bincount = np.bincount(bpm)
+    bpm_range = np.arange(len(bincount))
+    bpm_strength = bincount / bincount.sum()
+    bpm_cand = np.stack([bpm_range, bpm_strength], axis=-1)
+    bpm_cand = bpm_cand[np.argsort(bpm_strength)[::-1]]
+    bpm_cand = bpm_cand[bpm_cand[:, 1] > 0]
+    return int(bpm_cand[0, 0])
+
+
+def test_tempo_is_all_in_ones_most_common_per_beat_tempo():
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        period = 60.0 / rng.uniform(60, 200)
+        beats = np.cumsum(period * (1 + rng.normal(0, 0.02, int(rng.integers(2, 60)))))
+        beats = np.delete(beats, rng.integers(0, beats.size, int(rng.integers(0, 3))))  # missed beats
+        assert tempo_from_beats(beats) == _allinone_bpm(beats), beats
+    assert tempo_from_beats(np.array([0.5])) is None and tempo_from_beats(np.zeros(0)) is None
+    assert tempo_from_beats(np.array([0.5, 1.0])) == 120  # one interval is a tempo, as in All-In-One
+    assert tempo_from_beats(np.zeros(5)) is None  # no interval: no tempo (All-In-One divides by 0)
+
+
+def test_both_analysers_report_all_in_ones_tempo_of_their_decoded_beats():
+    """Songs at every integer tempo 70-180 decoded at 100 fps: the analysers' shared decoder
+    reports what All-In-One's post-processing gives for the same beats (a mean interval,
+    truncated by the description's ``int``, differed for 48 of these 111)."""
+    reported = {}
+    for bpm in range(70, 181):
+        beats = beats_from_activations(impulse_activations(bpm, 4, seconds=30.0)[0], 100.0, backend="t")
+        assert beats.bpm == _allinone_bpm(beats.beats) and isinstance(beats.bpm, (float, type(None)))
+        reported[bpm] = beats.bpm
+    # The published rule's own quantisation: 10 ms beat frames make a steady 121 BPM read 120.
+    assert (reported[90], reported[120], reported[121]) == (90, 120, 120)
 
 
 def test_beats_to_dict_is_json_ready():

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from btc.features import FRAME_SECONDS, cqt_features
+import librosa
+
+from btc.features import FRAME_SECONDS, cqt_features, frame_times
 from btc.labels import ChordSegment
 from btc.model import BTC, BTCConfig
-from btc.recognizer import ChordRecognizer
+from btc.recognizer import ChordRecognizer, frame_segments
 from devtools.tiny.btc import (
     frame_truth, random_progression, synth_progression, train_tiny_recognizer,
     write_checkpoint,
@@ -41,15 +43,45 @@ def _contiguous(segments: list[ChordSegment], duration: float) -> None:
         assert before.end == after.start and before.start < before.end and before.label != after.label
 
 
-def test_features_one_pass_shape_and_values():
-    wav = _noise(12.0, 44100)
-    features = cqt_features(wav, 44100)
-    # 12 s at 22050 Hz = 264600 samples -> 1 + 264600 // 2048 frames.
-    assert features.shape == (130, 144) and features.dtype == np.float32
+def _published_features(wav: np.ndarray) -> np.ndarray:
+    """The published features of 22 050 Hz audio, transcribed from sakemin/cog-musicgen-remixer
+    audiocraft/modules/chord_chroma.py lines 71-89 (``ChordExtractor.forward``): CQT of
+    consecutive 10 s chunks while more than a chunk is left, then of the rest, concatenated."""
+    def cqt(piece):
+        return librosa.cqt(piece, sr=22050, n_bins=144, bins_per_octave=24, hop_length=2048)
+    currunt_sec_hz = 0
+    while len(wav) > currunt_sec_hz + 22050 * 10:
+        start_idx, end_idx = int(currunt_sec_hz), int(currunt_sec_hz + 22050 * 10)
+        tmp = cqt(wav[start_idx:end_idx])
+        feature = tmp if start_idx == 0 else np.concatenate((feature, tmp), axis=1)
+        currunt_sec_hz = end_idx
+    if currunt_sec_hz == 0:
+        feature = cqt(wav[currunt_sec_hz:])
+    else:
+        feature = np.concatenate((feature, cqt(wav[currunt_sec_hz:])), axis=1)
+    return np.log(np.abs(feature) + 1e-6).T
+
+
+@pytest.mark.parametrize("seconds", [2.0, 10.0, 12.0, 23.4, 30.0])
+def test_features_are_the_published_10_s_chunks_frame_for_frame(seconds):
+    wav = _noise(seconds, 22050, seed=int(seconds))
+    features = cqt_features(wav, 22050)
+    published = _published_features(wav)
+    # Every full chunk is one 108-frame block (one BTC window), the rest follows: 23.4 s ->
+    # 108 + 108 + 1 + 74970 // 2048 frames, where one pass over the song gives 1 + 515970 // 2048.
+    assert features.shape == published.shape and features.dtype == np.float32
+    np.testing.assert_array_equal(features, published)  # one batched call, the same numbers
+    assert len(features) == {2.0: 22, 10.0: 108, 12.0: 130, 23.4: 253, 30.0: 324}[seconds]
+
+
+def test_features_values():
     assert cqt_features(np.zeros(22050, np.float32), 22050).max() == pytest.approx(np.log(1e-6))
     # A 440 Hz tone peaks in the A4 bin: C1 + 24 bins/octave * (log2(440/32.70)).
     tone = np.sin(2 * np.pi * 440 * np.arange(22050 * 2) / 22050).astype(np.float32)
     assert int(np.median(cqt_features(tone, 22050)[3:-3].argmax(axis=1))) == round(24 * np.log2(440 / 32.7032))
+    # A short last chunk is padded for librosa and keeps one frame per hop.
+    assert cqt_features(_noise(10.5, 22050), 22050).shape == (108 + 1 + 11025 // 2048, 144)
+    assert frame_times(110)[[0, 107, 108, 109]] == pytest.approx([0.0, 107 * 2048 / 22050, 10.0, 10.0 + 2048 / 22050])
 
 
 @pytest.mark.parametrize("wav, sample_rate, message", [
@@ -94,34 +126,70 @@ def test_recognize_rejects_bad_audio(random_recognizer, wav, message):
 
 
 def test_all_windows_run_as_one_batch_and_match_window_by_window(random_recognizer):
-    features = cqt_features(_noise(23.0, 22050), 22050)  # 248 frames -> 3 windows
+    features = cqt_features(_noise(23.0, 22050), 22050)  # 249 frames -> 3 windows
     calls = []
     handle = random_recognizer.model.register_forward_hook(lambda m, args, out: calls.append(args[0].shape))
     try:
         indices = random_recognizer.frame_labels(features)
     finally:
         handle.remove()
-    assert calls == [torch.Size([3, 108, 144])] and indices.shape == (248,)
+    assert calls == [torch.Size([3, 108, 144])] and indices.shape == (249,)
     # Reference style: zero-pad after normalising, one window at a time.
     padded = np.zeros((324, 144), np.float32)
-    padded[:248] = (features - random_recognizer.mean) / random_recognizer.std
+    padded[:249] = (features - random_recognizer.mean) / random_recognizer.std
     with torch.no_grad():
         one_by_one = np.concatenate([
             random_recognizer.model(torch.from_numpy(padded[i:i + 108])[None]).argmax(-1)[0].numpy()
             for i in range(0, 324, 108)
         ])
-    np.testing.assert_array_equal(indices, one_by_one[:248])
+    np.testing.assert_array_equal(indices, one_by_one[:249])
     assert len(set(indices.tolist())) > 1
 
 
-def test_segment_times_use_the_true_hop_and_centred_frames(random_recognizer):
+def _published_lines(labels: list[str]) -> list[tuple[float, float, str]]:
+    """The published chord lines of per-frame labels, transcribed from sakemin/cog-musicgen-remixer
+    audiocraft/modules/chord_chroma.py lines 91-126 (``time_unit = inst_len / timestep``, a line
+    whenever the prediction changes, the last one ending at the last real frame)."""
+    time_unit, n_timestep = 10 / 108, 108
+    num_pad = n_timestep - (len(labels) % n_timestep)
+    padded = labels + ["<pad>"] * num_pad
+    start_time, lines = 0.0, []
+    for t in range(len(padded) // n_timestep):
+        for i in range(n_timestep):
+            if t == 0 and i == 0:
+                prev_chord = padded[i]
+                continue
+            if padded[n_timestep * t + i] != prev_chord:
+                lines.append((start_time, time_unit * (n_timestep * t + i), prev_chord))
+                start_time = time_unit * (n_timestep * t + i)
+                prev_chord = padded[n_timestep * t + i]
+            if t == len(padded) // n_timestep - 1 and i + num_pad == n_timestep:
+                if start_time != time_unit * (n_timestep * t + i):
+                    lines.append((start_time, time_unit * (n_timestep * t + i), prev_chord))
+                break
+    return [line for line in lines if line[2] != "<pad>"]
+
+
+def test_segment_times_are_the_published_frame_times(random_recognizer):
     wav = _noise(30.0, 22050, seed=3)
-    indices = random_recognizer.frame_labels(cqt_features(wav, 22050))
+    labels = random_recognizer.read(wav, 22050)
     segments = random_recognizer.recognize(wav, 22050)
     _contiguous(segments, 30.0)
-    changes = np.flatnonzero(np.diff(indices)) + 1
-    assert [s.start for s in segments[1:]] == pytest.approx(list((changes - 0.5) * 2048 / 22050))
-    assert [s.label for s in segments] == [random_recognizer.vocab[i] for i in indices[np.r_[0, changes]]]
+    published = _published_lines(list(labels))
+    assert len(published) > 20 and len(segments) == len(published)
+    # A change at frame k is at k * 10/108 s, not (k - 1/2) * 2048/22050 (46 ms later) as before.
+    assert [(s.start, s.label) for s in segments] == [(pytest.approx(a, abs=1e-12), c) for a, _, c in published]
+    assert segments[-1].end == 30.0 == published[-1][1]  # 324 frames of 10/108 s end at 30 s
+
+
+def test_frame_segments_end_where_asked():
+    assert frame_segments(("C", "C", "G", "G", "G"), end=0.45) == [
+        ChordSegment(0.0, 2 * FRAME_SECONDS, "C"), ChordSegment(2 * FRAME_SECONDS, 0.45, "G")]
+    assert frame_segments(("N",), end=0.05) == [ChordSegment(0.0, 0.05, "N")]
+    with pytest.raises(ValueError, match="before the last change"):
+        frame_segments(("C", "G"), end=0.05)
+    with pytest.raises(ValueError, match="no frames"):
+        frame_segments((), end=1.0)
 
 
 def test_lab_and_json_outputs():
@@ -136,9 +204,9 @@ def test_lab_and_json_outputs():
 
 
 def _frame_accuracy(segments: list[ChordSegment], truth: list[ChordSegment], duration: float) -> float:
-    frames = 1 + int(duration * 22050) // 2048
+    frames = len(cqt_features(np.zeros(int(duration * 22050), np.float32), 22050))
     starts = np.array([segment.start for segment in segments])
-    times = np.arange(frames) * FRAME_SECONDS
+    times = frame_times(frames)
     predicted = [segments[int(np.searchsorted(starts, t, side="right")) - 1].label for t in times]
     return float(np.mean([p == t for p, t in zip(predicted, frame_truth(truth, frames))]))
 
@@ -155,8 +223,8 @@ def test_tiny_trained_btc_recognizes_held_out_progressions(trained, tmp_path):
         segments = recognizer.recognize(np.stack([wav, 0.5 * wav]), 32000)  # stereo, resampled
         _contiguous(segments, duration)
         assert _frame_accuracy(segments, truth, duration) >= 0.9
-        # Chord changes land where they are, also late in the song: 10/108 s frames (the
-        # reference's, fit for its chunked CQT) would put changes after 30 s > 0.1 s early.
+        # Chord changes land where they are, also late in the song: the published 10/108 s
+        # frames restart with every 10 s chunk, so they never drift.
         found = np.array([segment.start for segment in segments[1:]])
         late = [np.abs(found - segment.start).min() for segment in truth[1:] if segment.start > 30]
         assert late and np.median(late) < 0.05

@@ -1,6 +1,7 @@
 """MusicGen Chord / Melody loading and generation on tiny checkpoints in the real file formats."""
 from __future__ import annotations
 
+import math
 import shutil
 import threading
 from pathlib import Path
@@ -11,14 +12,14 @@ import torch
 from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout, ConditioningAttributes
 from transformers import T5Tokenizer
 
-from btc.labels import ChordSegment, label_to_chroma
+from btc.labels import ChordSegment
 from btc.model import BTC
 from devtools.tiny import musicgen as fx
 from devtools.tiny.cache import unpinned_manifest
 from devtools.tiny.demucs import tiny_htdemucs
 from remixer import chords as chord_grid
 from remixer import generation
-from remixer.chords import AudioChords, TextChords
+from remixer.chords import TextChords, WindowChords, WindowReading
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.musicgen.conditioners import ChordConditioner
 from remixer.musicgen.loaders import (load_chord_model, load_encodec, load_mbd, load_melody_model,
@@ -27,8 +28,22 @@ from remixer.sections import Window, stride_plan
 from remixer.weights import Manifest, MissingWeightsError, WeightsStore
 
 PROGRESSION = TextChords("C G A:min F", bpm=120.0)
-SEGMENTS = AudioChords((ChordSegment(0.0, 1.0, "C"), ChordSegment(1.0, 2.5, "A:min"),
-                        ChordSegment(2.5, 4.0, "F"), ChordSegment(4.0, 6.0, "G:7")))
+CLIP_CHORDS = ("C", "A:min", "F", "G:7", "E:min", "D:min7", "B:dim")
+
+
+def _readings(starts, seconds: float = 2.0, chord: float = 0.5) -> WindowChords:
+    """A reading per window start, each ``seconds`` long with chords every ``chord`` s, each
+    window's starting elsewhere in CLIP_CHORDS (so a window given another's would show)."""
+    readings = []
+    for k, start in enumerate(starts):
+        bounds = np.linspace(0.0, seconds, int(round(seconds / chord)) + 1)
+        readings.append(WindowReading(start, start, start + seconds, tuple(
+            ChordSegment(float(a), float(b), CLIP_CHORDS[(k + i) % len(CLIP_CHORDS)])
+            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])))))
+    return WindowChords(tuple(readings))
+
+
+SEGMENTS = _readings([0.0])
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -189,29 +204,36 @@ def _spy_conditioner(generator: Generator, monkeypatch) -> list[np.ndarray]:
     return seen
 
 
-@pytest.mark.parametrize("chords", [PROGRESSION, SEGMENTS], ids=["text", "audio"])
-def test_each_window_gets_the_chroma_of_its_own_span(mono, monkeypatch, chords):
-    # 5 s with a 2 s window and 1.2 s stride: windows start at 0, 1.2, 2.4, 3.6 s.
-    function = "text_chords_to_chroma" if chords is PROGRESSION else "segments_to_chroma"
-    real = getattr(chord_grid, function)
-    calls: list[tuple[float, float]] = []
+WINDOW_STARTS = [0.0, 1.2, 2.4, 3.6]  # 5 s with a 2 s window and a 1.2 s stride
 
-    def spy(*args, **kwargs):
-        calls.append((kwargs["start"], kwargs["duration"]))
-        return real(*args, **kwargs)
-    monkeypatch.setattr(chord_grid, function, spy)
+
+@pytest.mark.parametrize("chords", [PROGRESSION, _readings(WINDOW_STARTS)], ids=["text", "audio"])
+def test_each_window_gets_the_chroma_of_its_own_span(mono, monkeypatch, chords):
+    calls: list[tuple[float, float]] = []
+    real = chords.chroma
     seen = _spy_conditioner(mono, monkeypatch)
-    result = mono.generate("pop", GenerationParams(duration=5.0, seed=3), chords=chords)
+    result = mono.generate("pop", GenerationParams(duration=5.0, seed=3), chords=_ChordSpy(chords, calls))
     assert result.tokens.shape == (4, 250) and result.audio.shape == (1, 5 * 32000)
     starts = [start for start, _ in calls]
-    np.testing.assert_allclose(starts, [0.0, 1.2, 2.4, 3.6])
+    np.testing.assert_allclose(starts, WINDOW_STARTS)
     spans = [span for _, span in calls]
     np.testing.assert_allclose(spans, [2.0] * 4)  # the whole window, even past the output's end
     assert len(seen) == 4
     for (start, span), chroma in zip(calls, seen):
-        expected = chord_grid.fit_to_window(chords.chroma(start=start, duration=span), 16)
+        expected = chord_grid.fit_to_window(real(start=start, duration=span), 16)
         np.testing.assert_array_equal(chroma, expected)
     assert not np.array_equal(seen[0], seen[1])
+
+
+class _ChordSpy:
+    """A chord source that records the windows it is asked for."""
+
+    def __init__(self, chords, calls: list) -> None:
+        self.real, self.calls = chords, calls
+
+    def chroma(self, *, start, duration):
+        self.calls.append((start, duration))
+        return self.real.chroma(start=start, duration=duration)
 
 
 @pytest.fixture(scope="module")
@@ -241,62 +263,43 @@ def _window_chroma(generator: Generator, monkeypatch, duration: float, chords) -
     return seen
 
 
-CLIP_CHORDS = ("C", "A:min", "F", "G:7", "E:min", "D:min7", "B:dim")
+@pytest.mark.parametrize("duration", [45.0, 100.0])
+def test_every_window_gets_the_chords_read_for_it(full_window, monkeypatch, duration):
+    starts = [18.0 * k for k in range(math.ceil((duration - 30.0) / 18.0) + 1)]
+    chords = _readings(starts, seconds=30.0, chord=1.0)
+    windows = _window_chroma(full_window, monkeypatch, duration, chords)
+    assert [start for start, _ in windows] == starts
+    for (start, chroma), reading in zip(windows, chords.readings):
+        assert chroma.shape == (235, 12) and chroma.sum(axis=1).min() > 0
+        np.testing.assert_array_equal(chroma, chord_grid.reading_chroma(reading.segments, 30.0))
+    assert not np.array_equal(windows[0][1], windows[1][1])
 
 
-def _clip_segments(length: float) -> AudioChords:
-    """Chords changing every 0.9 s or a little more (>= 7 frames, so the denoiser keeps them exactly,
-    seams included) over ``length`` s."""
-    bounds = np.linspace(0.0, length, int(length / 0.9) + 1)
-    return AudioChords(tuple(ChordSegment(float(a), float(b), CLIP_CHORDS[i % len(CLIP_CHORDS)])
-                             for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))))
-
-
-def _looped_expectation(chords: AudioChords, start: float, frames: int) -> np.ndarray:
-    """The chord at each frame centre of the source looped end to end, looked up directly."""
-    times = (round(start * chord_grid.AUDIO_FRAME_RATE) + np.arange(frames) + 0.5) / chord_grid.AUDIO_FRAME_RATE
-    source = np.mod(times, chords.segments[-1].end)
-    expected = np.zeros((frames, 12), dtype=np.float32)
-    for segment in chords.segments:
-        inside = (source >= segment.start) & (source < segment.end)
-        expected[inside] = np.maximum(label_to_chroma(segment.label), 0)
-    return expected
-
-
-@pytest.mark.parametrize("length", [3.0, 10.0, 29.0, 31.0, 70.0])
-def test_audio_chords_cover_every_window_of_the_output(full_window, monkeypatch, length):
-    chords = _clip_segments(length)
-    for duration in (8.0, 30.0, 45.0, 100.0):
-        windows = _window_chroma(full_window, monkeypatch, duration, chords)
-        assert [start for start, _ in windows] == [18.0 * k for k in range(len(windows))]
-        assert 18.0 * (len(windows) - 1) + 30.0 >= duration
-        for start, chroma in windows:
-            assert chroma.shape == (235, 12)
-            # Every frame carries a chord: the source has no N, and it loops past its end.
-            assert chroma.sum(axis=1).min() > 0, (length, duration, start)
-            np.testing.assert_array_equal(chroma, _looped_expectation(chords, start, 235),
-                                          err_msg=f"clip {length} s, output {duration} s, window at {start} s")
-        monkeypatch.undo()
-
-
-def test_a_short_output_gets_the_chords_that_follow_not_a_repeat(full_window, monkeypatch):
-    # 8 s out of a 70 s clip: the window shows the clip's first 30 s, not its first 8 s tiled.
-    chords = _clip_segments(70.0)
+def test_a_reading_shorter_than_the_window_is_tiled(full_window, monkeypatch):
+    # An 8 s output read from a 10 s clip: 78 frames, repeated as match_len_on_eval did.
+    chords = _readings([0.0], seconds=10.0, chord=1.0)
     [(_, chroma)] = _window_chroma(full_window, monkeypatch, 8.0, chords)
-    np.testing.assert_array_equal(chroma, _looped_expectation(chords, 0.0, 235))
-    assert not np.array_equal(chroma[63:126], chroma[:63])
+    raw = chord_grid.reading_chroma(chords.readings[0].segments, 30.0)
+    assert raw.shape == (78, 12)
+    np.testing.assert_array_equal(chroma, chord_grid.fit_to_window(raw))
+    np.testing.assert_array_equal(chroma[78:156], raw)
 
 
 def test_an_all_n_source_gives_silent_chroma(full_window, monkeypatch):
-    windows = _window_chroma(full_window, monkeypatch, 45.0, AudioChords((ChordSegment(0.0, 10.0, "N"),)))
+    silent = WindowChords(tuple(WindowReading(start, start, start + 30.0, (ChordSegment(0.0, 30.0, "N"),))
+                                for start in (0.0, 18.0)))
+    windows = _window_chroma(full_window, monkeypatch, 45.0, silent)
     assert len(windows) == 2 and all(chroma.max() == 0 for _, chroma in windows)
 
 
-def test_audio_chords_reject_an_empty_source():
-    with pytest.raises(ValueError, match="at least one chord segment"):
-        AudioChords(())
-    with pytest.raises(ValueError, match="must last > 0 seconds"):
-        AudioChords((ChordSegment(0.0, 0.0, "C"),))
+def test_a_window_without_a_reading_is_an_error(full_window):
+    with pytest.raises(ValueError, match="no chords were read for a window at 18"):
+        full_window.generate("", GenerationParams(duration=45.0, seed=0), chords=_readings([0.0], 30.0))
+
+
+def test_window_chords_need_a_reading():
+    with pytest.raises(ValueError, match="at least one window"):
+        WindowChords(())
 
 
 # --- generation ------------------------------------------------------------------------------------
