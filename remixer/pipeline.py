@@ -14,6 +14,10 @@ Remix (:meth:`Pipeline.remix`)::
 With ``section_prompts`` the instrumental is generated in windows that follow the song's parts,
 each with its own prompt (:mod:`remixer.sections`); ``analysis.json`` lists the windows.
 
+Remixes of one song can share its reading: :meth:`Pipeline.analyze_song` returns the decoded
+song, its stems, chords and beats as a :class:`SongAnalysis`, which :meth:`Pipeline.remix` takes
+instead of separating the song again (``python -m remixer batch``, :mod:`remixer.batch`).
+
 Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from an audio file
 (separated once), a melody to follow (melody models) or an audio prompt to continue.
 
@@ -55,7 +59,7 @@ from remixer.plot import AnalysisPlot, write_analysis_png
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output,
                               RemixRequest, SectionPrompts)
 from remixer.sections import Window, plan_windows, song_parts, stride_plan
-from remixer.separation import Separator
+from remixer.separation import Separator, Stems
 from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transform_stems
 from remixer.weights import WeightsStore
 
@@ -98,6 +102,57 @@ def _client_audio(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
         return audio_io.load_audio(path, max_duration=max_duration, max_channels=2)
     except audio_io.AudioError as error:
         raise InputError(str(error)) from None
+
+
+def chord_reader(request: RemixRequest) -> str:
+    """Which BTC reads a remix's chords (:meth:`Models.chord_recognizer`): the copy inside the
+    version's chord checkpoint (170 classes) or the separate 25-class model. Remixes of one
+    song with the same reader can share its :class:`SongAnalysis`."""
+    return f"{request.model_version} (170 classes)" if request.large_chord_voca else "btc (25 classes)"
+
+
+@dataclass(frozen=True, eq=False)
+class SongAnalysis:
+    """A song read once for any number of remixes: decoded, separated ONCE, its chords and beats.
+
+    Made by :meth:`Pipeline.analyze_song`; :meth:`Pipeline.remix` takes it instead of reading the
+    song again, so K remixes of one song cost one separation and K generations
+    (``python -m remixer batch``).
+
+    Attributes
+    ----------
+    audio : np.ndarray
+        The decoded song, ``(channels, samples)`` float32 (at most stereo), at ``sample_rate``.
+    stems : Stems
+        Its htdemucs stems, at ``sample_rate``.
+    beats : Beats
+        The song's beats, downbeats and sections.
+    chords : list of ChordSegment
+        Its chords, read by ``chord_reader`` (:func:`chord_reader`).
+    timings : dict
+        Seconds of the stages that made it.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    stems: Stems
+    beats: Beats
+    chords: list[ChordSegment]
+    chord_reader: str
+    timings: dict[str, float]
+
+    @property
+    def duration(self) -> float:
+        return self.audio.shape[1] / self.sample_rate
+
+    def check_reusable(self, request: RemixRequest, sections: SectionPrompts | None) -> None:
+        """Refuse a remix whose chords another BTC must read (a bug of the caller's), and
+        section prompts past the song's end (the client's)."""
+        if chord_reader(request) != self.chord_reader:
+            raise ValueError(f"this song analysis has the chords of {self.chord_reader}; the "
+                             f"remix reads them with {chord_reader(request)}")
+        if sections is not None:
+            sections.check_duration(self.duration)
 
 
 @dataclass
@@ -206,28 +261,65 @@ class Pipeline:
             for generator in self.models.generators.loaded():
                 generator.generate("", GenerationParams(duration=0.1, seed=0))
 
-    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken | None = None) -> Result:
-        """Remix ``request.song``; outputs are written into ``workdir``.
+    def analyze_song(self, request: RemixRequest, cancel: CancelToken | None = None, *,
+                     separated: SongAnalysis | None = None) -> SongAnalysis:
+        """Decode ``request.song``, separate it once, read its chords and beats: what any number
+        of remixes of that song share (``remix(..., song_analysis=...)``).
 
-        A set ``cancel`` token raises ``remixer.cancellation.Cancelled`` at the next stage,
-        separation chunk or decoding step.
+        Parameters
+        ----------
+        request : RemixRequest
+            Its song, and which BTC reads the chords (``model_version``, ``large_chord_voca``).
+        cancel : CancelToken, optional
+            As in :meth:`remix`.
+        separated : SongAnalysis, optional
+            An analysis of the same song (same content): its audio, stems and beats are reused
+            and only the chords are read, with ``request``'s BTC.
         """
-        timer = _Timer(self.on_stage, cancel)
-        sections = request.sections(self.models.analyzer.name)
-        with timer("decode"):
-            song, rate = load_song(request.song, self.max_duration)
-        if sections is not None:
-            sections.check_duration(song.shape[1] / rate)
-        generator = self.models.generators.get(request.model_version)
-        mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
-        with timer("separation"):
-            stems = self.models.separator.separate(song, rate, cancel=cancel)
+        return self._analyze_song(request, _Timer(self.on_stage, cancel), cancel, separated)
+
+    def _analyze_song(self, request: RemixRequest, timer: _Timer, cancel: CancelToken | None,
+                      separated: SongAnalysis | None = None,
+                      sections: SectionPrompts | None = None) -> SongAnalysis:
+        if separated is None:
+            with timer("decode"):
+                song, rate = load_song(request.song, self.max_duration)
+            if sections is not None:  # the client's error: before the separation, not after
+                sections.check_duration(song.shape[1] / rate)
+            with timer("separation"):
+                stems = self.models.separator.separate(song, rate, cancel=cancel)
+        else:
+            song, rate, stems = separated.audio, separated.sample_rate, separated.stems
         with timer("chords"):
             recognizer = self.models.chord_recognizer(request.model_version,
                                                       large_voca=request.large_chord_voca)
             chords = recognizer.recognize(stems.chord_source, rate)
-        with timer("analysis (song)"):
-            beats = self.models.analyzer.analyze(song, rate, stems=stems)
+        if separated is None:
+            with timer("analysis (song)"):
+                beats = self.models.analyzer.analyze(song, rate, stems=stems)
+        else:
+            beats = separated.beats
+        return SongAnalysis(audio=song, sample_rate=rate, stems=stems, beats=beats, chords=chords,
+                            chord_reader=chord_reader(request), timings=dict(timer.seconds))
+
+    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken | None = None, *,
+              song_analysis: SongAnalysis | None = None) -> Result:
+        """Remix ``request.song``; outputs are written into ``workdir``.
+
+        A set ``cancel`` token raises ``remixer.cancellation.Cancelled`` at the next stage,
+        separation chunk or decoding step. ``song_analysis`` (from :meth:`analyze_song`, for this
+        song and chord reader) replaces the decode, separation, chords and song analysis stages.
+        """
+        timer = _Timer(self.on_stage, cancel)
+        sections = request.sections(self.models.analyzer.name)
+        generator = self.models.generators.get(request.model_version)
+        mbd = self.models.generators.mbd() if request.multi_band_diffusion else None
+        if song_analysis is None:
+            song_analysis = self._analyze_song(request, timer, cancel, sections=sections)
+        else:
+            song_analysis.check_reusable(request, sections)
+        song, rate, stems = song_analysis.audio, song_analysis.sample_rate, song_analysis.stems
+        beats, chords = song_analysis.beats, song_analysis.chords
         # From here on the song's timeline and key are the remix's (see remixer.transform).
         transform = Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)
         song_beats, song_chords, vocals, harmony = beats, chords, stems.vocals, stems.chord_source
