@@ -2,6 +2,7 @@
 
     python -m remixer SONG --prompt "bossa nova" -o remix.wav
     python -m remixer --prompt "lofi hip hop" --text-chords "C G A:min F" --bpm 90 --duration 20 -o out.mp3
+    python -m remixer batch SONGS... --prompt A --prompt B --out DIR   # many at once: batch --help
 
 The options are the Cog predictor's inputs (see ``predict.py``); the output format comes from
 the ``-o`` suffix (wav, flac or mp3). Extra outputs are written beside it as
@@ -21,6 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from remixer.analysis import ANALYSIS_BACKENDS
+from remixer.batch.cli import main as batch_main
 from remixer.pipeline import Models, Pipeline, load_clip, load_song
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
                               MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
@@ -33,6 +35,7 @@ REMIX_STAGES = 9  # decode, separation, chords, 2 analyses, generation, beat-syn
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m remixer", description=__doc__.split("\n\n")[0],
+        epilog="many remixes or prompt sweeps, locally or on Cog servers: python -m remixer batch --help",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("song", nargs="?", type=Path,
                         help="song to remix; omit it to generate music from the prompt / chords")
@@ -143,6 +146,9 @@ def _place(outputs: list[Path], destination: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["batch"]:
+        return batch_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
