@@ -150,8 +150,8 @@ def to_request(inputs: tp.Mapping[str, tp.Any]) -> RemixRequest | GenerateReques
     sampling = Sampling(**{name: given[name] for name in _SAMPLING if name in given})
     output = Output(**{field: given[name] for name, field in _OUTPUT.items() if name in given})
     if remix:
-        return RemixRequest(song=Path(given["music_input"]), sampling=sampling, output=output,
-                            **{name: given[name] for name in _REMIX if name in given})
+        return RemixRequest(song=Path(given["music_input"]), prompt=given.get("prompt"), sampling=sampling,
+                            output=output, **{name: given[name] for name in _REMIX[1:] if name in given})
     audio = given.get("input_audio")
     return GenerateRequest(audio=None if audio is None else Path(audio), sampling=sampling, output=output,
                            **{name: given[name] for name in _GENERATE if name in given})

@@ -328,14 +328,15 @@ class RemoteRunner:
             inputs = _payload(job, seed)
         except OSError as error:
             return Record.of(job, FAILED, seed=seed, error=f"cannot read an input file: {error}", attempts=0)
-        attempts = 0
+        attempts = sends = 0
         while True:
             progress.stage(job, "waiting for a server")
             endpoint = self.endpoints.acquire(self._stop)
             if endpoint is None:
                 return self._end(job, CANCELED, start, seed=seed, attempts=attempts, error="interrupted")
             attempts += 1
-            prediction_id = f"{job.key}-{self.run_id}-{attempts}"
+            sends += 1
+            prediction_id = f"{job.key}-{self.run_id}-{sends}"
             progress.stage(job, f"running on {endpoint}")
             outcome, answer, error = self._send(endpoint, prediction_id, inputs)
             rest = self.endpoints.release(endpoint, outcome=outcome if outcome in _RESTS else None)
@@ -350,7 +351,7 @@ class RemoteRunner:
                 progress.stage(job, f"{endpoint} {outcome}; it rests {rest:.1f} s")
                 continue
             if outcome == "failed":
-                logger.warning("job %s on %s: %s", job.folder, endpoint, error)
+                logger.warning("job %s: %s", job.folder, error)
                 if attempts > self.retries:
                     return self._end(job, FAILED, start, seed=seed, attempts=attempts, where=where,
                                      error=f"{error} (sent {attempts} times)")
