@@ -165,48 +165,61 @@ class Endpoint:
 
 
 class _Endpoints:
-    """The endpoints, least busy (by this client's requests) first; one that was busy or failed
-    rests for a while before it gets a job again."""
+    """The endpoints: healthy before failing, then least busy (by this client's requests), then
+    in turn; one that was busy or failed rests for a backoff before it gets a job again."""
 
     def __init__(self, endpoints: tp.Sequence[Endpoint]) -> None:
         self.endpoints = list(endpoints)
         self._load = [0] * len(endpoints)
         self._rest_until = [0.0] * len(endpoints)
-        self._strikes = [0] * len(endpoints)
+        self._busy = [0] * len(endpoints)  # busy answers in a row
+        self._failures = [0] * len(endpoints)  # failures in a row
         self._turn = 0
         self._ready = threading.Condition()
 
     def acquire(self, stop: threading.Event) -> Endpoint | None:
         """The endpoint for the next request (None once ``stop`` is set)."""
+        count = len(self.endpoints)
         with self._ready:
             while not stop.is_set():
                 now = time.monotonic()
                 usable = [i for i, until in enumerate(self._rest_until) if until <= now]
                 if usable:
-                    # Least loaded; among equals, the next one in turn (round robin).
-                    index = min(usable, key=lambda i: (self._load[i], (i - self._turn) % len(self._load)))
-                    self._turn = (index + 1) % len(self._load)
+                    index = min(usable, key=lambda i: (self._failures[i] > 0, self._load[i], (i - self._turn) % count))
+                    self._turn = (index + 1) % count
                     self._load[index] += 1
                     return self.endpoints[index]
                 self._ready.wait(timeout=min(self._rest_until) - now)
             return None
 
-    def release(self, endpoint: Endpoint, *, outcome: str | None = None) -> float:
-        """Done with ``endpoint``; an ``outcome`` of :data:`_RESTS` makes it rest (the seconds
-        are returned), ``None`` (it answered) clears its strikes."""
+    def release(self, endpoint: Endpoint, outcome: str) -> float:
+        """Done with ``endpoint``: after ``busy``, ``starting`` or ``failed`` it rests (the
+        seconds are returned; each in a row doubles it, :data:`_RESTS`); any other outcome
+        (it answered) ends its runs of both."""
         with self._ready:
             index = self.endpoints.index(endpoint)
             self._load[index] -= 1
             rest = 0.0
-            if outcome is None:
-                self._strikes[index] = 0
-            else:
+            if outcome == "failed" and self._failures[index] == 0:
+                logger.warning("%s stopped answering: its jobs go to the other endpoints, and it is "
+                               "tried again now and then", endpoint)
+            elif outcome not in _RESTS and self._failures[index]:
+                logger.warning("%s answers again", endpoint)
+            if outcome in _RESTS:
+                streak = self._failures if outcome == "failed" else self._busy
                 base, cap = _RESTS[outcome]
-                rest = min(cap, base * 2 ** self._strikes[index]) * random.uniform(0.5, 1.0)
-                self._strikes[index] += 1
+                rest = min(cap, base * 2 ** streak[index]) * random.uniform(0.5, 1.0)
+                streak[index] += 1
                 self._rest_until[index] = max(self._rest_until[index], time.monotonic() + rest)
+            else:
+                self._busy[index] = self._failures[index] = 0
             self._ready.notify_all()
             return rest
+
+    def any_healthy(self) -> bool:
+        """Whether some endpoint has not failed since it last answered."""
+        with self._ready:
+            return any(failures == 0 for failures in self._failures)
 
     def wake(self) -> None:
         with self._ready:
@@ -285,39 +298,46 @@ class RemoteRunner:
             After cancelling every prediction in flight and recording their jobs as canceled.
         """
         queue = deque(jobs)
-        workers = [threading.Thread(target=self._work, args=(queue, results, progress), daemon=True,
-                                    name=f"batch-{index}") for index in range(min(self.in_flight, len(jobs)))]
-        for worker in workers:
-            worker.start()
+        done = [threading.Event() for _ in range(min(self.in_flight, len(jobs)))]
+        for index, finished in enumerate(done):
+            threading.Thread(target=self._work, args=(queue, results, progress, finished), daemon=True,
+                             name=f"batch-{index}").start()
         try:
-            _join(workers)
+            _wait(done)
         except KeyboardInterrupt:
-            self._interrupt(workers)
+            self._interrupt(done)
             raise
 
-    def _interrupt(self, workers: list[threading.Thread]) -> None:
+    def _interrupt(self, done: list[threading.Event]) -> None:
         self._stop.set()
         self.endpoints.wake()
-        for prediction_id, endpoint, connection in self._wire.items():
-            if not endpoint.cancel(prediction_id):
+        in_flight = self._wire.items()
+        logger.info("interrupted: cancelling %d prediction(s) in flight", len(in_flight))
+        for prediction_id, endpoint, connection in in_flight:
+            cancelled = endpoint.cancel(prediction_id)
+            logger.info("cancel %s on %s: %s", prediction_id, endpoint, "accepted" if cancelled else "unknown there")
+            if not cancelled:
                 self._wire.disconnect(connection)  # not (or no longer) known there: drop it
         try:
-            _join(workers, deadline=time.monotonic() + self.grace)
+            _wait(done, deadline=time.monotonic() + self.grace)
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: do not wait for the confirmations
         for _, _, connection in self._wire.items():
             self._wire.disconnect(connection)
-        _join(workers, deadline=time.monotonic() + _CANCEL_TIMEOUT_S)
+        _wait(done, deadline=time.monotonic() + _CANCEL_TIMEOUT_S)
 
-    def _work(self, queue: deque[Job], results: Results, progress: Progress) -> None:
-        while not self._stop.is_set():
-            try:
-                job = queue.popleft()
-            except IndexError:
-                return
-            record = self._run_one(job, results, progress)
-            results.add(record)
-            progress.finished(job, record)
+    def _work(self, queue: deque[Job], results: Results, progress: Progress, done: threading.Event) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    job = queue.popleft()
+                except IndexError:
+                    return
+                record = self._run_one(job, results, progress)
+                results.add(record)
+                progress.finished(job, record)
+        finally:
+            done.set()
 
     def _run_one(self, job: Job, results: Results, progress: Progress) -> Record:
         start = time.perf_counter()
@@ -328,50 +348,49 @@ class RemoteRunner:
             inputs = _payload(job, seed)
         except OSError as error:
             return Record.of(job, FAILED, seed=seed, error=f"cannot read an input file: {error}", attempts=0)
-        attempts = sends = 0
+        attempts = failures = sends = 0
         while True:
             progress.stage(job, "waiting for a server")
             endpoint = self.endpoints.acquire(self._stop)
             if endpoint is None:
                 return self._end(job, CANCELED, start, seed=seed, attempts=attempts, error="interrupted")
-            attempts += 1
             sends += 1
-            prediction_id = f"{job.key}-{self.run_id}-{sends}"
             progress.stage(job, f"running on {endpoint}")
-            outcome, answer, error = self._send(endpoint, prediction_id, inputs)
-            rest = self.endpoints.release(endpoint, outcome=outcome if outcome in _RESTS else None)
-            where = str(endpoint)
+            outcome, answer, error = self._send(endpoint, f"{job.key}-{self.run_id}-{sends}", inputs)
+            rest = self.endpoints.release(endpoint, "failed" if outcome == "unreachable" else outcome)
+            attempts += outcome in ("answered", "failed", "timeout")
+            fields = dict(seed=seed, attempts=attempts, where=str(endpoint))
             if self._stop.is_set():
-                status = answer.body.get("status") if answer else None
-                return self._end(job, CANCELED, start, seed=seed, attempts=attempts, where=where,
-                                 error=f"interrupted; the server {'confirmed' if status == 'canceled' else 'was asked'}"
-                                       f" the cancellation")
-            if outcome in ("busy", "starting"):
-                attempts -= 1  # a full or starting server is no failure of the job
+                confirmed = answer is not None and answer.body.get("status") == CANCELED
+                return self._end(job, CANCELED, start, **fields, error="interrupted; the server "
+                                 f"{'confirmed' if confirmed else 'was asked for'} the cancellation")
+            if outcome in ("busy", "starting"):  # a full or starting server is no failure of the job
                 progress.stage(job, f"{endpoint} {outcome}; it rests {rest:.1f} s")
                 continue
-            if outcome == "failed":
-                logger.warning("job %s: %s", job.folder, error)
-                if attempts > self.retries:
-                    return self._end(job, FAILED, start, seed=seed, attempts=attempts, where=where,
-                                     error=f"{error} (sent {attempts} times)")
+            if outcome in ("failed", "unreachable"):
+                logger.info("job %s: %s", job.folder, error)
+                # Nothing reached a dead server: while another one answers, that is not the job's failure.
+                failures += outcome == "failed" or not self.endpoints.any_healthy()
+                if failures > self.retries:
+                    return self._end(job, FAILED, start, **fields, error=f"{error} ({failures} failures)")
                 progress.stage(job, f"retry: {error}")
                 continue
             if outcome == "timeout":
-                return self._end(job, FAILED, start, seed=seed, attempts=attempts, where=where, error=error)
-            return self._finish(job, answer, results, start, seed=seed, attempts=attempts, where=where)
+                return self._end(job, FAILED, start, **fields, error=error)
+            return self._finish(job, answer, results, start, **fields)
 
     def _send(self, endpoint: Endpoint, prediction_id: str,
               inputs: dict[str, tp.Any]) -> tuple[str, Answer | None, str | None]:
-        """PUT one prediction and wait for it: ``(outcome, answer, error)``, outcome one of
-        ``answered``, ``busy``, ``failed`` (transient), ``timeout``."""
+        """PUT one prediction and wait for it: ``(outcome, answer, error)``; the outcome is
+        ``answered``, ``busy`` (409), ``starting`` (503), ``unreachable`` (nothing sent),
+        ``failed`` (dropped or a server error after sending) or ``timeout``."""
         try:
             connection = endpoint.connect(self.timeout)
         except OSError as error:
-            return "failed", None, f"{endpoint}: cannot connect ({error})"
+            return "unreachable", None, f"{endpoint}: cannot connect ({error})"
         if not self._wire.add(prediction_id, endpoint, connection, self._stop):
             connection.close()
-            return "failed", None, "interrupted"
+            return "unreachable", None, "interrupted"
         try:
             answer = endpoint.call("PUT", f"/predictions/{prediction_id}", {"id": prediction_id, "input": inputs},
                                    timeout=self.timeout, connection=connection)
@@ -385,7 +404,7 @@ class RemoteRunner:
             self._wire.remove(prediction_id)
         if answer.status == 409:
             return "busy", answer, None
-        if answer.status == 503:  # setup not finished: not the job's failure either
+        if answer.status == 503:
             return "starting", answer, None
         if answer.status >= 500 or answer.status == 202:
             return "failed", answer, f"{endpoint} answered HTTP {answer.status}: {answer.body.get('error', '')}"
@@ -415,12 +434,13 @@ class RemoteRunner:
         return Record.of(job, status, seconds=time.perf_counter() - start, **fields)
 
 
-def _join(threads: list[threading.Thread], deadline: float | None = None) -> None:
-    """Wait for ``threads`` (until ``deadline``, monotonic), in short waits so that Ctrl-C
-    reaches the main thread."""
-    for thread in threads:
-        while thread.is_alive() and (deadline is None or time.monotonic() < deadline):
-            thread.join(timeout=0.2)
+def _wait(done: list[threading.Event], deadline: float | None = None) -> None:
+    """Wait until every worker is ``done`` (or until ``deadline``, monotonic) in short sleeps:
+    Ctrl-C must reach the main thread in a sleep, never inside ``Thread.join``, which CPython
+    3.11 leaves believing the thread has ended (bpo-45274's fix releases the running thread's
+    lock)."""
+    while not all(event.is_set() for event in done) and (deadline is None or time.monotonic() < deadline):
+        time.sleep(0.05)
 
 
 def _payload(job: Job, seed: int) -> dict[str, tp.Any]:

@@ -159,7 +159,7 @@ def test_a_job_fails_after_its_retries_with_the_last_error(tmp_path, song):
     (job,), records, (server,), _ = _run(tmp_path, song, [["drop"] * 3], retries=2)
     record = records[job.key]
     assert record.status == FAILED and record.attempts == 3 and len(server.predictions) == 3
-    assert record.error.startswith(f"{server.url}: RemoteDisconnected") and record.error.endswith("(sent 3 times)")
+    assert record.error.startswith(f"{server.url}: RemoteDisconnected") and record.error.endswith("(3 failures)")
 
 
 @pytest.mark.parametrize("action, error", [
@@ -187,6 +187,15 @@ def test_jobs_avoid_an_endpoint_that_refuses_connections(tmp_path, song):
         jobs, records, (server,), _ = _run(tmp_path, song, [[]], jobs=3, extra_endpoints=(dead,))
     assert [records[job.key].status for job in jobs] == [SUCCEEDED] * 3
     assert {records[job.key].where for job in jobs} == {server.url} and len(server.predictions) == 3
+
+
+def test_a_dead_endpoint_costs_no_retry_while_another_answers_even_busy(tmp_path, song):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        (job,), records, (server,), _ = _run(tmp_path, song, [["busy"] * 3], retries=0, extra_endpoints=(dead,))
+    assert records[job.key].status == SUCCEEDED and records[job.key].attempts == 1
+    assert len(server.predictions) == 4
 
 
 def test_the_output_names_follow_the_predictors_order(tmp_path):
