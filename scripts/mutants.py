@@ -59,6 +59,10 @@ def _server(*names: str) -> tuple[str, ...]:
 
 
 PIPELINE = "remixer/pipeline.py"
+BATCH_LOCAL = "remixer/batch/local.py"
+BATCH_REMOTE = "remixer/batch/remote.py"
+LOCAL_BATCH = "tests/pipeline/test_batch_local.py"
+REMOTE_UNIT = "tests/unit/test_batch_remote.py"
 PREDICT = "predict.py"
 MIX_TEST = "test_remix_is_the_returned_instrumental_plus_the_songs_vocals_sample_for_sample"
 MUTANTS: list[Mutant] = [
@@ -185,6 +189,29 @@ MUTANTS: list[Mutant] = [
            "        if separated is None:\n            with timer(\"decode\"):",
            "        separated = None\n        if separated is None:\n            with timer(\"decode\"):",
            _wiring("test_a_song_analysis_serves_only_remixes_whose_chords_its_btc_read")),
+    # python -m remixer batch (issue 25).
+    Mutant("a local batch reads its song again for every job", BATCH_LOCAL,
+           "        if reader in self.analyses:\n", "        if False:\n",
+           (f"{LOCAL_BATCH}::test_a_sweep_on_one_song_separates_it_once",)),
+    Mutant("a local batch separates its song again for another chord reader", BATCH_LOCAL,
+           "separated = next(iter(self.analyses.values()), None)", "separated = None",
+           (f"{LOCAL_BATCH}::test_a_sweep_on_one_song_separates_it_once",)),
+    Mutant("a local batch gives a remix the chords another BTC read", BATCH_LOCAL,
+           "        if reader in self.analyses:\n            return self.analyses[reader], {}",
+           "        if self.analyses:\n            return next(iter(self.analyses.values())), {}",
+           (f"{LOCAL_BATCH}::test_a_sweep_on_one_song_separates_it_once",)),
+    Mutant("a batch runs its finished jobs again", "remixer/batch/cli.py",
+           "to_run = [job for job in jobs if not results.finished(earlier, job)]", "to_run = list(jobs)",
+           (f"{LOCAL_BATCH}::test_running_it_again_redoes_only_what_failed",)),
+    Mutant("a remote batch takes a busy server's 409 for the job's failure", BATCH_REMOTE,
+           'if outcome in ("busy", "starting"):', "if False:",
+           (f"{REMOTE_UNIT}::test_a_busy_server_is_waited_for_and_the_outputs_are_written_under_local_names",)),
+    Mutant("a remote batch spends a job's retries on a dead server while another answers", BATCH_REMOTE,
+           'failures += outcome == "failed" or not self.endpoints.any_healthy()', "failures += 1",
+           (f"{REMOTE_UNIT}::test_a_dead_endpoint_costs_no_retry_while_another_answers_even_busy",)),
+    Mutant("Ctrl-C leaves a remote batch's predictions running until their connections close", BATCH_REMOTE,
+           "cancelled = endpoint.cancel(prediction_id)", "cancelled = True",
+           ("tests/server/test_batch_http.py::test_ctrl_c_cancels_the_prediction_on_the_server_and_running_again_resumes",)),
     Mutant("generation ignores a cancel between windows", "remixer/generation.py", "cancel.check()", "pass",
            ("tests/unit/test_cancellation.py::test_a_cancelled_token_stops_generation_before_the_first_window",)),
     Mutant("generation ignores a cancel between decoding steps", "remixer/generation.py",

@@ -13,20 +13,22 @@ nothing running. The cost is a thread and an open connection per prediction in f
 What comes back decides what happens next:
 
 * ``succeeded``: the outputs (data URIs, or URLs when the server uploads them) are decoded and
-  written under the names local mode gives them (:func:`output_names`), the seed (drawn here when
-  the job has none, so the record knows it) and the stage timings from the prediction's log;
+  written under the names local mode gives them (:func:`output_names`), with the seed (drawn
+  here when the job has none, so the record knows it) and the stage timings from the log;
 * ``failed`` or 422: the job failed with the server's message; not retried in this run;
-* 409 (every slot of that server busy): that server rests for a backoff (0.5 s doubling, at most
-  5 s, jittered) and the job goes to another or waits; never counted against the job;
-* 503 (setup not finished), another 5xx, a refused, reset or dropped connection: a transient
-  failure; the server rests (1 s doubling, at most 30 s) and the job is sent again, as a new
-  prediction, up to ``retries`` times; a killed server's jobs thus move to the others;
-* no response within ``timeout`` seconds: the prediction is cancelled and the job failed.
+* 409 (every slot busy) or 503 (setup not finished): that server rests for a backoff (409: 0.5 s
+  doubling to 5 s; 503: 1 s to 30 s, jittered) and the job goes to another or waits, at no cost
+  to the job;
+* a dropped connection or a 5xx after sending: the server rests (1 s doubling to 30 s) and the
+  job is sent again as a new prediction, at most ``retries`` times; a refused connection (nothing
+  sent) costs the job no retry while another endpoint answers. A killed server's jobs thus move
+  to the others, and a server that comes back gets work again;
+* no answer within ``timeout`` seconds: the prediction is cancelled and the job failed.
 
 Ctrl-C (:meth:`RemoteRunner.run` gets ``KeyboardInterrupt``): no new job starts, every prediction
 in flight is cancelled on its server (``POST /predictions/<id>/cancel``), and their answers
 (``canceled``) are awaited for up to ``grace`` seconds; connections still open then are closed,
-which makes coglet cancel what they carried. Prediction ids are ``<job key>-<run>-<attempt>``.
+which makes coglet cancel what they carried. Prediction ids are ``<job key>-<run>-<n>``.
 """
 from __future__ import annotations
 
