@@ -21,10 +21,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from remixer.analysis import ANALYSIS_BACKENDS
 from remixer.batch.cli import main as batch_main
+from remixer.cli_options import add_runtime_options
 from remixer.pipeline import Models, Pipeline, load_clip, load_song
-from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION, DEFAULT_TIME_SIG,
+from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_TIME_SIG,
                               MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError,
                               Output, RemixRequest, Sampling, check_request_kind)
 from remixer.weights import WeightsError, WeightsStore
@@ -77,12 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--audio-start", type=float, default=0.0, help="start (s) of --input-audio to use")
     gen.add_argument("--audio-end", type=float, default=None, help="end (s) of --input-audio to use")
     run = parser.add_argument_group("runtime")
-    run.add_argument("--weights-dir", type=Path, help="weights cache (default $REMIXER_WEIGHTS_DIR or weights/)")
-    run.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
-    run.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    run.add_argument("--analysis-backend", default="auto", choices=ANALYSIS_BACKENDS)
-    run.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION,
-                     help="longest song accepted, in seconds")
+    add_runtime_options(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or stage log")
     return parser
 

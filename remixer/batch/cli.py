@@ -31,12 +31,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from remixer.analysis import ANALYSIS_BACKENDS
-from remixer.batch.jobs import parse_value, plan, read_job_file, sweep_jobs, find_songs
+from remixer.batch.jobs import find_songs, parse_value, plan, read_job_file, sweep_jobs
 from remixer.batch.progress import Progress, summary
 from remixer.batch.remote import Endpoint, EndpointError, RemoteRunner
 from remixer.batch.results import SUCCEEDED, Record, Results
-from remixer.requests import DEFAULT_MAX_DURATION, InputError
+from remixer.cli_options import add_runtime_options
+from remixer.requests import InputError
 from remixer.weights import WeightsError
 
 INTERRUPTED = 130
@@ -67,13 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds a prediction may take before it is cancelled (default 3600)")
     remote.add_argument("--retries", type=int, default=3,
                         help="times a job is sent again after a dropped connection or server error (default 3)")
-    local = parser.add_argument_group("local")
-    local.add_argument("--weights-dir", type=Path, help="weights cache (default $REMIXER_WEIGHTS_DIR or weights/)")
-    local.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
-    local.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    local.add_argument("--analysis-backend", default="auto", choices=ANALYSIS_BACKENDS)
-    local.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION,
-                       help="longest song accepted, in seconds")
+    add_runtime_options(parser.add_argument_group("local"))
     return parser
 
 
