@@ -94,14 +94,15 @@ def _rows(args: argparse.Namespace) -> list[tuple[str, dict[str, tp.Any]]]:
         return read_job_file(args.jobs, dict(options))
     if not (args.songs or prompts or options):
         raise InputError("nothing to run: give songs and --prompt, or --jobs FILE")
-    return sweep_jobs(find_songs(args.songs), prompts, options)
+    return sweep_jobs(find_songs(args.songs, outside=args.out), prompts, options)
 
 
 class _TqdmHandler(logging.Handler):
-    """Log lines printed above the progress bar, not through it."""
+    """Log lines printed above the progress bar, not through it; one line each (a traceback
+    goes to the log file only)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        tqdm.write(self.format(record), file=sys.stderr)
+        tqdm.write(f"{record.name}: {record.getMessage()}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -111,7 +112,6 @@ def _batch_log(path: Path) -> tp.Iterator[None]:
     to_file = logging.FileHandler(path)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s: %(message)s", "%H:%M:%S"))
     to_terminal = _TqdmHandler(logging.WARNING)
-    to_terminal.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     level = package.level
     package.setLevel(logging.INFO)
     package.addHandler(to_file)

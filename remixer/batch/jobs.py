@@ -157,13 +157,17 @@ def to_request(inputs: tp.Mapping[str, tp.Any]) -> RemixRequest | GenerateReques
                            **{name: given[name] for name in _GENERATE if name in given})
 
 
-def find_songs(paths: tp.Sequence[Path]) -> list[Path]:
-    """Files as given, and the audio files (by suffix, sorted) anywhere under folders."""
+def find_songs(paths: tp.Sequence[Path], *, outside: Path | None = None) -> list[Path]:
+    """Files as given, and the audio files (by suffix, sorted) anywhere under folders, except
+    hidden ones and those under ``outside`` (the batch's own outputs, when it writes them inside
+    a folder of songs)."""
+    skip = None if outside is None else outside.resolve()
     songs: list[Path] = []
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                           and (skip is None or not p.resolve().is_relative_to(skip)))
             if not found:
                 raise InputError(f"{path}: no audio file in this folder ({', '.join(sorted(AUDIO_SUFFIXES))})")
             songs += found

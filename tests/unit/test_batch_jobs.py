@@ -78,6 +78,8 @@ def test_a_folder_gives_its_audio_files_sorted_and_nothing_else(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     assert find_songs([tmp_path]) == [tmp_path / "a.wav", tmp_path / "b.mp3", tmp_path / "sub/c.FLAC"]
+    # A batch writing into its folder of songs does not take its own remixes for songs next time.
+    assert find_songs([tmp_path], outside=tmp_path / "sub") == [tmp_path / "a.wav", tmp_path / "b.mp3"]
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty: no audio file in this folder"):
         find_songs([tmp_path / "empty"])
