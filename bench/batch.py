@@ -159,7 +159,7 @@ def remote_throughput(args: argparse.Namespace, weights: Path, manifest: Path, v
             os.environ[name] = value  # the server's worker inherits it
     rates: dict[int, list[float]] = {1: [], 2: []}
     with CogServer(root / "server", weights, manifest, COG_MAX_CONCURRENCY="2", REMIXER_MAX_DURATION="600",
-                   REMIXER_DEFAULT_VERSION=version, REMIXER_KEEP_OUTPUTS_S="1") as server:
+                   REMIXER_DEFAULT_VERSION=version) as server:
         for run in range(args.runs):
             for in_flight in ((1, 2) if run % 2 == 0 else (2, 1)):
                 out = Path(tempfile.mkdtemp(prefix=f"remote-{in_flight}-", dir=root))

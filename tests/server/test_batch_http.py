@@ -40,7 +40,7 @@ def servers(tmp_path_factory):
     weights = root / "weights"
     weights.mkdir()
     manifest = build_tiny_weights(weights)
-    pair = [CogServer(root / name, weights, manifest, COG_MAX_CONCURRENCY="1", REMIXER_KEEP_OUTPUTS_S="1")
+    pair = [CogServer(root / name, weights, manifest, COG_MAX_CONCURRENCY="1")
             for name in ("a", "b")]
     with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
         started = [pool.submit(server.__enter__) for server in pair]
