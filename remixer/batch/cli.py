@@ -180,9 +180,8 @@ class _Recorded(Results):
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    remote_only = [name for name, given in (("--in-flight", args.in_flight is not None),) if given]
-    if remote_only and not args.endpoint:
-        parser.error(f"{', '.join(remote_only)} applies to --endpoint")
+    if args.in_flight is not None and not args.endpoint:
+        parser.error("--in-flight applies to --endpoint")
     if args.in_flight is not None and args.in_flight < 1:
         parser.error("--in-flight must be at least 1")
     try:
@@ -190,14 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    jobs, problems = plan(rows)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    errors = [p for p in problems if not p.startswith("note: ")]
-    if errors or not jobs:
-        print(f"error: {len(errors)} of {len(rows)} jobs are invalid; nothing ran" if errors
+    checked = plan(rows)
+    for message in checked.errors + [f"note: {repeat}" for repeat in checked.repeats]:
+        print(message, file=sys.stderr)
+    if checked.errors or not checked.jobs:
+        print(f"error: {len(checked.errors)} of {len(rows)} jobs are invalid; nothing ran" if checked.errors
               else "error: no job to run", file=sys.stderr)
         return 2
+    jobs = checked.jobs
     results = _Recorded(args.out)
     earlier = results.load()
     to_run = [job for job in jobs if not results.finished(earlier, job)]

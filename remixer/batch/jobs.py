@@ -30,7 +30,7 @@ from pathlib import Path
 from remixer.requests import (GENERATION_ONLY, REMIX_ONLY, GenerateRequest, InputError, Output, RemixRequest,
                               Sampling, check_request_kind)
 
-__all__ = ["Job", "INPUT_TYPES", "AUDIO_SUFFIXES", "parse_value", "to_request", "sweep_jobs",
+__all__ = ["Job", "Plan", "INPUT_TYPES", "AUDIO_SUFFIXES", "parse_value", "to_request", "sweep_jobs",
            "read_job_file", "plan", "find_songs"]
 
 # The predictor's inputs (predict.py), with the type a command-line or CSV value is read as.
@@ -275,19 +275,28 @@ def _csv_rows(path: Path, text: str) -> tp.Iterator[tuple[str, dict[str, tp.Any]
             raise InputError(f"{origin}: {error}") from None
 
 
-def plan(rows: tp.Sequence[tuple[str, dict[str, tp.Any]]]) -> tuple[list[Job], list[str]]:
-    """Check every job and key it; nothing runs.
+@dataclass
+class Plan:
+    """A batch's jobs, checked.
 
-    Returns
-    -------
+    Attributes
+    ----------
     jobs : list of Job
-        The valid jobs, a job repeated (same key) once.
-    problems : list of str
-        One message per bad job, naming its origin; also the repeats that were dropped (these
-        start with ``"note: "``). Any other message means the batch must not run.
+        The valid jobs; a job given again (same key) once.
+    errors : list of str
+        One message per bad job, naming its origin: the batch must not run.
+    repeats : list of str
+        The jobs dropped as repeats of an earlier one.
     """
-    jobs: list[Job] = []
-    problems: list[str] = []
+
+    jobs: list[Job]
+    errors: list[str]
+    repeats: list[str]
+
+
+def plan(rows: tp.Sequence[tuple[str, dict[str, tp.Any]]]) -> Plan:
+    """Check every job and key it; nothing runs."""
+    result = Plan([], [], [])
     digests: dict[Path, str] = {}
     seen: dict[str, str] = {}
     for origin, inputs in rows:
@@ -301,18 +310,18 @@ def plan(rows: tp.Sequence[tuple[str, dict[str, tp.Any]]]) -> tuple[list[Job], l
                 if file not in digests:
                     digests[file] = file_digest(file)
         except InputError as error:
-            problems.append(f"{origin}: {error}")
+            result.errors.append(f"{origin}: {error}")
             continue
         key = job_key(request, {name: digests[file] for name, file in files.items()})
         if key in seen:
-            problems.append(f"note: {origin} is the same job as {seen[key]} (same song content and "
-                            f"inputs): it runs once")
+            result.repeats.append(f"{origin} is the same job as {seen[key]} (same song content and inputs): "
+                                  f"it runs once")
             continue
         seen[key] = origin
         song = files.get("music_input")
-        jobs.append(Job(origin=origin, inputs={n: v for n, v in inputs.items() if v is not None},
-                        request=request, key=key, song_digest=None if song is None else digests[song]))
-    return jobs, problems
+        result.jobs.append(Job(origin=origin, inputs={n: v for n, v in inputs.items() if v is not None},
+                               request=request, key=key, song_digest=None if song is None else digests[song]))
+    return result
 
 
 def file_digest(path: Path) -> str:

@@ -73,7 +73,7 @@ def test_a_sweep_on_one_song_separates_it_once(first_run):
 def test_every_job_gets_its_folder_named_as_the_predictor_orders_its_outputs(batch, first_run):
     root, jobs, _ = batch
     _, _, records = first_run
-    planned, _ = plan(read_job_file(jobs, {"model_version": "chord", "seed": 5, "return_analysis": True}))
+    planned = plan(read_job_file(jobs, {"model_version": "chord", "seed": 5, "return_analysis": True})).jobs
     for job, record in zip(planned[:4], records):
         assert record["key"] == job.key and record["origin"] == job.origin and record["seed"] == 5
         assert record["outputs"] == [f"{job.folder}/{name}" for name in output_names(job.request)]

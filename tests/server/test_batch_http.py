@@ -68,9 +68,9 @@ def _job_file(folder: Path, name: str, jobs: list[dict]) -> Path:
 
 
 def _keys(path: Path) -> list[str]:
-    jobs, problems = plan(read_job_file(path, {}))
-    assert problems == []
-    return [job.key for job in jobs]
+    checked = plan(read_job_file(path, {}))
+    assert checked.errors == checked.repeats == []
+    return [job.key for job in checked.jobs]
 
 
 def _records(out: Path) -> list[dict]:

@@ -81,7 +81,7 @@ def test_no_endpoint_that_answers_is_an_error_before_any_job(song, tmp_path, cap
 
 
 def test_a_batch_already_done_loads_nothing_and_says_so(song, tmp_path, capsys):
-    (job,), _ = plan([("sweep job 1", {"music_input": song, "prompt": "jazz"})])
+    (job,) = plan([("sweep job 1", {"music_input": song, "prompt": "jazz"})]).jobs
     results = Results(tmp_path / "out")
     (results.out / job.folder).mkdir()
     (results.out / job.folder / "remix.wav").write_bytes(b"done")

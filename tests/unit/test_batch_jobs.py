@@ -132,9 +132,9 @@ def test_every_bad_job_is_reported_with_its_origin_and_none_is_kept(songs, tmp_p
             ("jobs.csv line 4", {"music_input": tmp_path / "missing.wav", "prompt": "x"}),
             ("jobs.csv line 5", {"music_input": songs[1], "prompt": "x", "key_shift": 20}),
             ("jobs.csv line 6", {"music_input": tmp_path, "prompt": "x"})]
-    jobs, problems = plan(rows)
-    assert [job.origin for job in jobs] == ["jobs.csv line 2"]
-    assert problems == [
+    checked = plan(rows)
+    assert [job.origin for job in checked.jobs] == ["jobs.csv line 2"] and checked.repeats == []
+    assert checked.errors == [
         "jobs.csv line 3: prompt is required: describe the style of the remix, e.g. 'bossa nova'",
         f"jobs.csv line 4: song '{tmp_path / 'missing.wav'}': no such file",
         "jobs.csv line 5: key_shift must be between -12 and 12 semitones, got 20",
@@ -149,19 +149,21 @@ def test_a_jobs_key_is_its_songs_content_and_its_request_with_defaults_filled_in
             ("c", {"music_input": songs[0], "prompt": "jazz", "seed": 4}),
             ("d", {"music_input": songs[1], "prompt": "jazz", "seed": 3}),
             ("e", {"music_input": songs[0], "prompt": "jazz", "seed": 3, "return_stems": True})]
-    jobs, problems = plan(rows)
+    checked = plan(rows)
+    jobs = checked.jobs
     # b is a: the same bytes under another name, the same request spelled another way.
-    assert problems == ["note: b is the same job as a (same song content and inputs): it runs once"]
+    assert checked.repeats == ["b is the same job as a (same song content and inputs): it runs once"]
+    assert checked.errors == []
     assert [job.origin for job in jobs] == ["a", "c", "d", "e"]
     assert len({job.key for job in jobs}) == 4 and all(len(job.key) == 16 for job in jobs)
     assert jobs[0].song_digest == jobs[1].song_digest != jobs[2].song_digest
     # The key does not depend on the run: planning again gives the same keys.
-    assert [job.key for job in plan(rows)[0]] == [job.key for job in jobs]
+    assert [job.key for job in plan(rows).jobs] == [job.key for job in jobs]
 
 
 def test_job_folders_are_readable_and_unique(songs):
-    jobs, _ = plan([("a", {"music_input": songs[0], "prompt": "Bossa Nova, nylon guitar!"}),
-                    ("b", {"prompt": "calm"})])
+    jobs = plan([("a", {"music_input": songs[0], "prompt": "Bossa Nova, nylon guitar!"}),
+                 ("b", {"prompt": "calm"})]).jobs
     assert jobs[0].folder == f"first-bossa-nova-nylon-guitar-{jobs[0].key[:8]}"
     assert jobs[1].folder == f"generation-calm-{jobs[1].key[:8]}"
     assert json.loads(json.dumps(jobs[0].shown_inputs())) == {"music_input": str(songs[0]),

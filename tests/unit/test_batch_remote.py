@@ -113,8 +113,8 @@ def _run(tmp_path, song, scripts: list[list[str]], *, retries: int = 3, timeout:
          extra_endpoints: tuple[str, ...] = (), **inputs):
     servers = [ScriptedCog(script) for script in scripts]
     try:
-        found, _ = plan([(f"job {n}", {"music_input": song, "prompt": f"style {n}", "model_version": "chord",
-                                       **inputs}) for n in range(jobs)])
+        found = plan([(f"job {n}", {"music_input": song, "prompt": f"style {n}", "model_version": "chord",
+                                    **inputs}) for n in range(jobs)]).jobs
         results = Results(tmp_path / "out")
         endpoints = [Endpoint(server.url) for server in servers] + [Endpoint(url) for url in extra_endpoints]
         runner = RemoteRunner(endpoints, in_flight=len(endpoints), timeout=timeout, retries=retries)

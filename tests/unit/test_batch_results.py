@@ -14,9 +14,8 @@ from remixer.batch.results import CANCELED, FAILED, SUCCEEDED, Record, Results
 def jobs(tmp_path):
     song = tmp_path / "song.wav"
     song.write_bytes(b"RIFF")
-    found, _ = plan([("sweep job 1", {"music_input": song, "prompt": "jazz"}),
-                     ("sweep job 2", {"music_input": song, "prompt": "lofi"})])
-    return found
+    return plan([("sweep job 1", {"music_input": song, "prompt": "jazz"}),
+                 ("sweep job 2", {"music_input": song, "prompt": "lofi"})]).jobs
 
 
 def _commit(results: Results, job, files: dict[str, bytes]) -> list[str]:
