@@ -50,10 +50,11 @@ ALIASES = {"song": "music_input"}
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif",
                             ".aiff", ".wma", ".webm", ".mka", ".caf", ".w64"})
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
-# Request fields by predictor input name (the rest keep their names).
+# Where each predictor input goes in the request: Sampling, Output (renamed), or the request's own
+# field of the same name (a remix's song and prompt, a generation's audio are passed apart).
 _SAMPLING = ("top_k", "top_p", "temperature", "classifier_free_guidance", "seed")
 _OUTPUT = {"output_format": "format", "normalization_strategy": "normalization"}
-_REMIX = ("prompt", "model_version", "beat_sync_threshold", "large_chord_voca", "chroma_coefficient",
+_REMIX = ("model_version", "beat_sync_threshold", "large_chord_voca", "chroma_coefficient",
           "multi_band_diffusion", "return_instrumental", "return_stems", "return_analysis", "target_bpm",
           "key_shift", "section_prompts")
 _GENERATE = ("prompt", "model_version", "duration", "text_chords", "bpm", "time_sig", "audio_start",
@@ -151,7 +152,7 @@ def to_request(inputs: tp.Mapping[str, tp.Any]) -> RemixRequest | GenerateReques
     output = Output(**{field: given[name] for name, field in _OUTPUT.items() if name in given})
     if remix:
         return RemixRequest(song=Path(given["music_input"]), prompt=given.get("prompt"), sampling=sampling,
-                            output=output, **{name: given[name] for name in _REMIX[1:] if name in given})
+                            output=output, **{name: given[name] for name in _REMIX if name in given})
     audio = given.get("input_audio")
     return GenerateRequest(audio=None if audio is None else Path(audio), sampling=sampling, output=output,
                            **{name: given[name] for name in _GENERATE if name in given})
@@ -309,7 +310,7 @@ def plan(rows: tp.Sequence[tuple[str, dict[str, tp.Any]]]) -> Plan:
                                      f"{'no such file' if not file.exists() else 'not a file'}")
                 if file not in digests:
                     digests[file] = file_digest(file)
-        except InputError as error:
+        except (InputError, TypeError) as error:  # a JSON value of a type no rule expected: still the line's
             result.errors.append(f"{origin}: {error}")
             continue
         key = job_key(request, {name: digests[file] for name, file in files.items()})
