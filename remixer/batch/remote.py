@@ -413,6 +413,7 @@ class RemoteRunner:
         return "answered", answer, None
 
     def _finish(self, job: Job, answer: Answer, results: Results, start: float, **fields: tp.Any) -> Record:
+        """The record of a prediction that ended: its outputs written, or why it failed."""
         body = answer.body
         status = body.get("status")
         if answer.status == 200 and status == SUCCEEDED:
