@@ -3,6 +3,7 @@
     python -m remixer SONG --prompt "bossa nova" -o remix.wav
     python -m remixer --prompt "lofi hip hop" --text-chords "C G A:min F" --bpm 90 --duration 20 -o out.mp3
     python -m remixer SONG --prompt "bossa nova" -o try.wav --smoke      # no download: tiny models, noise
+    python -m remixer batch SONGS... --prompt A --prompt B --out DIR   # many at once: batch --help
 
 The options are the Cog predictor's inputs (see ``predict.py``); the output format comes from
 the ``-o`` suffix (wav, flac or mp3). Extra outputs are written beside it as
@@ -24,11 +25,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from remixer.requests import (ANALYSIS_BACKENDS, CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_MAX_DURATION,
-                              DEFAULT_TIME_SIG, MELODY_VERSIONS, NORMALIZATIONS, OUTPUT_FORMATS,
-                              GenerateRequest, InputError, Output, RemixRequest, Sampling,
-                              check_request_kind)
-from remixer.threads import THREADS_ENV, configure_threads
+from remixer.cli_options import add_runtime_options
+from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_TIME_SIG, MELODY_VERSIONS,
+                              NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError, Output,
+                              RemixRequest, Sampling, check_request_kind)
+from remixer.threads import configure_threads
 from remixer.weights import WeightsError
 
 _NOISE_BANNER = "=" * 78
@@ -37,8 +38,9 @@ _NOISE_BANNER = "=" * 78
 def _parser() -> argparse.ArgumentParser:
     # Each help text states its default itself, once; argparse's "(default: ...)" would repeat it.
     parser = argparse.ArgumentParser(prog="python -m remixer", description=__doc__.split("\n\n")[0],
-                                     epilog="Weights: python -m remixer.weights list|fetch. "
-                                            "More in the README.")
+                                     epilog="Weights: python -m remixer.weights list|fetch. Many remixes or prompt "
+                                            "sweeps, locally or on Cog servers: python -m remixer "
+                                            "batch --help. More in the README.")
     parser.add_argument("song", nargs="?", type=Path,
                         help="song to remix; omit it to generate music from the prompt / chords")
     parser.add_argument("-o", "--output", type=Path, required=True,
@@ -97,31 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--audio-end", type=float, default=None, metavar="SECONDS",
                      help="end of the part of --input-audio to use (default: its end)")
     run = parser.add_argument_group("runtime")
-    run.add_argument("--weights-dir", type=Path,
-                     help="weights cache (default: $REMIXER_WEIGHTS_DIR, else weights/ in the checkout)")
-    run.add_argument("--offline", action="store_true", help="never download; fail at once if a file is missing")
-    run.add_argument("--smoke", action="store_true",
-                     help="try it without downloading: tiny RANDOM models built on the spot (needs a "
-                          "checkout); every stage runs, the music is NOISE (also REMIXER_SMOKE=1)")
-    run.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                     help=f"CPU threads for torch and BLAS (default: ${THREADS_ENV}, else the cores "
-                          f"available to this process)")
-    run.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    run.add_argument("--analysis-backend", default="auto", choices=ANALYSIS_BACKENDS,
-                     help="beat analysis: allinone, madmom, or auto: All-In-One when its weights are "
-                          "there, else madmom (default: %(default)s)")
-    run.add_argument("--max-duration", type=float, default=DEFAULT_MAX_DURATION, metavar="SECONDS",
-                     help="longest song accepted (default: %(default)s)")
+    add_runtime_options(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or stage log")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="also log the details of each stage (e.g. every generation window)")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return int(text)
 
 
 def _request(args: argparse.Namespace) -> RemixRequest | GenerateRequest:
@@ -173,6 +155,9 @@ def _place(outputs: list[Path], destination: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["batch"]:
+        return batch_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")

@@ -18,6 +18,10 @@ Chords are read once for the whole song (``analysis.json``'s ``chords``, the pic
 per generation window from that window's slice of the same stems (what conditions the window, as
 the published conditioner read them; ``analysis.json``'s ``windows``).
 
+Remixes of one song can share its reading: :meth:`Pipeline.analyze_song` returns the decoded
+song, its stems, chords and beats as a :class:`SongAnalysis`, which :meth:`Pipeline.remix` takes
+instead of separating the song again (``python -m remixer batch``, :mod:`remixer.batch`).
+
 Generation (:meth:`Pipeline.generate`): text only, text chords, chords read from an audio file
 (separated once, read per window), a melody to follow (melody models) or an audio prompt to
 continue.
@@ -62,7 +66,7 @@ from remixer.progress import ProgressListener, StageClock
 from remixer.requests import (CHORD_VERSIONS, DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output,
                               RemixRequest, SectionPrompts)
 from remixer.sections import Window, plan_windows, song_parts, stride_plan
-from remixer.separation import Separator
+from remixer.separation import Separator, Stems
 from remixer.smoke import NOISE, check_smoke_version, smoke_from_env, smoke_weights
 from remixer.tempo import song_prior, tempo_alternative
 from remixer.threads import ThreadSettings, configure_threads
@@ -123,6 +127,64 @@ class ModelUnavailable(MissingWeightsError):
         super().__init__(f"{choice} is not available: {missing}")
         self.choice = choice
         self.instead = instead
+
+
+def chord_reader(request: RemixRequest) -> str:
+    """Which BTC reads a remix's chords (:meth:`Models.chord_recognizer`): the copy inside the
+    version's chord checkpoint (170 classes) or the separate 25-class model. Remixes of one
+    song with the same reader can share its :class:`SongAnalysis`."""
+    return f"{request.model_version} (170 classes)" if request.large_chord_voca else "btc (25 classes)"
+
+
+@dataclass(frozen=True, eq=False)
+class SongAnalysis:
+    """A song read once for any number of remixes: decoded, separated ONCE, its chords and beats.
+
+    Made by :meth:`Pipeline.analyze_song`; :meth:`Pipeline.remix` takes it instead of reading the
+    song again, so K remixes of one song cost one separation and K generations
+    (``python -m remixer batch``).
+
+    Attributes
+    ----------
+    audio : np.ndarray
+        The decoded song, ``(channels, samples)`` float32 (at most stereo), at ``sample_rate``.
+    stems : Stems
+        Its htdemucs stems, at ``sample_rate``.
+    beats : Beats
+        The song's beats, downbeats and sections, read at ``song_bpm`` where the client stated it.
+    tempo : dict
+        How its tempo was found (``analysis.json``'s ``tempo``).
+    chords : list of ChordSegment
+        Its chords, read by ``chord_reader`` (:func:`chord_reader`).
+    timings : dict
+        Seconds of the stages that made it.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    stems: Stems
+    beats: Beats
+    tempo: dict[str, tp.Any]
+    chords: list[ChordSegment]
+    chord_reader: str
+    song_bpm: float | None
+    timings: dict[str, float]
+
+    @property
+    def duration(self) -> float:
+        return self.audio.shape[1] / self.sample_rate
+
+    def check_reusable(self, request: RemixRequest, sections: SectionPrompts | None) -> None:
+        """Refuse a remix whose chords another BTC must read (a bug of the caller's), and
+        section prompts past the song's end (the client's)."""
+        if chord_reader(request) != self.chord_reader:
+            raise ValueError(f"this song analysis has the chords of {self.chord_reader}; the "
+                             f"remix reads them with {chord_reader(request)}")
+        if request.song_bpm != self.song_bpm:
+            raise ValueError(f"this song analysis read the beats with song_bpm={self.song_bpm}; the "
+                             f"remix states song_bpm={request.song_bpm}")
+        if sections is not None:
+            sections.check_duration(self.duration)
 
 
 @dataclass
@@ -255,45 +317,97 @@ class Pipeline:
             for generator in self.models.generators.loaded():
                 generator.generate("", GenerationParams(duration=0.1, seed=0))
 
+    def analyze_song(self, request: RemixRequest, cancel: CancelToken | None = None, *,
+                     separated: SongAnalysis | None = None,
+                     progress: ProgressListener | None = None) -> SongAnalysis:
+        """Decode ``request.song``, separate it once, read its beats and chords: what any number
+        of remixes of that song share (``remix(..., song_analysis=...)``).
+
+        Parameters
+        ----------
+        request : RemixRequest
+            Its song, ``song_bpm``, and which BTC reads the chords (``model_version``,
+            ``large_chord_voca``).
+        cancel, progress
+            As in :meth:`remix`.
+        separated : SongAnalysis, optional
+            An analysis of the same song (same content): its audio and stems are reused, its beats
+            too where ``song_bpm`` is the same, and the chords are read with ``request``'s BTC.
+        """
+        return self._analyze_song(request, _Timer(progress, cancel), separated)
+
+    def _analyze_song(self, request: RemixRequest, timer: _Timer, separated: SongAnalysis | None = None,
+                      sections: SectionPrompts | None = None,
+                      check_tempo: tp.Callable[[Beats], object] | None = None) -> SongAnalysis:
+        """:meth:`analyze_song` under the remix's ``timer``; ``check_tempo`` is called with the
+        song's beats as soon as they are read (the check of ``target_bpm``)."""
+        stems = None
+        if separated is None:
+            with timer("decode"):
+                song, rate = load_song(request.song, self.max_duration)
+            if sections is not None:  # the client's error: before the separation, not after
+                sections.check_duration(song.shape[1] / rate)
+        else:
+            song, rate, stems = separated.audio, separated.sample_rate, separated.stems
+        if stems is None and self.models.analyzer.needs_stems:
+            # All-In-One reads the stems: the song's tempo, and the check of target_bpm against
+            # it, wait for the separation. madmom reads the mix and runs first.
+            stems = self._separate(song, rate, timer)
+        if separated is not None and separated.song_bpm == request.song_bpm:
+            beats, tempo = separated.beats, separated.tempo
+        else:
+            with timer("analysis (song)"):
+                beats = self.models.analyzer.analyze(song, rate, stems=stems, prior=song_prior(request.song_bpm))
+                beats, tempo = _song_tempo(song, rate, beats, request.song_bpm)
+        if check_tempo is not None:
+            try:
+                check_tempo(beats)
+            except InputError as error:
+                if stems is None or separated is not None:
+                    raise
+                raise InputError(f"{error} (All-In-One reads the tempo from the separated stems, so this "
+                                 f"showed only after the separation; song_bpm would have it checked at "
+                                 f"once)") from None
+        if stems is None:
+            stems = self._separate(song, rate, timer)
+        with timer("chords"):
+            recognizer = self.models.chord_recognizer(request.model_version,
+                                                      large_voca=request.large_chord_voca)
+            chords = recognizer.recognize(stems.chord_source, rate)
+        return SongAnalysis(audio=song, sample_rate=rate, stems=stems, beats=beats, tempo=tempo,
+                            chords=chords, chord_reader=chord_reader(request), song_bpm=request.song_bpm,
+                            timings=dict(timer.seconds))
+
+    def _separate(self, song: np.ndarray, rate: int, timer: _Timer) -> Stems:
+        with timer("separation", "chunk") as token:
+            return self.models.separator.separate(song, rate, cancel=token)
+
     def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken | None = None,
-              progress: ProgressListener | None = None) -> Result:
+              progress: ProgressListener | None = None, *,
+              song_analysis: SongAnalysis | None = None) -> Result:
         """Remix ``request.song``; outputs are written into ``workdir``.
 
         A set ``cancel`` token raises ``remixer.cancellation.Cancelled`` at the next stage,
         separation chunk or decoding step. ``progress`` is called with a
         :class:`~remixer.progress.Progress` as each stage starts and ends, and after every
-        separation chunk and decoding step.
+        separation chunk and decoding step. ``song_analysis`` (from :meth:`analyze_song`, for this
+        song, chord reader and ``song_bpm``) replaces the decode, separation, song analysis and
+        chords stages.
         """
         timer = _Timer(progress, cancel)
         self._check_smoke(request.model_version)
         sections = request.sections(self.models.analyzer.name)
-        with timer("decode"):
-            song, rate = load_song(request.song, self.max_duration)
-        if sections is not None:
-            sections.check_duration(song.shape[1] / rate)
-        stems = None
-        if self.models.analyzer.needs_stems:
-            # All-In-One reads the stems: the song's tempo, and the check of target_bpm against
-            # it, wait for the separation. madmom reads the mix and runs first.
-            with timer("separation", "chunk") as token:
-                stems = self.models.separator.separate(song, rate, cancel=token)
-        with timer("analysis (song)"):
-            beats = self.models.analyzer.analyze(song, rate, stems=stems, prior=song_prior(request.song_bpm))
-            beats, tempo = _song_tempo(song, rate, beats, request.song_bpm)
-        # From here on the song's timeline and key are the remix's (see remixer.transform); a
-        # target tempo out of range fails here, as soon as the song's tempo is known.
-        try:
-            transform = Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)
-        except InputError as error:
-            if stems is None:
-                raise
-            raise InputError(f"{error} (All-In-One reads the tempo from the separated stems, so this "
-                             f"showed only after the separation; song_bpm would have it checked at once)"
-                             ) from None
         generator, mbd = self._generation_models(request)
-        if stems is None:
-            with timer("separation", "chunk") as token:
-                stems = self.models.separator.separate(song, rate, cancel=token)
+        if song_analysis is None:
+            # A target tempo out of range fails as soon as the song's tempo is known.
+            song_analysis = self._analyze_song(request, timer, sections=sections, check_tempo=lambda beats: (
+                Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)))
+        else:
+            song_analysis.check_reusable(request, sections)
+        song, rate, stems = song_analysis.audio, song_analysis.sample_rate, song_analysis.stems
+        beats, song_chords, tempo = song_analysis.beats, song_analysis.chords, song_analysis.tempo
+        # From here on the song's timeline and key are the remix's (see remixer.transform).
+        transform = Transform.for_song(beats.bpm, request.target_bpm, request.key_shift)
         song_beats, vocals, harmony = beats, stems.vocals, stems.chord_source
         chord_source = stems.chord_source  # chords are read on the song, then moved
         if not transform.identity:
@@ -312,11 +426,12 @@ class Pipeline:
         if sections is not None:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
-        with timer("chords"):
+        chords = song_chords if transform.identity else transform_chords(song_chords, transform)
+        with timer("window chords"):
+            # What conditions each window: its own 30 s of the stems, read as the published
+            # conditioner read them (the song's chords above are for analysis.json and the picture).
             recognizer = self.models.chord_recognizer(request.model_version,
                                                       large_voca=request.large_chord_voca)
-            song_chords = recognizer.recognize(chord_source, rate)
-            chords = song_chords if transform.identity else transform_chords(song_chords, transform)
             window_chords = read_window_chords(recognizer, chord_source, rate, [w.start for w in plan],
                                                duration=duration, window=generator.window,
                                                transform=transform)

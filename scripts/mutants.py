@@ -68,6 +68,10 @@ def _cli(*names: str) -> tuple[str, ...]:
 
 
 PIPELINE = "remixer/pipeline.py"
+BATCH_LOCAL = "remixer/batch/local.py"
+BATCH_REMOTE = "remixer/batch/remote.py"
+LOCAL_BATCH = "tests/pipeline/test_batch_local.py"
+REMOTE_UNIT = "tests/unit/test_batch_remote.py"
 PREDICT = "predict.py"
 CLI = "remixer/__main__.py"
 SONG_BPM_TEST = "test_song_bpm_gives_a_half_tempo_read_song_its_tempo_in_the_description"
@@ -120,8 +124,8 @@ MUTANTS: list[Mutant] = [
            "threshold = request.beat_sync_threshold", "threshold = None",
            _wiring("test_beat_sync_threshold_bounds_the_gap_a_downbeat_is_moved_across")),
     Mutant("remix ignores multi_band_diffusion", PIPELINE,
-           'generator, mbd = self._generation_models(request)\n        if stems is None:',
-           'generator, mbd = self._generation_models(request)\n        mbd = None\n        if stems is None:',
+           'generator, mbd = self._generation_models(request)\n        if song_analysis is None:',
+           'generator, mbd = self._generation_models(request)\n        mbd = None\n        if song_analysis is None:',
            _wiring("test_multi_band_diffusion_decodes_with_the_shared_mbd")),
     # Generation inputs that must reach their stage.
     Mutant("generation ignores duration", PIPELINE,
@@ -206,6 +210,41 @@ MUTANTS: list[Mutant] = [
     Mutant("the remix description truncates the bpm", PIPELINE,
            'return f"{prompt}, bpm : {round(bpm)}" if prompt', 'return f"{prompt}, bpm : {int(bpm)}" if prompt',
            ("tests/pipeline/test_pipeline.py::test_remix_logs_and_reports_the_exact_description",)),
+    # Remixes sharing one reading of the song (issue 25).
+    Mutant("remix separates the song again although it was given its analysis", PIPELINE,
+           "if song_analysis is None:\n            song_analysis = self._analyze_song(",
+           "if True:\n            song_analysis = self._analyze_song(",
+           _wiring("test_remixes_given_one_song_analysis_separate_once_and_equal_the_remix_alone")),
+    Mutant("a song analysis serves a remix whose chords another BTC reads", PIPELINE,
+           "if chord_reader(request) != self.chord_reader:", "if False:",
+           _wiring("test_a_song_analysis_serves_only_remixes_whose_chords_its_btc_read")),
+    Mutant("a re-read song analysis separates the song again", PIPELINE,
+           "        if separated is None:\n            with timer(\"decode\"):",
+           "        separated = None\n        if separated is None:\n            with timer(\"decode\"):",
+           _wiring("test_a_song_analysis_serves_only_remixes_whose_chords_its_btc_read")),
+    # python -m remixer batch (issue 25).
+    Mutant("a local batch reads its song again for every job", BATCH_LOCAL,
+           "        if key in self.analyses:\n", "        if False:\n",
+           (f"{LOCAL_BATCH}::test_a_sweep_on_one_song_separates_it_once",)),
+    Mutant("a local batch separates its song again for another chord reader", BATCH_LOCAL,
+           "separated = next(iter(self.analyses.values()), None)", "separated = None",
+           (f"{LOCAL_BATCH}::test_a_sweep_on_one_song_separates_it_once",)),
+    Mutant("a local batch gives a remix the chords another BTC read", BATCH_LOCAL,
+           "        if key in self.analyses:\n            return self.analyses[key], {}",
+           "        if self.analyses:\n            return next(iter(self.analyses.values())), {}",
+           (f"{LOCAL_BATCH}::test_a_sweep_on_one_song_separates_it_once",)),
+    Mutant("a batch runs its finished jobs again", "remixer/batch/cli.py",
+           "to_run = [job for job in jobs if not results.finished(earlier, job)]", "to_run = list(jobs)",
+           (f"{LOCAL_BATCH}::test_running_it_again_redoes_only_what_failed",)),
+    Mutant("a remote batch takes a busy server's 409 for the job's failure", BATCH_REMOTE,
+           'if outcome in ("busy", "starting"):', "if False:",
+           (f"{REMOTE_UNIT}::test_a_busy_server_is_waited_for_and_the_outputs_are_written_under_local_names",)),
+    Mutant("a remote batch spends a job's retries on a dead server while another answers", BATCH_REMOTE,
+           'failures += outcome == "failed" or not self.endpoints.any_healthy()', "failures += 1",
+           (f"{REMOTE_UNIT}::test_a_dead_endpoint_costs_no_retry_while_another_answers_even_busy",)),
+    Mutant("Ctrl-C leaves a remote batch's predictions running until their connections close", BATCH_REMOTE,
+           "cancelled = endpoint.cancel(prediction_id)", "cancelled = True",
+           ("tests/server/test_batch_http.py::test_ctrl_c_cancels_the_prediction_on_the_server_and_running_again_resumes",)),
     Mutant("generation ignores a cancel between windows", "remixer/generation.py", "cancel.check()", "pass",
            ("tests/unit/test_cancellation.py::test_a_cancelled_token_stops_generation_before_the_first_window",)),
     Mutant("generation ignores a cancel between decoding steps", "remixer/generation.py",

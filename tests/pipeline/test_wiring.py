@@ -480,3 +480,57 @@ def test_continuation_starts_with_the_clip_and_lasts_the_duration(models, song, 
         codes, _ = codec.encode(call.prompt.tensor(RATE, 1))
     assert np.array_equal(call.result.tokens[:, :25], codes[0].numpy())
     assert run.audio("generated").shape == (1, int(1.5 * RATE))
+
+
+# --- remixes that share one reading of the song (python -m remixer batch) -------------------
+
+@pytest.fixture
+def known_pipeline(models, song, take):
+    """A pipeline whose separator returns the song's true stems, with the stand-in take."""
+    separator = _KnownStems(song)
+    real, models.separator = models.separator, separator
+    models.generators.take = lambda channels, samples: fit_length(take, samples)
+    try:
+        yield Pipeline(models), separator
+    finally:
+        models.separator, models.generators.take = real, None
+
+
+def test_remixes_given_one_song_analysis_separate_once_and_equal_the_remix_alone(
+        known_pipeline, models, main_remix, song_path, tmp_path):
+    pipeline, separator = known_pipeline
+    first_call = len(models.generators.calls)
+    recognized = len(models.recognizers[True].calls)
+    analysis = pipeline.analyze_song(_remix_request(song_path))
+    same = pipeline.remix(_remix_request(song_path), tmp_path / "same", song_analysis=analysis)
+    other = pipeline.remix(_remix_request(song_path, prompt="dark techno"), tmp_path / "other",
+                           song_analysis=analysis)
+    assert len(separator.calls) == 1 and len(models.recognizers[True].calls) == recognized + 1
+    assert set(analysis.timings) == {"decode", "separation", "chords", "analysis (song)"}
+    assert not set(same.timings) & set(analysis.timings) and "generation" in same.timings
+    # The main remix's request and seed, on the shared analysis: the same remix, sample for sample.
+    for name in ("remix", "instrumental", "stem-vocals"):
+        assert np.array_equal(sf.read(tmp_path / "same" / f"{name}.wav")[0], main_remix.audio(name).T.squeeze())
+    assert same.analysis["chords"] == main_remix.analysis["chords"]
+    # The other prompt reached the generator, with the shared chords.
+    _, call = models.generators.calls[first_call:]
+    assert call.description.startswith("dark techno") and PROMPT not in call.description
+    assert list(call.chords.segments) == analysis.chords
+    assert other.analysis["song"] == main_remix.analysis["song"]
+
+
+def test_a_song_analysis_serves_only_remixes_whose_chords_its_btc_read(known_pipeline, models, song_path,
+                                                                     tmp_path):
+    pipeline, separator = known_pipeline
+    analysis = pipeline.analyze_song(_remix_request(song_path))
+    small = _remix_request(song_path, large_chord_voca=False)
+    with pytest.raises(ValueError, match=r"has the chords of chord \(170 classes\); the remix reads "
+                                         r"them with btc \(25 classes\)"):
+        pipeline.remix(small, tmp_path, song_analysis=analysis)
+    recognized = len(models.recognizers[False].calls)
+    reread = pipeline.analyze_song(small, separated=analysis)
+    assert len(separator.calls) == 1  # the stems and beats are reused, the chords read again
+    (args, segments), = models.recognizers[False].calls[recognized:]
+    assert np.array_equal(args[0], analysis.stems.chord_source) and reread.chords == segments
+    assert reread.beats is analysis.beats and reread.chord_reader == "btc (25 classes)"
+    assert set(reread.timings) == {"chords"}
