@@ -157,6 +157,8 @@ def _place(outputs: list[Path], destination: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["batch"]:
+        from remixer.batch.cli import main as batch_main
+
         return batch_main(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,

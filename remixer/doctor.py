@@ -319,11 +319,12 @@ def _disk_check(store: WeightsStore, missing: list) -> Check:
     while not where.exists() and where != where.parent:
         where = where.parent
     free = shutil.disk_usage(where).free
-    known = sum(spec.size or 0 for spec in missing)
-    unknown = sum(spec.size is None for spec in missing)
+    known = sum(spec.expected_size or 0 for spec in missing)
+    unknown = sum(spec.expected_size is None for spec in missing)
+    estimated = any(spec.size is None and spec.approx_size is not None for spec in missing)
     detail = f"{free / 2 ** 30:.1f} GiB free in {where}"
     if known:
-        detail += f"; the missing files need {known / 2 ** 30:.1f} GiB"
+        detail += f"; the missing files need {'about ' if estimated else ''}{known / 2 ** 30:.1f} GiB"
     if unknown:
         detail += f"; the manifest gives no size for {unknown} missing file(s)"
     if known > free:

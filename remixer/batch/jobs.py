@@ -37,7 +37,7 @@ __all__ = ["Job", "Plan", "INPUT_TYPES", "AUDIO_SUFFIXES", "parse_value", "to_re
 INPUT_TYPES: dict[str, type] = {
     "prompt": str, "section_prompts": str, "music_input": Path, "model_version": str,
     "multi_band_diffusion": bool, "normalization_strategy": str, "beat_sync_threshold": float,
-    "target_bpm": float, "key_shift": int, "large_chord_voca": bool, "chroma_coefficient": float,
+    "target_bpm": float, "song_bpm": float, "key_shift": int, "large_chord_voca": bool, "chroma_coefficient": float,
     "top_k": int, "top_p": float, "temperature": float, "classifier_free_guidance": int,
     "output_format": str, "return_instrumental": bool, "return_stems": bool, "return_analysis": bool,
     "seed": int, "duration": float, "text_chords": str, "bpm": float, "time_sig": str,
@@ -56,7 +56,7 @@ _SAMPLING = ("top_k", "top_p", "temperature", "classifier_free_guidance", "seed"
 _OUTPUT = {"output_format": "format", "normalization_strategy": "normalization"}
 _REMIX = ("model_version", "beat_sync_threshold", "large_chord_voca", "chroma_coefficient",
           "multi_band_diffusion", "return_instrumental", "return_stems", "return_analysis", "target_bpm",
-          "key_shift", "section_prompts")
+          "song_bpm", "key_shift", "section_prompts")
 _GENERATE = ("prompt", "model_version", "duration", "text_chords", "bpm", "time_sig", "audio_start",
              "audio_end", "continuation", "chroma_coefficient", "large_chord_voca", "multi_band_diffusion")
 _TYPE_NAMES = {str: "text", int: "an integer", float: "a number", bool: "true or false", Path: "a file"}

@@ -34,7 +34,7 @@ class _Pipeline:
         self.started = threading.Event()
         self.songs: list[Path] = []
 
-    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken) -> Result:
+    def remix(self, request: RemixRequest, workdir: Path, cancel: CancelToken, progress: object = None) -> Result:
         self.songs.append(request.song)
         assert request.song.read_bytes().startswith(b"RIFF")  # fetched before the pipeline runs
         if request.prompt == "bad song":

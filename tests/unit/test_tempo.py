@@ -18,6 +18,13 @@ def analyzer() -> MadmomAnalyzer:
     return MadmomAnalyzer()
 
 
+def _frame_tempos(bpm: float) -> set[float]:
+    """The tempos a read of ``bpm`` may report: the most common beat interval in whole 10 ms
+    frames, as BPM in whole numbers (All-In-One's rule, remixer.beats): 188 or 194 for 190."""
+    frames = 6000 / bpm
+    return {float(round(6000 / k)) for k in (int(np.floor(frames)), int(np.ceil(frames)))}
+
+
 def _read(analyzer, bpm: float, beats_per_bar: int = 4, prior=None):
     song = demo_song(8.0, bpm, beats_per_bar, sample_rate=RATE, seed=0)
     return song, analyzer.analyze(song.audio, RATE, prior=prior)
@@ -37,7 +44,7 @@ def test_a_fast_song_read_at_half_tempo_names_the_double_and_song_bpm(analyzer):
 @pytest.mark.parametrize("bpm, beats_per_bar", [(95, 4), (120, 4), (150, 4), (190, 3)])
 def test_songs_read_at_their_tempo_get_no_warning(analyzer, bpm, beats_per_bar):
     song, beats = _read(analyzer, bpm, beats_per_bar)
-    assert beats.bpm == pytest.approx(bpm, abs=1)
+    assert beats.bpm in _frame_tempos(bpm)
     assert tempo_alternative(song.audio, RATE, beats) is None
 
 
@@ -45,7 +52,7 @@ def test_song_bpm_makes_the_analysis_decode_at_that_tempo(analyzer):
     prior = song_prior(190)
     assert prior == TempoPrior(bpm=190.0, beats_per_bar=None) and song_prior(None) is None
     _, beats = _read(analyzer, 190, prior=prior)
-    assert beats.bpm == pytest.approx(190, abs=1)
+    assert beats.bpm in _frame_tempos(190)
     assert np.median(np.diff(beats.beats)) == pytest.approx(60 / 190, abs=0.011)
     # The bar length stays the analyser's to find: 4 beats a bar, downbeats on the kicks.
     assert set(np.diff(np.flatnonzero(beats.beat_positions == 1))) == {4}
