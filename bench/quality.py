@@ -279,8 +279,10 @@ class RealCase:
     seconds: float = 30.0
 
 
-# Excerpts with a steady pulse (madmom's tracker confident on them), 85-165 BPM, 3/4 and 4/4,
-# from all four packages.
+# Excerpts with a steady pulse (madmom's tracker confident on them), 70-200 BPM, 3/4 and 4/4: the
+# first six from the four packages the set began with, then sixteen from ten more packages (fast
+# metal and hard rock, electronic, chiptune, tracker modules, four pieces without drums, a 3/4
+# waltz and a fast triple metre), the choice and tempi checked in bench/README.md.
 REAL_CASES = (
     RealCase("drascula-music/track22", 15.0),
     RealCase("hyperrogue-music/hr3-desert", 20.0),
@@ -288,18 +290,38 @@ REAL_CASES = (
     RealCase("fb-music-high/frozen-mainzik-2p", 20.0),
     RealCase("singularity-music/Inevitable", 20.0),
     RealCase("hyperrogue-music/hr3-motion", 20.0),
+    RealCase("fretsonfire-songs-muldjord/armygeddon/song", 40.0),  # metal, 170
+    RealCase("fretsonfire-songs-muldjord/mutilated_mime/song", 25.0),  # metal, 180
+    RealCase("fretsonfire-songs-sectoid/Metal madness/song", 45.0),  # hard rock, 150
+    RealCase("fretsonfire-songs-sectoid/War of freedom/song", 55.0),  # hard rock, 140
+    RealCase("colobot-common-sounds/Proton", 40.0),  # electronic, 200
+    RealCase("seahorse-adventures/title", 20.0),  # chiptune, 186
+    RealCase("torus-trooper-data/tt2", 0.0),  # electronic, 160
+    RealCase("amoebax-data/K.QuitaBackground", 30.0),  # electronic, 170
+    RealCase("lincity-ng-data/02 - Robert van Herk - City Blues", 5.0),  # blues on keys, 70
+    RealCase("pingus-data/pingus-6", 30.0),  # tracker module, 83 (165 on its grid)
+    RealCase("extremetuxracer-data/calmrace-ks", 10.0),  # plucked and mallets, 88
+    RealCase("pingus-data/pingus-5", 20.0),  # tracker module, 90
+    RealCase("colobot-common-sounds/Constructive", 40.0),  # pads and arpeggio, 130
+    RealCase("colobot-common-sounds/Hv2", 0.0),  # synth chord stabs, 115
+    RealCase("trackballs-data/tb_sorrow", 30.0),  # waltz, 3/4, 120
+    RealCase("extremetuxracer-data/freezingpoint", 10.0),  # fast triple metre, 180
 )
 # Stand-in takes: "full" = the excerpt drifting and offset; "sparse" = the same low-passed at
 # SPARSE_CUTOFF Hz (kick and bass only, a half-time feel); "hats" = the same plus a hi-hat on
 # every off-beat (a double-time feel); "phase" = "full" with the tracker's bar labels moved
-# two beats (it put "1" on "3").
-TAKE_KINDS = ("full", "sparse", "hats", "phase")
+# two beats (it put "1" on "3"); "harmonic" = the harmonic part of an HPSS split (no
+# percussion at all, like a take for "string quartet"); "quiet" = "sparse" QUIET_DB down.
+TAKE_KINDS = ("full", "sparse", "hats", "phase", "harmonic", "quiet")
 # Piecewise-constant tempo of the take relative to the excerpt, each for DRIFT_SEGMENT seconds.
 DRIFT = (1.0, 1.02, 0.985, 1.015, 0.98)
 DRIFT_SEGMENT = 6.0
 # The take starts this far into the excerpt: every event of it comes 0.23 s early.
 TAKE_OFFSET = 0.23
 SPARSE_CUTOFF = 250.0
+# HPSS margin of the "harmonic" take: what is left is well clear of every percussive component.
+HARMONIC_MARGIN = 3.0
+QUIET_DB = -30.0
 # Judge: onset envelopes at 2.9 ms hops, compared over +-JUDGE_WINDOW s around each downbeat at
 # lags up to +-JUDGE_MAX_LAG s (half a bar at 80 BPM: a phase error must stay measurable).
 JUDGE_HOP = 128
@@ -332,14 +354,21 @@ def take_source_times(length: int, rate: int) -> np.ndarray:
 
 def stand_in_source(excerpt: Excerpt, kind: str, source_beats: np.ndarray) -> np.ndarray:
     """What the take of ``kind`` plays, on the excerpt's own time line and at its rate: the
-    excerpt, low-passed ("sparse") or with a hi-hat between each two of ``source_beats``
-    ("hats"). The synced output is judged against it."""
+    excerpt, low-passed ("sparse"; "quiet" also QUIET_DB down), its harmonic part ("harmonic")
+    or with a hi-hat between each two of ``source_beats`` ("hats"). The synced output is judged
+    against it."""
     from scipy.signal import butter, sosfiltfilt
 
     rate = excerpt.sample_rate
     source = excerpt.audio.astype(np.float64)
-    if kind == "sparse":
+    if kind in ("sparse", "quiet"):
         source = sosfiltfilt(butter(4, SPARSE_CUTOFF, fs=rate, output="sos"), source)
+        if kind == "quiet":
+            source *= 10 ** (QUIET_DB / 20)
+    elif kind == "harmonic":
+        import librosa
+
+        source = librosa.effects.harmonic(source, margin=HARMONIC_MARGIN)
     elif kind == "hats":
         rng = np.random.default_rng(0)
         burst = np.diff(rng.standard_normal(int(0.02 * rate)), prepend=0.0)
