@@ -21,10 +21,10 @@ Given both sides' beats as well (:func:`match_beats`), two more things are fixed
 
 Given the song's harmony, a take is aligned even when no tracker reads its beats (pads, a solo
 piano, a bass line alone) or they lead astray: the take's lag behind the song, followed window
-by window through the chroma and onsets both share (:class:`remixer.alignment.Agreement`), pairs
-every song beat with the take's moment that sounds like it. The tracker's beats are kept unless
-the audio agrees clearly better with that lag track (``TRACK_MARGIN``); the result records which
-method aligned the take and how much the aligned take agrees with the song (``confidence``).
+by window through the harmony both share (:class:`remixer.alignment.Agreement`), pairs every
+song beat the tracker left unpaired, or paired off that lag track, with the moment of the take
+that sounds like it. The result records which method aligned the take and how much the aligned
+take agrees with the song (``confidence``).
 
 Outside the first and last pair the audio keeps its own speed: when the song's first downbeat
 comes later, silence is prepended; when it comes earlier, the generated head is cut; the tail
@@ -51,16 +51,13 @@ BEAT_TOLERANCE = 0.3
 # Bar phases pairing at least this share of the most downbeats any phase pairs are compared by
 # sound: a take's first or last bar may fall outside the song under one phase and not another.
 PHASE_COUNT_SLACK = 0.9
-# How much better (in Agreement.score units, onsets + chroma correlation) another bar phase
-# must make the take agree with the song than the nearest one, to be taken.
+# How much better (in Agreement.score units, the chroma's correlation) another bar phase must
+# make the take agree with the song than the nearest one, to be taken.
 PHASE_MARGIN = 0.05
-# How much better the audio's own lag track must agree than the tracker's beats to replace them.
-TRACK_MARGIN = 0.15
-# Below this confidence (Agreement.confidence) the audio's lag track is not trusted.
+# Below this confidence (Agreement.confidence) the audio's lag track is not trusted, nor when
+# more than MAX_AT_EDGE of it sits at the edge of the lags searched (within the threshold).
 MIN_TRACK_CONFIDENCE = 0.2
-# The take's lag behind the song is searched this far beyond the pairing threshold, per second
-# of song: MusicGen drifts a few percent off the prompt's tempo.
-LAG_DRIFT = 0.02
+MAX_AT_EDGE = 0.25
 
 
 @dataclass
@@ -421,14 +418,14 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
     if reference_audio is not None and reference_beats.size:
         harmony, harmony_rate = reference_audio
         check_positive_int(harmony_rate, "reference_audio's sample rate")
-        max_lag = threshold + LAG_DRIFT * out_length / sample_rate
+        # The threshold bounds how far any part of the take is moved, by beats or by audio.
         heard = agreement(audio, sample_rate, sanitize(np.atleast_2d(harmony)), harmony_rate,
-                          max_lag=max_lag)
+                          max_lag=threshold)
     tracked = _by_beats(generated_beats, generated_downbeats, reference_beats,
                         reference_downbeats, threshold, heard)
     if heard is not None:
-        tracked = _prefer_audio(tracked, heard, reference_beats, reference_downbeats,
-                                audio.shape[1] / sample_rate)
+        tracked = _with_audio(tracked, heard, reference_beats, reference_downbeats,
+                              audio.shape[1] / sample_rate)
     return _warp(audio, sample_rate, out_length, tracked)
 
 
@@ -463,33 +460,55 @@ def _by_beats(generated_beats: np.ndarray, generated_downbeats: np.ndarray,
     return _Alignment(pairs, downbeat_targets, "beats", confidence, account)
 
 
-def _prefer_audio(tracked: _Alignment, heard: Agreement, reference_beats: np.ndarray,
-                  reference_downbeats: np.ndarray, take_seconds: float) -> _Alignment:
-    """The audio's lag track instead of the tracker's pairs, where the tracker found none or the
-    take agrees with the song clearly better on the track; the tracker's pairs otherwise."""
-    lags, score = heard.track()
-    confidence = heard.confidence(score)
-    if len(tracked.pairs):
-        tracker_score = heard.score(tracked.pairs[:, 0], tracked.pairs[:, 1])
-        if score < tracker_score + TRACK_MARGIN:
-            return tracked
-        why = (f"the take's beats agree with the song less ({heard.confidence(tracker_score):.2f}) "
-               f"than its audio does on the lag track")
-    else:
-        why = "no generated downbeat paired with the song's"
+def _with_audio(tracked: _Alignment, heard: Agreement, reference_beats: np.ndarray,
+                reference_downbeats: np.ndarray, take_seconds: float) -> _Alignment:
+    """The tracker's pairs checked against the audio's lag track: every song beat the tracker
+    left unpaired, or paired more than ``BEAT_TOLERANCE`` of a beat off the track, is paired
+    along the track instead. The tracker's pairs as they are when the track is not trusted."""
+    track = heard.track()
+    confidence = heard.confidence(track.score)
+    doubt = ""
     if confidence < MIN_TRACK_CONFIDENCE:
+        doubt = f"its confidence {confidence:.2f} is below {MIN_TRACK_CONFIDENCE}"
+    elif track.at_edge > MAX_AT_EDGE:
+        doubt = (f"its lag sits at the threshold in {100 * track.at_edge:.0f} % of the song, "
+                 f"so the take may lie further off")
+    if doubt:
+        if len(tracked.pairs):
+            return tracked
         return _Alignment(tracked.pairs, tracked.downbeat_targets, tracked.method,
                           tracked.confidence,
-                          f"{tracked.account}; the audio alignment is not confident either "
-                          f"({confidence:.2f} < {MIN_TRACK_CONFIDENCE})")
-    targets = reference_beats
-    sources = targets + np.interp(targets, heard.centres, lags)
-    inside = (sources >= 0) & (sources <= take_seconds)
-    pairs = np.stack([sources[inside], targets[inside]], axis=1)
+                          f"{tracked.account}; the audio alignment is not trusted either: {doubt}")
+    period = float(np.median(np.diff(reference_beats))) if reference_beats.size > 1 else 0.0
+    lag = np.interp(reference_beats, heard.centres, track.lags)
+    on_track = np.zeros(reference_beats.size, dtype=bool)
+    kept = np.zeros((0, 2))
+    if len(tracked.pairs):
+        song_lag = np.interp(tracked.pairs[:, 1], heard.centres, track.lags)
+        agree = np.abs(tracked.pairs[:, 0] - tracked.pairs[:, 1] - song_lag) <= BEAT_TOLERANCE * period
+        kept = tracked.pairs[agree]
+        on_track = np.isin(reference_beats, kept[:, 1])
+        if on_track.all():
+            return tracked
+    sources = reference_beats + lag
+    fill = ~on_track & (sources >= 0) & (sources <= take_seconds)
+    pairs = np.concatenate([kept, np.stack([sources[fill], reference_beats[fill]], axis=1)])
+    pairs = pairs[np.argsort(pairs[:, 1])]
+    # A kept tracker pair and a track pair next to it must not cross.
+    increasing = np.concatenate([[True], np.diff(pairs[:, 0]) > 0])
+    pairs = pairs[increasing]
     downbeats = np.intersect1d(reference_downbeats, pairs[:, 1])
-    return _Alignment(pairs, downbeats, "audio", confidence,
-                      f"aligned by the audio ({why}): every song beat paired along the take's "
-                      f"lag track")
+    if not len(kept):
+        why = ("no generated downbeat paired with the song's" if not len(tracked.pairs)
+               else "none of the take's beats agrees with it")
+        return _Alignment(pairs, downbeats, "audio", heard.confidence(heard.score(*pairs.T)),
+                          f"aligned by the audio ({why}): every song beat paired along the "
+                          f"take's lag track")
+    return _Alignment(pairs, downbeats, "beats and audio",
+                      heard.confidence(heard.score(*pairs.T)),
+                      f"{tracked.account}; {fill.sum()} of {reference_beats.size} song beats "
+                      f"paired along the audio's lag track where the take's beats were missing "
+                      f"or off it")
 
 
 def _paired(n_pairs: int, n_generated: int, threshold: float) -> str:

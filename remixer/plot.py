@@ -4,7 +4,8 @@ Four lanes share one time axis, the remix's (the song's timeline after any tempo
 
 1. the song's waveform (min/max envelope) with its beats, downbeats and sections;
 2. the chords that conditioned the generation, as labelled blocks;
-3. the generated instrumental's downbeats before beat-sync (top row) and after (bottom row);
+3. the generated instrumental's downbeats before beat-sync (top row) and after (bottom row),
+   labelled with what aligned it and how confidently (or why it was not warped);
 4. the warp map: generated time against song time, beside the identity line.
 
 Drawn with matplotlib's Agg canvas on a :class:`~matplotlib.figure.Figure` of its own (no pyplot,
@@ -12,7 +13,7 @@ so no global figure registry and nothing to close); a 3-minute song draws in und
 because the waveform is reduced to one min/max pair per horizontal pixel, every lane of marks is
 one collection and the margins are fixed (no layout engine). Each kind of mark carries a
 ``gid`` (``"beats"``, ``"downbeats"``, ``"sections"``, ``"chords"``, ``"generated downbeats"``,
-``"synced downbeats"``, ``"warp map"``) so tests and tools can find it.
+``"synced downbeats"``, ``"beat-sync"``, ``"warp map"``) so tests and tools can find it.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from btc.labels import ChordSegment
 from remixer.beats import Beats
 from remixer.beatsync import SyncResult
 
-__all__ = ["AnalysisPlot", "analysis_figure", "write_analysis_png"]
+__all__ = ["AnalysisPlot", "analysis_figure", "sync_note", "write_analysis_png"]
 
 WIDTH_PX, HEIGHT_PX, DPI = 1600, 900, 100
 _LANE_HEIGHTS = (3, 1, 1, 2)
@@ -54,6 +55,8 @@ class AnalysisPlot:
     warp : np.ndarray [shape=(2, K)]
         Row 0 generated time, row 1 remix time, of the warp map's anchors (empty: not warped).
     title : str
+    sync_note : str
+        What aligned the instrumental, e.g. ``"aligned by audio, confidence 0.62"``.
     """
 
     waveform: np.ndarray
@@ -64,6 +67,7 @@ class AnalysisPlot:
     synced_downbeats: np.ndarray
     warp: np.ndarray
     title: str = ""
+    sync_note: str = ""
 
     @classmethod
     def of_remix(cls, song: np.ndarray, song_rate: int, beats: Beats, chords: tp.Sequence[ChordSegment],
@@ -75,7 +79,15 @@ class AnalysisPlot:
         moved = np.interp(generated, warp[0], warp[1]) if synced.warped else generated
         return cls(waveform=song, duration=synced.audio.shape[1] / sample_rate, beats=beats,
                    chords=chords, generated_downbeats=generated, synced_downbeats=moved, warp=warp,
-                   title=title)
+                   title=title, sync_note=sync_note(synced))
+
+
+def sync_note(synced: SyncResult) -> str:
+    """One line on how beat-sync aligned the instrumental, for the picture."""
+    if not synced.warped:
+        return synced.reason
+    confidence = "" if synced.confidence is None else f", confidence {synced.confidence:.2f}"
+    return f"aligned by {synced.method}{confidence}"
 
 
 def analysis_figure(plot: AnalysisPlot) -> Figure:
@@ -89,7 +101,7 @@ def analysis_figure(plot: AnalysisPlot) -> Figure:
     figure.suptitle(plot.title or "remix analysis", fontsize=11)
     _waveform_lane(wave_ax, plot)
     _chord_lane(chord_ax, plot.chords)
-    _sync_lane(sync_ax, plot.generated_downbeats, plot.synced_downbeats)
+    _sync_lane(sync_ax, plot.generated_downbeats, plot.synced_downbeats, plot.sync_note)
     _warp_lane(warp_ax, plot.warp, plot.duration)
     warp_ax.set_xlim(0.0, plot.duration)
     warp_ax.set_xlabel("remix time (s)")
@@ -153,7 +165,7 @@ def _chord_lane(ax: tp.Any, chords: tp.Sequence[ChordSegment]) -> None:
     ax.set_ylabel("chords")
 
 
-def _sync_lane(ax: tp.Any, generated: np.ndarray, synced: np.ndarray) -> None:
+def _sync_lane(ax: tp.Any, generated: np.ndarray, synced: np.ndarray, note: str) -> None:
     _marks(ax, generated, 1.05, 1.95, "generated downbeats", colors="C1", linewidths=1.2)
     _marks(ax, synced, 0.05, 0.95, "synced downbeats", colors="C2", linewidths=1.2)
     # Each downbeat's move, so a big jump stands out.
@@ -163,6 +175,10 @@ def _sync_lane(ax: tp.Any, generated: np.ndarray, synced: np.ndarray) -> None:
     ax.set_ylim(0, 2)
     ax.set_yticks([0.5, 1.5], ["after", "before"], fontsize=8)
     ax.set_ylabel("instr. downbeats")
+    if note:
+        text = ax.text(0.995, 0.93, note, transform=ax.transAxes, ha="right", va="top", fontsize=8,
+                       bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0})
+        text.set_gid("beat-sync")
 
 
 def _warp_lane(ax: tp.Any, warp: np.ndarray, duration: float) -> None:

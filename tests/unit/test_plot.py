@@ -24,7 +24,9 @@ def _plot(warped: bool = True) -> AnalysisPlot:
     anchors = (np.array([[0, 2.6 * RATE, 4.4 * RATE, 8.5 * RATE], [0, 2.5 * RATE, 4.5 * RATE, 8.5 * RATE]])
                if warped else np.zeros((2, 0)))
     synced = SyncResult(audio=np.zeros((2, int(8.5 * RATE)), np.float32), anchors=anchors.astype(np.int64),
-                        n_matched=2 if warped else 0, warped=warped, reason="")
+                        n_matched=2 if warped else 0, warped=warped,
+                        reason="warped by audio" if warped else "not warped: no downbeats detected in the song",
+                        method="audio" if warped else "none", confidence=0.62 if warped else None)
     chords = [ChordSegment(0.0, 0.5, "N"), ChordSegment(0.5, 2.5, "D"), ChordSegment(2.5, 4.5, "A"),
               ChordSegment(4.5, 8.5, "B:min")]
     song = np.sin(np.linspace(0, 2000, 8 * 22_050))[None].astype(np.float32)
@@ -56,6 +58,8 @@ def test_lanes_hold_one_mark_per_item():
     (warp,) = _by_gid(figure, "warp map")
     assert np.allclose(warp.get_xdata(), [0, 2.5, 4.5, 8.5]) and np.allclose(warp.get_ydata(), [0, 2.6, 4.4, 8.5])
     assert figure.axes[-1].get_xlim() == (0.0, 8.5)
+    (note,) = _by_gid(figure, "beat-sync")
+    assert note.get_text() == "aligned by audio, confidence 0.62"
 
 
 def test_unwarped_instrumental_keeps_its_downbeats_and_draws_no_warp_map():
@@ -63,6 +67,8 @@ def test_unwarped_instrumental_keeps_its_downbeats_and_draws_no_warp_map():
     (after,) = _by_gid(figure, "synced downbeats")
     assert [seg[0, 0] for seg in after.get_segments()] == [0.45, 2.6, 4.4, 6.7]
     assert _by_gid(figure, "warp map") == []
+    (note,) = _by_gid(figure, "beat-sync")
+    assert note.get_text() == "not warped: no downbeats detected in the song"
 
 
 def test_empty_analysis_still_draws():
