@@ -353,7 +353,8 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
               reference_downbeats: np.ndarray, out_length: int, *, threshold: float,
               generated_beats: np.ndarray | None = None,
               reference_beats: np.ndarray | None = None,
-              reference_audio: tuple[np.ndarray, int] | None = None) -> SyncResult:
+              reference_audio: tuple[np.ndarray, int] | None = None,
+              reach: float | None = None) -> SyncResult:
     """Warp ``generated`` so its downbeats (and, given both sides' beats, its beats) land on
     the song's.
 
@@ -377,6 +378,11 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         The song's harmony (its vocals + bass + other stems) and its rate; with the beats, the
         bar phase needs evidence from the audio, and a take whose beats are missing or astray is
         aligned by the audio itself (see the module docstring).
+    reach : float or None
+        How far (seconds) the audio alignment may find the take off the song; default
+        ``threshold``. A take starting a quarter second early and drifting 2 % is more than the
+        default threshold (1.1 beats) off at 200 BPM, so the pipeline lets the audio reach at
+        least ``FALLBACK_THRESHOLD`` unless the client set the threshold.
 
     Returns
     -------
@@ -418,9 +424,8 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
     if reference_audio is not None and reference_beats.size:
         harmony, harmony_rate = reference_audio
         check_positive_int(harmony_rate, "reference_audio's sample rate")
-        # The threshold bounds how far any part of the take is moved, by beats or by audio.
         heard = agreement(audio, sample_rate, sanitize(np.atleast_2d(harmony)), harmony_rate,
-                          max_lag=threshold)
+                          max_lag=threshold if reach is None else reach)
     tracked = _by_beats(generated_beats, generated_downbeats, reference_beats,
                         reference_downbeats, threshold, heard)
     if heard is not None:

@@ -45,7 +45,7 @@ from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
 from remixer.analysis import Analyzer, make_analyzer
 from remixer.beats import Beats, TempoPrior
-from remixer.beatsync import beat_sync, default_threshold
+from remixer.beatsync import FALLBACK_THRESHOLD, beat_sync, default_threshold
 from remixer.cancellation import CancelToken
 from remixer.chords import AudioChords, TextChords
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
@@ -261,15 +261,17 @@ class Pipeline:
             # Generated at the song's tempo and in its bars: other tempo octaves are errors.
             generated_beats = self.models.analyzer.analyze(instrumental, out_rate,
                                                            prior=TempoPrior.of(beats))
-        threshold = request.beat_sync_threshold
+        threshold = reach = request.beat_sync_threshold
         if threshold is None or threshold == -1:
             threshold = default_threshold(beats.bpm)
+            # The audio may find a fast song's take further off than 1.1 beats (beatsync).
+            reach = max(threshold, FALLBACK_THRESHOLD)
         out_length = int(round(duration * out_rate))
         with timer("beat-sync"):
             synced = beat_sync(instrumental, out_rate, generated_beats.downbeats, beats.downbeats,
                                out_length, threshold=threshold,
                                generated_beats=generated_beats.beats, reference_beats=beats.beats,
-                               reference_audio=(harmony, rate))
+                               reference_audio=(harmony, rate), reach=reach)
         logger.info("beat-sync: %s", synced.reason)
         with timer("mix"):
             vocals = audio_io.resample(vocals, rate, out_rate)

@@ -105,8 +105,12 @@ MUTANTS: list[Mutant] = [
            "large_voca=True)\n            chords = recognizer.recognize(",
            _wiring("test_large_chord_voca_off_reads_the_chords_with_the_25_class_model")),
     Mutant("remix ignores beat_sync_threshold", PIPELINE,
-           "threshold = request.beat_sync_threshold", "threshold = None",
+           "threshold = reach = request.beat_sync_threshold", "threshold = reach = None",
            _wiring("test_beat_sync_threshold_bounds_the_gap_a_downbeat_is_moved_across")),
+    Mutant("remix beat-syncs without the song's harmony (a take without beats stays unwarped)",
+           PIPELINE, "reference_audio=(harmony, rate), reach=reach)",
+           "reference_audio=None, reach=reach)",
+           ("tests/pipeline/test_sync_remix.py",)),
     Mutant("remix ignores multi_band_diffusion", PIPELINE,
            'mbd = self.models.generators.mbd() if request.multi_band_diffusion else None\n'
            '        with timer("separation"):',
