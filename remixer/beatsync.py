@@ -22,8 +22,8 @@ Given both sides' beats as well (:func:`match_beats`), two more things are fixed
 Given the song's harmony, a take is aligned even when no tracker reads its beats (pads, a solo
 piano, a bass line alone) or they lead astray: the take's lag behind the song, followed window
 by window through the harmony both share (:class:`remixer.alignment.Agreement`), pairs every
-song beat the tracker left unpaired, or paired off that lag track, with the moment of the take
-that sounds like it. The result records which method aligned the take and how much the aligned
+song beat with the moment of the take that sounds like it where the tracker paired too few of
+them on that track; where it paired most, its beats off the track are dropped. The result records which method aligned the take and how much the aligned
 take agrees with the song (``confidence``).
 
 Outside the first and last pair the audio keeps its own speed: when the song's first downbeat
@@ -58,6 +58,11 @@ PHASE_MARGIN = 0.05
 # more than MAX_AT_EDGE of it sits at the edge of the lags searched (within the threshold).
 MIN_TRACK_CONFIDENCE = 0.2
 MAX_AT_EDGE = 0.25
+# Where the tracker's beats agree with the audio's lag track for at least this share of the
+# song's beats, those beats alone are kept; below it the track pairs the rest too.
+MIN_TRACKED_SHARE = 0.9
+# A tracker's pair further than this share of a beat off the audio's lag track is off it.
+TRACK_TOLERANCE = 0.15
 
 
 @dataclass
@@ -467,9 +472,10 @@ def _by_beats(generated_beats: np.ndarray, generated_downbeats: np.ndarray,
 
 def _with_audio(tracked: _Alignment, heard: Agreement, reference_beats: np.ndarray,
                 reference_downbeats: np.ndarray, take_seconds: float) -> _Alignment:
-    """The tracker's pairs checked against the audio's lag track: every song beat the tracker
-    left unpaired, or paired more than ``BEAT_TOLERANCE`` of a beat off the track, is paired
-    along the track instead. The tracker's pairs as they are when the track is not trusted."""
+    """The tracker's pairs checked against the audio's lag track: pairs more than
+    ``TRACK_TOLERANCE`` of a beat off the track are dropped; where fewer than
+    ``MIN_TRACKED_SHARE`` of the song's beats keep a pair, every other song beat is paired along
+    the track. The tracker's pairs as they are when the track is not trusted."""
     track = heard.track()
     confidence = heard.confidence(track.score)
     doubt = ""
@@ -490,11 +496,18 @@ def _with_audio(tracked: _Alignment, heard: Agreement, reference_beats: np.ndarr
     kept = np.zeros((0, 2))
     if len(tracked.pairs):
         song_lag = np.interp(tracked.pairs[:, 1], heard.centres, track.lags)
-        agree = np.abs(tracked.pairs[:, 0] - tracked.pairs[:, 1] - song_lag) <= BEAT_TOLERANCE * period
+        agree = np.abs(tracked.pairs[:, 0] - tracked.pairs[:, 1] - song_lag) <= TRACK_TOLERANCE * period
         kept = tracked.pairs[agree]
-        on_track = np.isin(reference_beats, kept[:, 1])
-        if on_track.all():
+        if agree.all():
             return tracked
+        on_track = np.isin(reference_beats, kept[:, 1])
+        if on_track.mean() >= MIN_TRACKED_SHARE:
+            # Mostly right: the beats off the track are dropped, the warp bridges them.
+            downbeats = np.intersect1d(tracked.downbeat_targets, kept[:, 1])
+            return _Alignment(kept, downbeats, tracked.method,
+                              heard.confidence(heard.score(*kept.T)),
+                              f"{tracked.account}; {(~agree).sum()} of the take's beats off the "
+                              f"audio's lag track dropped")
     sources = reference_beats + lag
     fill = ~on_track & (sources >= 0) & (sources <= take_seconds)
     pairs = np.concatenate([kept, np.stack([sources[fill], reference_beats[fill]], axis=1)])
