@@ -7,18 +7,32 @@ soundtracks under free licences; :func:`fetch` downloads one such package with
 (``$REMIXER_RECORDINGS_DIR``, default ``~/.cache/remixer-recordings``), once. Nothing of it is
 ever committed.
 
-=====================  =============================================  =============================
-package                what                                           licence (debian/copyright)
-=====================  =============================================  =============================
-``hyperrogue-music``   17 tracks (Parrotte, Domina, Savino), Ogg      CC-BY-SA-3.0
-``singularity-music``  16 tracks (Max McCracken), Ogg                 CC-BY-SA-3.0
-``drascula-music``     31 tracks (Alcachofa Soft), Ogg                Drascula licence (freeware,
-                                                                      DFSG-free, BSD-like)
-``fb-music-high``      Frozen Bubble's 2-player theme, XM module      GPL-2+
-=====================  =============================================  =============================
+==============================  ==================================================  ======================
+package                         what                                                licence (debian/copyright)
+==============================  ==================================================  ======================
+``hyperrogue-music``            17 tracks (Parrotte, Domina, Savino), Ogg           CC-BY-SA-3.0
+``singularity-music``           16 tracks (Max McCracken), Ogg                      CC-BY-SA-3.0
+``drascula-music``              31 tracks (Alcachofa Soft), Ogg                     Drascula licence
+                                                                                    (freeware, DFSG-free)
+``fb-music-high``               Frozen Bubble's 2-player theme, XM module           GPL-2+
+``fretsonfire-songs-muldjord``  4 metal songs (El Senator / Muldjord), Ogg          CC-BY-SA-3.0
+``fretsonfire-songs-sectoid``   4 hard rock songs (Carlos Viola Iborra), Ogg        Expat (MIT)
+``colobot-common-sounds``       19 electronic pieces, some without drums, Ogg       GPL-3+
+``seahorse-adventures``         6 chiptune-like tunes (tim), Ogg                    GPL-2
+``torus-trooper-data``          4 electronic loops (Kenta Cho), Ogg                 BSD-2-clause
+``amoebax-data``                8 electronic tunes (Alex Almarza), Ogg              Free-Art-License-1.2
+``lincity-ng-data``             3 tracks (a slow blues on keys without drums), Ogg  GPL-2+
+``pingus-data``                 20 tracker modules (IT, S3M)                        GPL-2+
+``extremetuxracer-data``        10 tracks (calm mallets, fast triple metre), Ogg    GPL-2+
+``trackballs-data``             the ``tb_*`` tracks (a 3/4 waltz among them), Ogg   GPL-2+
+==============================  ==================================================  ======================
 
-Decoding goes through the ``ffmpeg`` command (the XM module needs its libopenmpt decoder,
-which the Python decoders lack). :func:`cut` returns an :class:`Excerpt` of a recording at a
+Decoding goes through the ``ffmpeg`` command (the tracker modules need its libopenmpt decoder,
+which the Python decoders lack). A recording is named by its path inside the package's music
+folder, without the suffix: ``hyperrogue-music/hr3-desert``, and
+``fretsonfire-songs-muldjord/armygeddon/song`` where every song is a ``song.ogg`` in its own
+folder. Only the files named here are used: ``trackballs-data`` also ships tracks under another
+licence, which the ``tb_*`` pattern leaves out. :func:`cut` returns an :class:`Excerpt` of a recording at a
 given rate and channel count.
 
 Usage: ``python bench/recordings.py [PACKAGE ...]`` fetches (if needed) and lists the
@@ -44,6 +58,20 @@ PACKAGES: dict[str, tuple[str, tuple[str, ...], str]] = {
                           "CC-BY-SA-3.0"),
     "drascula-music": ("usr/share/scummvm/drascula/audio", ("*.ogg",), "Drascula-License"),
     "fb-music-high": ("usr/share/games/frozen-bubble/snd", ("*.xm",), "GPL-2+"),
+    "fretsonfire-songs-muldjord": ("usr/share/games/fretsonfire/data/songs/muldjord",
+                                   ("*/song.ogg",), "CC-BY-SA-3.0"),
+    "fretsonfire-songs-sectoid": ("usr/share/games/fretsonfire/data/songs/sectoid",
+                                  ("*/song.ogg",), "Expat"),
+    "colobot-common-sounds": ("usr/share/games/colobot/music", ("*.ogg",), "GPL-3+"),
+    "seahorse-adventures": ("usr/share/games/seahorse-adventures/data/music", ("*.ogg",),
+                            "GPL-2"),
+    "torus-trooper-data": ("usr/share/games/torus-trooper/sounds/musics", ("*.ogg",),
+                           "BSD-2-clause"),
+    "amoebax-data": ("usr/share/games/amoebax/music", ("*.ogg",), "Free-Art-License-1.2"),
+    "lincity-ng-data": ("usr/share/games/lincity-ng/music/default", ("*.ogg",), "GPL-2+"),
+    "pingus-data": ("usr/share/games/pingus/data/music", ("*.it", "*.s3m"), "GPL-2+"),
+    "extremetuxracer-data": ("usr/share/games/etr/music", ("*.ogg",), "GPL-2+"),
+    "trackballs-data": ("usr/share/games/trackballs/music", ("tb_*.ogg",), "GPL-2+"),
 }
 # Marks a completely unpacked package: an interrupted fetch leaves no half cache behind it.
 _COMPLETE = ".complete"
@@ -60,7 +88,8 @@ class Recording:
     Attributes
     ----------
     name : str
-        ``"<package>/<file stem>"``, e.g. ``"hyperrogue-music/hr3-desert"``.
+        ``"<package>/<path in its music folder, no suffix>"``, e.g.
+        ``"hyperrogue-music/hr3-desert"``.
     path : Path
         The unpacked file in the cache.
     package : str
@@ -143,13 +172,14 @@ def recordings(packages: tuple[str, ...] = tuple(PACKAGES),
         subdir, patterns, license_name = PACKAGES[package]
         music = fetch(package, cache) / subdir
         for pattern in patterns:
-            found += [Recording(name=f"{package}/{path.stem}", path=path, package=package,
-                                license=license_name) for path in music.glob(pattern)]
+            found += [Recording(name=f"{package}/{path.relative_to(music).with_suffix('')}",
+                                path=path, package=package, license=license_name)
+                      for path in music.glob(pattern)]
     return sorted(found, key=lambda r: r.name)
 
 
 def recording(name: str, cache: Path | None = None) -> Recording:
-    """The recording called ``name`` (``"<package>/<file stem>"``), fetching its package."""
+    """The recording called ``name`` (see :class:`Recording`), fetching its package."""
     package = name.split("/", 1)[0]
     if package not in PACKAGES:
         raise ValueError(f"recording {name!r}: unknown package {package!r}; "

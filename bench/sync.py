@@ -7,15 +7,20 @@ Synthesises a song (120 BPM, 44.1 kHz stereo) and a "generated" take drifting 11
   and with the batched ensemble ``MadmomAnalyzer`` uses (same weights and output), their ratio,
   then DBN decoding and the whole ``analyze`` call;
 * ``beat_sync`` of the generated take onto the song's downbeats, and bare ``pytsmod.wsola`` on
-  the same anchors (the floor: what the original Remixer ran), with their ratio.
+  the same anchors (the floor: what the original Remixer ran), with their ratio;
+* ``beat_sync`` as the pipeline calls it (both sides' beats, the song's harmony: bass + other),
+  and, with ``--baseline REV``, the same call to ``remixer/beatsync.py`` as it was at git
+  revision REV (loaded from git into a module of its own), side by side, with their ratio.
 
-Usage: ``python bench/sync.py [--minutes 3] [--runs 3]``. Runs are interleaved round-robin so
+Usage: ``python bench/sync.py [--minutes 3] [--runs 3] [--baseline main] [--sync-only]``. Runs are interleaved round-robin so
 machine load hits every variant alike; prints medians and paired ratios; writes nothing.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
 import sys
 import time
 import typing as tp
@@ -59,26 +64,40 @@ def paired_ratio(times: dict[str, list[float]], slow: str, fast: str) -> float:
     return statistics.median(a / b for a, b in zip(times[slow], times[fast]))
 
 
+def baseline_beat_sync(revision: str) -> tp.Callable[..., tp.Any]:
+    """``beat_sync`` of ``remixer/beatsync.py`` at git ``revision``, in a module of its own."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:remixer/beatsync.py"],
+                            capture_output=True, text=True, check=True).stdout
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("baseline", None))
+    sys.modules["baseline"] = module  # dataclasses look their module up there
+    exec(compile(source, f"{revision}:remixer/beatsync.py", "exec"), module.__dict__)
+    return module.beat_sync
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", default=None, help="git revision to time beat_sync against")
+    parser.add_argument("--sync-only", action="store_true", help="skip the analysis timings")
     args = parser.parse_args()
     seconds = args.minutes * 60
     song = synth_song(120, 4, duration=seconds)
     generated = synth_drifting_song(119, 121, 4, duration=seconds, sample_rate=OUTPUT_RATE)
     out_length = int(seconds * OUTPUT_RATE)
     analyzer = MadmomAnalyzer()
-    original = RNNDownBeatProcessor()
-    mono = Signal(song.audio.mean(axis=0), sample_rate=song.sample_rate)
-    act = analyzer.activations(song.audio, song.sample_rate)
+    if not args.sync_only:
+        original = RNNDownBeatProcessor()
+        mono = Signal(song.audio.mean(axis=0), sample_rate=song.sample_rate)
+        act = analyzer.activations(song.audio, song.sample_rate)
 
     analysis, results, analysis_runs = interleaved({
         "original": lambda: original(mono),
         "batched": lambda: analyzer.activations(song.audio, song.sample_rate),
         "dbn": lambda: beats_from_activations(act, MADMOM_FPS, backend="madmom"),
         "analyze": lambda: analyzer.analyze(song.audio, song.sample_rate),
-    }, args.runs)
+    } if not args.sync_only else {"analyze": lambda: analyzer.analyze(song.audio, song.sample_rate)},
+        1 if args.sync_only else args.runs)
     beats = results["analyze"]
 
     threshold = default_threshold(beats.bpm)
@@ -88,25 +107,41 @@ def main() -> None:
     padded = np.pad(generated.audio, ((0, 0), (pad, max(0, int(probe.anchors[0, -1]) + 1
                                                         - generated.audio.shape[1]))))
     anchors = probe.anchors + np.array([[pad], [0]])
-    sync, _, sync_runs = interleaved({
+    product = dict(threshold=threshold, generated_beats=generated.beats,
+                   reference_beats=beats.beats,
+                   reference_audio=(song.stems["bass"] + song.stems["other"], song.sample_rate))
+    variants = {
         "beat_sync": lambda: beat_sync(generated.audio, OUTPUT_RATE, generated.downbeats,
                                        beats.downbeats, out_length, threshold=threshold),
         "wsola": lambda: pytsmod.wsola(padded, anchors),
-    }, args.runs)
+        "product": lambda: beat_sync(generated.audio, OUTPUT_RATE, generated.downbeats,
+                                     beats.downbeats, out_length, **product),
+    }
+    if args.baseline:
+        old = baseline_beat_sync(args.baseline)
+        variants["baseline"] = lambda: old(generated.audio, OUTPUT_RATE, generated.downbeats,
+                                           beats.downbeats, out_length, **product)
+    sync, sync_results, sync_runs = interleaved(variants, args.runs)
 
     minutes = args.minutes
     print(f"{minutes:g} min of audio, median of {args.runs} interleaved runs, "
           f"seconds per minute of audio")
-    print(f"  madmom RNNDownBeatProcessor (original)   {analysis['original'] / minutes:7.3f}")
-    print(f"  MadmomAnalyzer.activations (batched)     {analysis['batched'] / minutes:7.3f}"
-          f"   (original / batched {paired_ratio(analysis_runs, 'original', 'batched'):.2f}x)")
-    print(f"  madmom DBN decoding                      {analysis['dbn'] / minutes:7.3f}")
-    print(f"  MadmomAnalyzer.analyze total             {analysis['analyze'] / minutes:7.3f}"
-          f"   (bpm {beats.bpm:.2f}, {beats.downbeats.size} downbeats)")
+    if not args.sync_only:
+        print(f"  madmom RNNDownBeatProcessor (original)   {analysis['original'] / minutes:7.3f}")
+        print(f"  MadmomAnalyzer.activations (batched)     {analysis['batched'] / minutes:7.3f}"
+              f"   (original / batched {paired_ratio(analysis_runs, 'original', 'batched'):.2f}x)")
+        print(f"  madmom DBN decoding                      {analysis['dbn'] / minutes:7.3f}")
+        print(f"  MadmomAnalyzer.analyze total             {analysis['analyze'] / minutes:7.3f}"
+              f"   (bpm {beats.bpm:.2f}, {beats.downbeats.size} downbeats)")
     print(f"  beat_sync (32 kHz stereo)                {sync['beat_sync'] / minutes:7.3f}"
           f"   ({probe.n_matched}/{generated.downbeats.size} downbeats matched)")
     print(f"  bare pytsmod.wsola, same anchors         {sync['wsola'] / minutes:7.3f}"
           f"   (beat_sync / bare {paired_ratio(sync_runs, 'beat_sync', 'wsola'):.2f}x)")
+    print(f"  beat_sync as the pipeline calls it       {sync['product'] / minutes:7.3f}"
+          f"   ({sync_results['product'].reason[:60]}...)")
+    if args.baseline:
+        print(f"  the same at {args.baseline:<28} {sync['baseline'] / minutes:7.3f}"
+              f"   (this tree / {args.baseline} {paired_ratio(sync_runs, 'product', 'baseline'):.2f}x)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Beat-synchronise a generated instrumental to the song: downbeat + beat matching, WSOLA warp.
+"""Beat-synchronise a generated instrumental to the song: downbeat + beat matching, or the audio
+itself; WSOLA warp.
 
 MusicGen keeps the prompt's tempo only roughly and drifts; the song's vocals do not. Each
 generated downbeat is paired with a song downbeat by a monotonic alignment
@@ -9,12 +10,21 @@ Given both sides' beats as well (:func:`match_beats`), two more things are fixed
 
 * **bar phase**: a tracker may put "1" on "3" of every bar of the take, or follow its off-beats.
   The take's downbeat labels are tried shifted by every whole number of beats within a bar (and,
-  given the song's harmony, on the grid of midpoints between the take's beats); the shift that
-  pairs the most downbeats is used, the one whose paired beats sound most like the song's when
-  the song's harmony is given (:func:`choose_bar_phase`);
+  given the song's harmony, on the grid of midpoints between the take's beats). By timing alone,
+  the shift that pairs the most downbeats, nearest, wins; given the song's harmony, another
+  shift is taken only when its beat pairs make the take agree with the song clearly better
+  (``PHASE_MARGIN``, :mod:`remixer.alignment`), so no half-beat move is made on a hunch
+  (:func:`choose_bar_phase`);
 * **drift inside a bar**: every generated beat between two paired downbeats is paired with the
   song beat it lands near (within ``BEAT_TOLERANCE`` of a beat) when the bar is mapped linearly,
   so the warp moves every beat, not only every bar line.
+
+Given the song's harmony, a take is aligned even when no tracker reads its beats (pads, a solo
+piano, a bass line alone) or they lead astray: the take's lag behind the song, followed window
+by window through the harmony both share (:class:`remixer.alignment.Agreement`), pairs every
+song beat with the moment of the take that sounds like it where the tracker paired too few of
+them on that track; where it paired most, its beats off the track are dropped. The result records which method aligned the take and how much the aligned
+take agrees with the song (``confidence``).
 
 Outside the first and last pair the audio keeps its own speed: when the song's first downbeat
 comes later, silence is prepended; when it comes earlier, the generated head is cut; the tail
@@ -23,13 +33,12 @@ sides, whatever the sign of the offsets, and the output is exactly the requested
 """
 from __future__ import annotations
 
-import functools
-import typing as tp
 from dataclasses import dataclass
 
 import numpy as np
 
-from remixer.audio import check_positive_int, fit_length, resample, sanitize
+from remixer.alignment import Agreement, agreement
+from remixer.audio import check_positive_int, fit_length, sanitize
 
 # Song-side gap accepted when the tempo is unknown (the original Remixer's documented default).
 FALLBACK_THRESHOLD = 0.75
@@ -42,10 +51,18 @@ BEAT_TOLERANCE = 0.3
 # Bar phases pairing at least this share of the most downbeats any phase pairs are compared by
 # sound: a take's first or last bar may fall outside the song under one phase and not another.
 PHASE_COUNT_SLACK = 0.9
-# Chroma for the bar-phase choice: pitch classes need no more than 5.5 kHz of bandwidth, and
-# 23 ms frames resolve beats up to 300 BPM.
-AUDIO_CHROMA_RATE = 11_025
-AUDIO_CHROMA_HOP = 256
+# How much better (in Agreement.score units, the chroma's correlation) another bar phase must
+# make the take agree with the song than the nearest one, to be taken.
+PHASE_MARGIN = 0.05
+# Below this confidence (Agreement.confidence) the audio's lag track is not trusted, nor when
+# more than MAX_AT_EDGE of it sits at the edge of the lags searched (within the threshold).
+MIN_TRACK_CONFIDENCE = 0.2
+MAX_AT_EDGE = 0.25
+# Where the tracker's beats agree with the audio's lag track for at least this share of the
+# song's beats, those beats alone are kept; below it the track pairs the rest too.
+MIN_TRACKED_SHARE = 0.9
+# A tracker's pair further than this share of a beat off the audio's lag track is off it.
+TRACK_TOLERANCE = 0.15
 
 
 @dataclass
@@ -66,6 +83,13 @@ class SyncResult:
         Whether the audio was time-warped.
     reason : str
         Human-readable account of what was done and why, for the pipeline's log.
+    method : str
+        What aligned the take: ``"downbeats"`` (downbeats only), ``"beats"`` (the take's beats
+        from its tracker), ``"audio"`` (the lag track of :mod:`remixer.alignment`), or
+        ``"none"`` (not warped).
+    confidence : float or None
+        Agreement of the aligned take with the song's harmony, 0..1
+        (:meth:`remixer.alignment.Agreement.confidence`); ``None`` without the song's audio.
     """
 
     audio: np.ndarray
@@ -73,6 +97,8 @@ class SyncResult:
     n_matched: int
     warped: bool
     reason: str
+    method: str = "none"
+    confidence: float | None = None
 
 
 def default_threshold(bpm: float | None, beats: float = 1.1) -> float:
@@ -160,39 +186,6 @@ def match_downbeats(generated: np.ndarray, reference: np.ndarray, threshold: flo
     return np.array(pairs[::-1], dtype=np.float64).reshape(-1, 2)
 
 
-def audio_chroma(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """STFT chroma (12, frames) of the mono mix, ``AUDIO_CHROMA_RATE / AUDIO_CHROMA_HOP`` frames a
-    second: what the audio sounds like, unlike the chord chroma that conditions generation.
-
-    Tuning is taken as standard (A = 440 Hz): both sides are compared with each other, and
-    librosa's tuning estimate would cost more than everything else in beat-sync but WSOLA.
-    """
-    import librosa
-
-    mono = np.asarray(audio, dtype=np.float32).reshape(-1, np.shape(audio)[-1]).mean(axis=0)
-    mono = resample(mono, sample_rate, AUDIO_CHROMA_RATE)
-    return librosa.feature.chroma_stft(y=mono, sr=AUDIO_CHROMA_RATE, hop_length=AUDIO_CHROMA_HOP,
-                                       n_fft=2048, tuning=0.0)
-
-
-def beat_audio_chroma(chroma: np.ndarray, beats: np.ndarray) -> np.ndarray:
-    """Unit-norm mean of :func:`audio_chroma` over each beat's span (to the next beat; the last
-    beat's for one median beat period), shaped (beats, 12).
-
-    What a take shares with its song beyond timing: MusicGen Chord plays the song's chords at
-    the song's times, so beat-synchronous chroma tells a take one beat off from one on time.
-    """
-    period = float(np.median(np.diff(beats))) if beats.size > 1 else 0.5
-    frame_rate = AUDIO_CHROMA_RATE / AUDIO_CHROMA_HOP
-    edges = np.round(np.append(beats, beats[-1] + period) * frame_rate).astype(int)
-    edges = np.clip(edges, 0, chroma.shape[1])
-    spans = np.zeros((beats.size, 12))
-    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
-        if a < b:
-            spans[i] = chroma[:, a:b].mean(axis=1)
-    return spans / np.maximum(np.linalg.norm(spans, axis=1, keepdims=True), 1e-9)
-
-
 @dataclass(frozen=True)
 class BarPhase:
     """The generated beat grid and downbeats :func:`choose_bar_phase` settled on.
@@ -214,22 +207,21 @@ class BarPhase:
 def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarray,
                      reference_beats: np.ndarray, reference_downbeats: np.ndarray,
                      threshold: float, tolerance: float, *,
-                     generated_chroma: tp.Callable[[np.ndarray], np.ndarray] | None = None,
-                     reference_chroma: np.ndarray | None = None) -> BarPhase:
+                     heard: Agreement | None = None) -> BarPhase:
     """The generated beats and downbeats, relabelled to best explain the song's downbeats.
 
     Each shift ``k`` (``-(B - 1) .. B - 1`` beats, ``B`` the take's bar length in beats) moves
-    every downbeat label ``k`` beats along ``generated_beats``. Without chroma the shift pairing
-    the most downbeats (:func:`match_downbeats`) wins, ties going to the tracker's own labels,
-    then to the smaller total gap.
+    every downbeat label ``k`` beats along ``generated_beats``. By timing, the shift pairing the
+    most downbeats (:func:`match_downbeats`) wins, ties going to the tracker's own labels, then
+    to the smaller total gap: the nearest phase.
 
     Timing alone cannot tell a take half a beat early with "1" on "3" from one half a beat late
     with "1" on "2", nor a tracker that followed the off-beats (a take's hi-hats) from one on
-    the beat. With ``generated_chroma`` (:func:`beat_audio_chroma` of the generated audio, for any
-    beat grid) and ``reference_chroma`` (that of the song's beats), the tracker's grid and the
-    grid of midpoints between its beats (when ``threshold`` allows half a beat) are both tried, and among the shifts pairing at least
-    ``PHASE_COUNT_SLACK`` of the most downbeats the one whose beat pairs (:func:`match_beats`)
-    sound most alike wins.
+    the beat. With ``heard`` (the take's agreement with the song's harmony), the tracker's grid
+    and the grid of midpoints between its beats (when ``threshold`` allows half a beat) are both
+    tried, and among the shifts pairing at least ``PHASE_COUNT_SLACK`` of the most downbeats the
+    one whose beat pairs (:func:`match_beats`) make the take agree best with the song wins, but
+    only by ``PHASE_MARGIN`` over the nearest phase: a move needs evidence.
     """
     unchanged = BarPhase(generated_beats, generated_downbeats, 0.0)
     if generated_beats.size == 0 or generated_downbeats.size == 0:
@@ -243,7 +235,7 @@ def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarra
     grids = [(generated_beats, 0.0)]
     # The midpoint grid moves the take's detected beats by half a beat: only where the caller's
     # threshold allows a move that large (the default 1.1 beats does; a tight one does not).
-    if (generated_chroma is not None and generated_beats.size > 1
+    if (heard is not None and generated_beats.size > 1
             and threshold >= 0.5 * float(np.median(np.diff(generated_beats)))):
         # Beat i's midpoint grid entry is half a beat after beat i.
         grids.append(((generated_beats[1:] + generated_beats[:-1]) / 2, 0.5))
@@ -256,20 +248,19 @@ def choose_bar_phase(generated_beats: np.ndarray, generated_downbeats: np.ndarra
             gap = float(np.abs(pairs[:, 0] - pairs[:, 1]).sum())
             candidates.append(((len(pairs), shift == 0 and half == 0, -gap),
                                BarPhase(beats, downbeats, shift + half), pairs))
-    most = max(candidate[0][0] for candidate in candidates)
-    if generated_chroma is None or reference_chroma is None or most == 0:
-        return max(candidates, key=lambda candidate: candidate[0])[1]
-    chroma = {half: generated_chroma(beats) for beats, half in grids}
+    nearest = max(candidates, key=lambda candidate: candidate[0])
+    most = nearest[0][0]
+    if heard is None or most == 0:
+        return nearest[1]
 
-    def likeness(phase: BarPhase, pairs: np.ndarray) -> float:
+    def likeness(candidate: tuple) -> float:
+        _, phase, pairs = candidate
         beat_pairs = match_beats(phase.beats, reference_beats, pairs, tolerance)
-        g = np.searchsorted(phase.beats, beat_pairs[:, 0])
-        r = np.searchsorted(reference_beats, beat_pairs[:, 1])
-        own = chroma[phase.shift % 1]
-        return float(np.mean(np.sum(own[g] * reference_chroma[r], axis=1)))
+        return heard.score(beat_pairs[:, 0], beat_pairs[:, 1])
 
     eligible = [c for c in candidates if c[0][0] >= PHASE_COUNT_SLACK * most]
-    return max(eligible, key=lambda c: (likeness(c[1], c[2]), c[0][1]))[1]
+    best = max(eligible, key=likeness)
+    return best[1] if likeness(best) >= likeness(nearest) + PHASE_MARGIN else nearest[1]
 
 
 def match_beats(generated_beats: np.ndarray, reference_beats: np.ndarray,
@@ -367,7 +358,8 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
               reference_downbeats: np.ndarray, out_length: int, *, threshold: float,
               generated_beats: np.ndarray | None = None,
               reference_beats: np.ndarray | None = None,
-              reference_audio: tuple[np.ndarray, int] | None = None) -> SyncResult:
+              reference_audio: tuple[np.ndarray, int] | None = None,
+              reach: float | None = None) -> SyncResult:
     """Warp ``generated`` so its downbeats (and, given both sides' beats, its beats) land on
     the song's.
 
@@ -388,15 +380,21 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         neither. With them the bar phase is chosen (:func:`choose_bar_phase`) and beats are
         anchored too (:func:`match_beats`, ``BEAT_TOLERANCE`` of the song's beat period).
     reference_audio : (np.ndarray, int) or None
-        The song's harmony (e.g. its bass + other stems) and its rate; with beats, the bar phase
-        is chosen by how alike the paired beats sound (:func:`beat_audio_chroma`).
+        The song's harmony (its vocals + bass + other stems) and its rate; with the beats, the
+        bar phase needs evidence from the audio, and a take whose beats are missing or astray is
+        aligned by the audio itself (see the module docstring).
+    reach : float or None
+        How far (seconds) the audio alignment may find the take off the song; default
+        ``threshold``. A take starting a quarter second early and drifting 2 % is more than the
+        default threshold (1.1 beats) off at 200 BPM, so the pipeline lets the audio reach at
+        least ``FALLBACK_THRESHOLD`` unless the client set the threshold.
 
     Returns
     -------
     result : SyncResult
-        ``audio`` is finite float32 of exactly ``out_length`` samples. Without downbeats on
-        either side, or without any pair within ``threshold``, it is ``generated`` unwarped,
-        trimmed or zero-padded, and ``reason`` says why.
+        ``audio`` is finite float32 of exactly ``out_length`` samples. Without downbeats in the
+        song, without any pair within ``threshold`` (and no confident audio alignment), it is
+        ``generated`` unwarped, trimmed or zero-padded, and ``reason`` says why.
 
     Raises
     ------
@@ -417,50 +415,153 @@ def beat_sync(generated: np.ndarray, sample_rate: int, generated_downbeats: np.n
         raise ValueError("reference_audio is used only with generated_beats and reference_beats")
     audio = sanitize(generated)
     generated_downbeats = _times("generated downbeats", generated_downbeats)
-    shift = 0.0
-    if generated_beats is not None:
-        generated_beats = _times("generated beats", generated_beats)
-        reference_beats = _times("reference beats", reference_beats)
-        reference_downbeats = _times("reference downbeats", reference_downbeats)
-        period = float(np.median(np.diff(reference_beats))) if reference_beats.size > 1 else 0.0
-        generated_chroma = reference_chroma = None
-        if reference_audio is not None and generated_beats.size and reference_beats.size:
-            harmony, harmony_rate = reference_audio
-            check_positive_int(harmony_rate, "reference_audio's sample rate")
-            generated_chroma = functools.partial(beat_audio_chroma, audio_chroma(audio, sample_rate))
-            reference_chroma = beat_audio_chroma(
-                audio_chroma(sanitize(np.atleast_2d(harmony)), harmony_rate), reference_beats)
-        phase = choose_bar_phase(generated_beats, generated_downbeats, reference_beats,
-                                 reference_downbeats, threshold, BEAT_TOLERANCE * period,
-                                 generated_chroma=generated_chroma,
-                                 reference_chroma=reference_chroma)
-        generated_beats, generated_downbeats, shift = phase.beats, phase.downbeats, phase.shift
-    pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
+    reference_downbeats = _times("reference downbeats", reference_downbeats)
+    if reference_downbeats.size == 0:
+        return _unwarped(audio, out_length, "not warped: no downbeats detected in the song")
+    if generated_beats is None:
+        pairs = match_downbeats(generated_downbeats, reference_downbeats, threshold)
+        return _warp(audio, sample_rate, out_length, _Alignment(
+            pairs, pairs[:, 1], "downbeats", None,
+            _paired(len(pairs), generated_downbeats.size, threshold)))
+    generated_beats = _times("generated beats", generated_beats)
+    reference_beats = _times("reference beats", reference_beats)
+    heard = None
+    if reference_audio is not None and reference_beats.size:
+        harmony, harmony_rate = reference_audio
+        check_positive_int(harmony_rate, "reference_audio's sample rate")
+        heard = agreement(audio, sample_rate, sanitize(np.atleast_2d(harmony)), harmony_rate,
+                          max_lag=threshold if reach is None else reach)
+    tracked = _by_beats(generated_beats, generated_downbeats, reference_beats,
+                        reference_downbeats, threshold, heard)
+    if heard is not None:
+        tracked = _with_audio(tracked, heard, reference_beats, reference_downbeats,
+                              audio.shape[1] / sample_rate)
+    return _warp(audio, sample_rate, out_length, tracked)
+
+
+@dataclass(frozen=True)
+class _Alignment:
+    """Pairs (generated time, song time) to warp by, the song downbeats among them, and how
+    they were found."""
+
+    pairs: np.ndarray
+    downbeat_targets: np.ndarray
+    method: str
+    confidence: float | None
+    account: str
+
+
+def _by_beats(generated_beats: np.ndarray, generated_downbeats: np.ndarray,
+              reference_beats: np.ndarray, reference_downbeats: np.ndarray, threshold: float,
+              heard: Agreement | None) -> _Alignment:
+    """The tracker's alignment: bar phase, downbeat pairs, then beat pairs."""
+    period = float(np.median(np.diff(reference_beats))) if reference_beats.size > 1 else 0.0
+    phase = choose_bar_phase(generated_beats, generated_downbeats, reference_beats,
+                             reference_downbeats, threshold, BEAT_TOLERANCE * period, heard=heard)
+    pairs = match_downbeats(phase.downbeats, reference_downbeats, threshold)
     downbeat_targets = pairs[:, 1]
-    if generated_beats is not None and pairs.size and reference_beats.size > 1:
-        pairs = match_beats(generated_beats, reference_beats, pairs, BEAT_TOLERANCE * period)
+    if pairs.size and reference_beats.size > 1:
+        pairs = match_beats(phase.beats, reference_beats, pairs, BEAT_TOLERANCE * period)
+    moved = "" if phase.shift == 0 else f", bar phase moved by {phase.shift:+g} beats"
+    account = _paired(len(downbeat_targets), len(phase.downbeats), threshold) + moved
+    confidence = None
+    if heard is not None and len(pairs):
+        confidence = heard.confidence(heard.score(pairs[:, 0], pairs[:, 1]))
+    return _Alignment(pairs, downbeat_targets, "beats", confidence, account)
 
-    def unwarped(reason: str) -> SyncResult:
-        return SyncResult(audio=fit_length(audio, out_length), anchors=np.zeros((2, 0), dtype=np.int64),
-                          n_matched=0, warped=False, reason=reason)
 
-    if np.size(generated_downbeats) == 0:
-        return unwarped("not warped: no downbeats detected in the generated audio")
-    if np.size(reference_downbeats) == 0:
-        return unwarped("not warped: no downbeats detected in the song")
-    anchors, n_anchored = _anchor_map(np.round(pairs * sample_rate).astype(np.int64), out_length)
-    # Downbeat pairs inside the output (where _anchor_map keeps pairs).
-    n_matched = n_anchored if generated_beats is None else int(np.sum(
-        (np.round(downbeat_targets * sample_rate) >= 0)
-        & (np.round(downbeat_targets * sample_rate) < out_length - 1)))
+def _with_audio(tracked: _Alignment, heard: Agreement, reference_beats: np.ndarray,
+                reference_downbeats: np.ndarray, take_seconds: float) -> _Alignment:
+    """The tracker's pairs checked against the audio's lag track: pairs more than
+    ``TRACK_TOLERANCE`` of a beat off the track are dropped; where fewer than
+    ``MIN_TRACKED_SHARE`` of the song's beats keep a pair, every other song beat is paired along
+    the track. The tracker's pairs as they are when the track is not trusted."""
+    track = heard.track()
+    confidence = heard.confidence(track.score)
+    doubt = ""
+    if confidence < MIN_TRACK_CONFIDENCE:
+        doubt = f"its confidence {confidence:.2f} is below {MIN_TRACK_CONFIDENCE}"
+    elif track.at_edge > MAX_AT_EDGE:
+        doubt = (f"its lag sits at the threshold in {100 * track.at_edge:.0f} % of the song, "
+                 f"so the take may lie further off")
+    if doubt:
+        if len(tracked.pairs):
+            return tracked
+        return _Alignment(tracked.pairs, tracked.downbeat_targets, tracked.method,
+                          tracked.confidence,
+                          f"{tracked.account}; the audio alignment is not trusted either: {doubt}")
+    period = float(np.median(np.diff(reference_beats))) if reference_beats.size > 1 else 0.0
+    lag = np.interp(reference_beats, heard.centres, track.lags)
+    on_track = np.zeros(reference_beats.size, dtype=bool)
+    kept = np.zeros((0, 2))
+    if len(tracked.pairs):
+        song_lag = np.interp(tracked.pairs[:, 1], heard.centres, track.lags)
+        agree = np.abs(tracked.pairs[:, 0] - tracked.pairs[:, 1] - song_lag) <= TRACK_TOLERANCE * period
+        kept = tracked.pairs[agree]
+        if agree.all():
+            return tracked
+        on_track = np.isin(reference_beats, kept[:, 1])
+        if on_track.mean() >= MIN_TRACKED_SHARE:
+            # Mostly right: the beats off the track are dropped, the warp bridges them.
+            downbeats = np.intersect1d(tracked.downbeat_targets, kept[:, 1])
+            return _Alignment(kept, downbeats, tracked.method,
+                              heard.confidence(heard.score(*kept.T)),
+                              f"{tracked.account}; {(~agree).sum()} of the take's beats off the "
+                              f"audio's lag track dropped")
+    sources = reference_beats + lag
+    fill = ~on_track & (sources >= 0) & (sources <= take_seconds)
+    pairs = np.concatenate([kept, np.stack([sources[fill], reference_beats[fill]], axis=1)])
+    pairs = pairs[np.argsort(pairs[:, 1])]
+    # A kept tracker pair and a track pair next to it must not cross.
+    increasing = np.concatenate([[True], np.diff(pairs[:, 0]) > 0])
+    pairs = pairs[increasing]
+    downbeats = np.intersect1d(reference_downbeats, pairs[:, 1])
+    if not len(kept):
+        why = ("no generated downbeat paired with the song's" if not len(tracked.pairs)
+               else "none of the take's beats agrees with it")
+        return _Alignment(pairs, downbeats, "audio", heard.confidence(heard.score(*pairs.T)),
+                          f"aligned by the audio ({why}): every song beat paired along the "
+                          f"take's lag track")
+    return _Alignment(pairs, downbeats, "beats and audio",
+                      heard.confidence(heard.score(*pairs.T)),
+                      f"{tracked.account}; {fill.sum()} of {reference_beats.size} song beats "
+                      f"paired along the audio's lag track where the take's beats were missing "
+                      f"or off it")
+
+
+def _paired(n_pairs: int, n_generated: int, threshold: float) -> str:
+    """How many generated downbeats paired, or why none did."""
+    if n_generated == 0:
+        return "no downbeats detected in the generated audio"
+    if n_pairs == 0:
+        return f"no generated downbeat within {threshold:.3f} s of a song downbeat"
+    return f"{n_pairs} of {n_generated} generated downbeats matched within {threshold:.3f} s"
+
+
+def _unwarped(audio: np.ndarray, out_length: int, reason: str, *,
+              confidence: float | None = None) -> SyncResult:
+    return SyncResult(audio=fit_length(audio, out_length), anchors=np.zeros((2, 0), dtype=np.int64),
+                      n_matched=0, warped=False, reason=reason, method="none",
+                      confidence=confidence)
+
+
+def _warp(audio: np.ndarray, sample_rate: int, out_length: int, found: _Alignment) -> SyncResult:
+    """WSOLA along ``found``'s pairs, or the audio unwarped with the reason."""
+    anchors, n_anchored = _anchor_map(np.round(found.pairs * sample_rate).astype(np.int64),
+                                      out_length)
     if n_anchored == 0:
-        return unwarped(f"not warped: no generated downbeat within {threshold:.3f} s of a song "
-                        f"downbeat inside the output")
+        inside = " inside the output" if len(found.pairs) else ""
+        return _unwarped(audio, out_length, f"not warped: {found.account}{inside}",
+                         confidence=found.confidence)
+    # Downbeat pairs inside the output (where _anchor_map keeps pairs).
+    targets = np.round(found.downbeat_targets * sample_rate)
+    n_matched = (n_anchored if found.method == "downbeats"
+                 else int(np.sum((targets >= 0) & (targets < out_length - 1))))
     warped = _wsola(audio, anchors)
-    reason = (f"warped: {n_matched} of {len(generated_downbeats)} generated downbeats "
-              f"matched within {threshold:.3f} s")
-    if generated_beats is not None:
-        moved = "" if shift == 0 else f", bar phase moved by {shift:+g} beats"
-        reason += f"{moved}; {n_anchored} anchors with beats"
-    return SyncResult(audio=fit_length(warped, out_length), anchors=anchors,
-                      n_matched=n_matched, warped=True, reason=reason)
+    confidence = "" if found.confidence is None else f", confidence {found.confidence:.2f}"
+    reason = f"warped by {found.method}{confidence}: {found.account}"
+    if found.method != "downbeats":
+        reason += f"; {n_anchored} anchors" + (" with beats" if found.method == "beats" else "")
+    return SyncResult(audio=fit_length(warped, out_length), anchors=anchors, n_matched=n_matched,
+                      warped=True, reason=reason, method=found.method,
+                      confidence=found.confidence)

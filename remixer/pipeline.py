@@ -54,7 +54,7 @@ from btc.recognizer import ChordRecognizer
 from remixer import audio as audio_io
 from remixer.analysis import Analyzer, make_analyzer
 from remixer.beats import Beats, TempoPrior
-from remixer.beatsync import beat_sync, default_threshold
+from remixer.beatsync import FALLBACK_THRESHOLD, beat_sync, default_threshold
 from remixer.cancellation import CancelToken
 from remixer.chords import TextChords, read_window_chords
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
@@ -449,15 +449,17 @@ class Pipeline:
             # Generated at the song's tempo and in its bars: other tempo octaves are errors.
             generated_beats = self.models.analyzer.analyze(instrumental, out_rate,
                                                            prior=TempoPrior.of(beats))
-        threshold = request.beat_sync_threshold
+        threshold = reach = request.beat_sync_threshold
         if threshold is None or threshold == -1:
             threshold = default_threshold(beats.bpm)
+            # The audio may find a fast song's take further off than 1.1 beats (beatsync).
+            reach = max(threshold, FALLBACK_THRESHOLD)
         out_length = int(round(duration * out_rate))
         with timer("beat-sync"):
             synced = beat_sync(instrumental, out_rate, generated_beats.downbeats, beats.downbeats,
                                out_length, threshold=threshold,
                                generated_beats=generated_beats.beats, reference_beats=beats.beats,
-                               reference_audio=(harmony, rate))
+                               reference_audio=(harmony, rate), reach=reach)
         logger.info("beat-sync: %s", synced.reason)
         with timer("mix"):
             # The song's channels, or the model's where it has more: a stereo song keeps its
@@ -476,7 +478,8 @@ class Pipeline:
                                   "downbeats": [float(t) for t in beats.downbeats],
                                   "chords": [_segment_dict(s) for s in chords]},
                     "beat_sync": {"threshold_s": threshold, "matched_downbeats": synced.n_matched,
-                                  "warped": synced.warped, "reason": synced.reason},
+                                  "warped": synced.warped, "method": synced.method,
+                                  "confidence": synced.confidence, "reason": synced.reason},
                     "mix": {"vocals_used": mixed.vocals_used,
                             "vocal_level_db": None if math.isinf(mixed.vocal_level_db) else mixed.vocal_level_db},
                     "prompt": request.prompt, "description": description, "tempo": tempo,

@@ -11,13 +11,14 @@ The remix's timeline (the song's after any tempo change) is cut into rows of who
 
 A header states the prompt, the song's tempo and meter and the remix's tempo and key; a last
 panel draws the warp map as the shift it applied at each anchor (generated minus remix time, in
-ms), which stays readable at song length where a time-against-time line would not.
+ms), which stays readable at song length where a time-against-time line would not, with a note
+of what aligned the instrumental and how confidently (or why it was not warped).
 
 Drawn with matplotlib's Agg canvas on a :class:`~matplotlib.figure.Figure` of its own (no pyplot,
 so no global figure registry and nothing to close), with fixed margins (no layout engine) and
 every lane of marks one collection. Each kind of mark carries a ``gid`` (``"beats"``,
 ``"downbeats"``, ``"sections"``, ``"prompts"``, ``"chords"`` and their ``"... labels"``,
-``"generated downbeats"``, ``"synced downbeats"``, ``"warp map"``), once per row, so tests and
+``"generated downbeats"``, ``"synced downbeats"``, ``"warp map"``, ``"beat-sync"``), once per row, so tests and
 tools can find them. The same record feeds ``analysis.html`` (:mod:`remixer.page`).
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ from remixer.beatsync import SyncResult
 from remixer.sections import Part, Window
 
 __all__ = ["AnalysisPlot", "Rows", "row_layout", "prompt_parts", "analysis_figure", "write_analysis_png",
-           "time_text"]
+           "time_text", "sync_note"]
 
 WIDTH_PX, DPI = 1600, 100
 # Pixels of the header, of each row, of the warp panel and of the bottom margin.
@@ -85,6 +86,8 @@ class AnalysisPlot:
         Semitones the remix moved the key by.
     prompts : tuple of Part
         With section prompts, the spans generated with each prompt (:func:`prompt_parts`).
+    sync_note : str
+        What aligned the instrumental, e.g. ``"aligned by audio, confidence 0.62"``.
     """
 
     waveform: np.ndarray
@@ -98,6 +101,7 @@ class AnalysisPlot:
     song_bpm: float | None = None
     key_shift: int = 0
     prompts: tuple[Part, ...] = ()
+    sync_note: str = ""
 
     @classmethod
     def of_remix(cls, song: np.ndarray, song_rate: int, beats: Beats, chords: tp.Sequence[ChordSegment],
@@ -112,7 +116,7 @@ class AnalysisPlot:
         return cls(waveform=song, duration=synced.audio.shape[1] / sample_rate, beats=beats,
                    chords=chords, generated_downbeats=generated, synced_downbeats=moved, warp=warp,
                    title=title, song_bpm=beats.bpm if song_bpm is None else song_bpm,
-                   key_shift=key_shift, prompts=prompt_parts(windows))
+                   key_shift=key_shift, prompts=prompt_parts(windows), sync_note=sync_note(synced))
 
     @property
     def beats_per_bar(self) -> int | None:
@@ -129,6 +133,14 @@ class AnalysisPlot:
         if self.key_shift:
             song += f", key {self.key_shift:+d} semitones"
         return song
+
+
+def sync_note(synced: SyncResult) -> str:
+    """One line on how beat-sync aligned the instrumental, for the picture."""
+    if not synced.warped:
+        return synced.reason
+    confidence = "" if synced.confidence is None else f", confidence {synced.confidence:.2f}"
+    return f"aligned by {synced.method}{confidence}"
 
 
 def prompt_parts(windows: tp.Sequence[Window]) -> tuple[Part, ...]:
@@ -372,6 +384,9 @@ def _warp_panel(ax: tp.Any, plot: AnalysisPlot) -> None:
         (line,) = ax.plot(plot.warp[1], 1000 * (plot.warp[0] - plot.warp[1]), color=_COLORS["warp"],
                           linewidth=1.2, marker="o", markersize=2)
         line.set_gid("warp map")
-    else:
-        ax.text(0.5, 0.5, "not warped: the instrumental keeps its own timing", transform=ax.transAxes,
-                ha="center", va="center", fontsize=9, color="0.4")
+    text = plot.sync_note or ("" if plot.warp.shape[1] else "not warped: the instrumental keeps its own timing")
+    if text:
+        where = (0.995, 0.93, "right", "top") if plot.warp.shape[1] else (0.5, 0.5, "center", "center")
+        note = ax.text(where[0], where[1], text, transform=ax.transAxes, ha=where[2], va=where[3],
+                       fontsize=8, color="0.25", bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0})
+        note.set_gid("beat-sync")

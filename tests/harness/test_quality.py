@@ -119,3 +119,27 @@ def test_misread_bar_phase_puts_one_on_three():
     read = misread_bar_phase(Beats(120.0, beats, beats[::4], positions))
     assert read.beat_positions.tolist() == [3, 4, 1, 2, 3, 4, 1, 2]
     np.testing.assert_array_equal(read.downbeats, beats[[2, 6]])
+
+
+def test_harmonic_and_quiet_takes_hold_no_percussion_and_are_quiet():
+    from bench.quality import QUIET_DB, stand_in_source
+    from bench.recordings import Excerpt, Recording
+    from devtools.synth import demo_song
+
+    song = demo_song(6.0, 120.0, 4, vocals=False, sample_rate=22_050, seed=2)
+    excerpt = Excerpt(Recording("test/song", None, "test", "CC0-1.0"), 0.0, song.audio, 22_050)
+    sparse = stand_in_source(excerpt, "sparse", song.beats)
+    quiet = stand_in_source(excerpt, "quiet", song.beats)
+    np.testing.assert_allclose(quiet, sparse * 10 ** (QUIET_DB / 20), rtol=1e-5, atol=1e-9)
+    harmonic = stand_in_source(excerpt, "harmonic", song.beats)
+    # The drums are gone: at each snare hit (every beat but the downbeats) the harmonic part
+    # keeps under a tenth of the mix's high-frequency burst.
+    from scipy.signal import butter, sosfilt
+    high = butter(4, 4000, btype="high", fs=22_050, output="sos")
+    for t in song.beats[1:6]:
+        if t in song.downbeats:
+            continue
+        span = slice(int(t * 22_050), int((t + 0.03) * 22_050))
+        assert np.abs(sosfilt(high, harmonic[0])[span]).max() < 0.1 * np.abs(sosfilt(high, song.audio[0])[span]).max()
+    with pytest.raises(ValueError, match="unknown take kind"):
+        stand_in_source(excerpt, "loud", song.beats)

@@ -42,6 +42,19 @@ def test_a_cached_package_is_listed_without_fetching(cache, no_tools):
         recording("fb-music-high/other", cache)
 
 
+def test_songs_in_folders_of_their_own_are_named_by_their_folder(tmp_path, no_tools):
+    music = tmp_path / "fretsonfire-songs-sectoid/usr/share/games/fretsonfire/data/songs/sectoid"
+    for song in ("Metal madness", "Feelings"):
+        (music / song).mkdir(parents=True)
+        (music / song / "song.ogg").write_bytes(b"")
+        (music / song / "guitar.ogg").write_bytes(b"")  # a stem, not the song
+    (tmp_path / "fretsonfire-songs-sectoid" / ".complete").touch()
+    found = recordings(("fretsonfire-songs-sectoid",), tmp_path)
+    assert [r.name for r in found] == ["fretsonfire-songs-sectoid/Feelings/song",
+                                       "fretsonfire-songs-sectoid/Metal madness/song"]
+    assert recording("fretsonfire-songs-sectoid/Metal madness/song", tmp_path) == found[1]
+
+
 def test_fetching_without_apt_names_the_package_and_the_missing_tool(tmp_path, no_tools):
     with pytest.raises(RecordingsUnavailable, match="'drascula-music': `apt-get` is not installed"):
         fetch("drascula-music", tmp_path / "cache")

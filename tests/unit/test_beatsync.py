@@ -360,3 +360,68 @@ def test_reference_audio_needs_the_beats():
     with pytest.raises(ValueError, match="reference_audio is used only with generated_beats"):
         beat_sync(np.zeros((1, 100), np.float32), SR, np.array([0.001]), np.array([0.001]), 100,
                   threshold=0.5, reference_audio=(np.zeros((1, 100), np.float32), SR))
+
+
+class _Heard:
+    """An agreement whose score is set per candidate lag (take time minus song time)."""
+
+    def __init__(self, by_lag: dict[float, float]) -> None:
+        self.by_lag = by_lag
+
+    def score(self, take_times: np.ndarray, song_times: np.ndarray) -> float:
+        lag = round(float(np.median(take_times - song_times)), 2)
+        return self.by_lag.get(lag, 0.0)
+
+
+@pytest.mark.parametrize("better_by,moved", [(0.03, False), (0.08, True)])
+def test_a_half_beat_move_needs_the_audio_to_agree_better_by_a_margin(better_by, moved):
+    from remixer.beatsync import PHASE_MARGIN, choose_bar_phase
+
+    assert 0.03 < PHASE_MARGIN < 0.08
+    song_beats = 0.5 + 0.5 * np.arange(20)
+    take_beats = 0.1 + 0.5 * np.arange(21)  # on the beat, 0.1 s late: the nearest phase
+    heard = _Heard({0.1: 0.5, -0.15: 0.5 + better_by})  # the midpoints, 0.15 s early
+    phase = choose_bar_phase(take_beats, take_beats[1::4], song_beats, song_beats[::4],
+                             default_threshold(120), 0.15, heard=heard)
+    assert phase.shift == (-0.5 if moved else 0.0)
+    np.testing.assert_allclose(phase.downbeats[:2],
+                               [0.35, 2.35] if moved else [0.6, 2.6])
+
+
+def test_a_take_without_beats_is_aligned_by_the_songs_harmony():
+    from devtools.synth import demo_song, retimed
+
+    rate = 22_050
+    song = demo_song(16.0, 120.0, 4, vocals=False, sample_rate=rate, channels=1, first_downbeat=0.5)
+    take = retimed(song, (118.0, 122.0), first_downbeat=0.8)  # 0.3 s late, drifting
+    pads = take.stems["other"]  # one sustained chord a bar: nothing for a beat tracker
+    nothing = np.zeros(0)
+    kwargs = dict(threshold=default_threshold(120), generated_beats=nothing,
+                  reference_beats=song.beats)
+    blind = beat_sync(pads, rate, nothing, song.downbeats, pads.shape[1], **kwargs)
+    assert not blind.warped and blind.reason == ("not warped: no downbeats detected in the "
+                                                 "generated audio")
+    result = beat_sync(pads, rate, nothing, song.downbeats, pads.shape[1],
+                       reference_audio=(song.stems["other"], rate), **kwargs)
+    assert result.warped and result.method == "audio" and result.confidence > 0.5
+    assert result.reason.startswith("warped by audio")
+    assert result.n_matched == song.downbeats.size
+    n = min(song.downbeats.size, take.downbeats.size)
+    landed = np.interp(take.downbeats[:n] * rate, *result.anchors) / rate
+    inner = (song.downbeats[:n] > 2.0) & (song.downbeats[:n] < 14.0)
+    assert np.abs(landed - song.downbeats[:n])[inner].max() <= 0.012
+
+
+def test_a_take_beyond_the_threshold_is_left_with_the_reason():
+    from devtools.synth import demo_song, retimed
+
+    rate = 22_050
+    song = demo_song(12.0, 120.0, 4, vocals=False, sample_rate=rate, channels=1, first_downbeat=0.5)
+    pads = retimed(song, 120.0, first_downbeat=1.1).stems["other"]  # 0.6 s late
+    nothing = np.zeros(0)
+    result = beat_sync(pads, rate, nothing, song.downbeats, pads.shape[1], threshold=0.1,
+                       generated_beats=nothing, reference_beats=song.beats,
+                       reference_audio=(song.stems["other"], rate))
+    assert not result.warped and result.method == "none"
+    assert "the audio alignment is not trusted either" in result.reason
+    assert "threshold" in result.reason

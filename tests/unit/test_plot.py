@@ -28,7 +28,9 @@ def _plot(warped: bool = True) -> AnalysisPlot:
     anchors = (np.array([[0, 2.6 * RATE, 4.4 * RATE, 8.5 * RATE], [0, 2.5 * RATE, 4.5 * RATE, 8.5 * RATE]])
                if warped else np.zeros((2, 0)))
     synced = SyncResult(audio=np.zeros((2, int(8.5 * RATE)), np.float32), anchors=anchors.astype(np.int64),
-                        n_matched=2 if warped else 0, warped=warped, reason="")
+                        n_matched=2 if warped else 0, warped=warped,
+                        reason="warped by audio" if warped else "not warped: no downbeats detected in the song",
+                        method="audio" if warped else "none", confidence=0.62 if warped else None)
     chords = [ChordSegment(0.0, 0.5, "N"), ChordSegment(0.5, 2.5, "D"), ChordSegment(2.5, 4.5, "A"),
               ChordSegment(4.5, 8.5, "B:min")]
     song = np.sin(np.linspace(0, 2000, 8 * 22_050))[None].astype(np.float32)
@@ -90,13 +92,16 @@ def test_short_song_is_one_row_with_one_mark_per_item():
     (warp,) = _by_gid(figure, "warp map")
     assert np.allclose(warp.get_xdata(), [0, 2.5, 4.5, 8.5]) and np.allclose(warp.get_ydata(), [0, 100, -100, 0])
     assert figure.axes[0].get_xlim() == (0.0, 8.5) and figure.axes[-1].get_xlim() == (0.0, 8.5)
+    (note,) = _by_gid(figure, "beat-sync")
+    assert note.get_text() == "aligned by audio, confidence 0.62"
 
 
 def test_unwarped_instrumental_keeps_its_downbeats_and_draws_no_warp_map():
     figure = analysis_figure(_plot(warped=False))
     assert _times(figure, "synced downbeats") == [0.45, 2.6, 4.4, 6.7]
     assert _by_gid(figure, "warp map") == []
-    assert "not warped: the instrumental keeps its own timing" in _texts(figure)
+    (note,) = _by_gid(figure, "beat-sync")
+    assert note.get_text() == "not warped: no downbeats detected in the song"
 
 
 def test_empty_analysis_still_draws():
