@@ -29,6 +29,8 @@ FEATURE_HOP = 128
 # enough chord changes to tell a bar from the next.
 WINDOW = 4.0
 WINDOW_HOP = 1.0
+# A window trimmed at the take's edges (see agreement) is kept while it holds this share of WINDOW.
+MIN_WINDOW_SHARE = 0.5
 # How far the take may drift from the song per second (MusicGen keeps the prompt's tempo to a
 # few percent), and the lags searched at the start.
 MAX_DRIFT = 0.03
@@ -178,7 +180,13 @@ def agreement(take: np.ndarray, take_rate: int, song: np.ndarray, song_rate: int
     frames = song_c.shape[1]
     starts = (np.arange(0, frames - width + 1, int(round(WINDOW_HOP * fps))) if frames >= width
               else np.zeros(0, dtype=int))
-    scores = np.zeros((starts.size, lag_frames.size))
-    for i, start in enumerate(starts):
-        scores[i] = _normalised_xcorr(song_c, take_c, start, width, lag_frames)
-    return Agreement(centres=(starts + width / 2) / fps, lags=lag_frames / fps, scores=scores)
+    # Each window keeps only the song frames the take covers at every lag searched: at a lag
+    # reaching past the take's start or end the missing frames would count as silence, and the
+    # edge windows' lags were pulled towards 0 (44 ms at the end of a late take of pads).
+    spans = [(max(start, reach), min(start + width, take_c.shape[1] - reach)) for start in starts]
+    spans = [(lo, hi) for lo, hi in spans if hi - lo >= MIN_WINDOW_SHARE * width]
+    scores = np.zeros((len(spans), lag_frames.size))
+    for i, (lo, hi) in enumerate(spans):
+        scores[i] = _normalised_xcorr(song_c, take_c, lo, hi - lo, lag_frames)
+    centres = np.array([(lo + hi) / 2 for lo, hi in spans]) / fps
+    return Agreement(centres=centres, lags=lag_frames / fps, scores=scores)

@@ -21,6 +21,8 @@ from devtools.synth import demo_song, retimed
 from devtools.tiny.cache import build_tiny_weights
 from fixtures.recording import RecordingCache
 from remixer.audio import fit_length
+from remixer import pipeline
+from remixer.beatsync import MIN_TRACK_CONFIDENCE, beat_sync
 from remixer.pipeline import Models, Pipeline
 from remixer.requests import Output, RemixRequest, Sampling
 from remixer.weights import Manifest, WeightsStore
@@ -69,7 +71,7 @@ def _lowpassed(audio: np.ndarray, cutoff: float, gain_db: float) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["pads", "quiet bass"])
 def test_a_take_without_readable_beats_is_aligned_by_the_audio(kind, song, drifting, models,
-                                                              tmp_path):
+                                                              tmp_path, monkeypatch):
     if kind == "pads":
         take, heard = drifting.stems["other"], song.stems["other"]
     else:
@@ -81,6 +83,10 @@ def test_a_take_without_readable_beats_is_aligned_by_the_audio(kind, song, drift
     request = RemixRequest(song=path, prompt="string quartet", model_version="chord",
                            sampling=Sampling(seed=1), output=Output(format="wav", normalization="peak"),
                            return_instrumental=True, return_analysis=True)
+    synced = []
+    # A spy, not a stand-in: the pipeline's own beat_sync runs; its warp map is kept for the judge.
+    monkeypatch.setattr(pipeline, "beat_sync",
+                        lambda *args, **kwargs: synced.append(beat_sync(*args, **kwargs)) or synced[-1])
     real_separator, models.separator = models.separator, _KnownStems(song)
     models.generators.take = lambda channels, samples: fit_length(take, samples)
     try:
@@ -92,16 +98,29 @@ def test_a_take_without_readable_beats_is_aligned_by_the_audio(kind, song, drift
     if kind == "pads":  # one sustained chord a bar: no tracker reads it, the audio aligns it
         assert analysis["instrumental"]["downbeats"] == []
         assert sync["method"] == "audio", sync["reason"]
-    assert sync["warped"] is True and 0.3 < sync["confidence"] <= 1.0, sync["reason"]
+    # The bound is the product's own (below it the audio is not trusted): a pads take agrees
+    # with the song's harmony (vocals + bass + other) only in part, 0.26 here when aligned,
+    # against 0.21 as it came.
+    assert sync["warped"] is True and MIN_TRACK_CONFIDENCE <= sync["confidence"] <= 1.0, sync["reason"]
     assert sync["matched_downbeats"] == len(analysis["song"]["downbeats"])
     instrumental, rate = sf.read(tmp_path / "out" / "instrumental.wav", always_2d=True)
     assert rate == RATE and instrumental.shape[0] == int(SECONDS * RATE)
-    # Judged as bench/quality.py judges: onset envelopes against what the take plays, put on
-    # the song's time line (the song's own stem), over the 8 s around the song's middle.
+    # Judged exactly: every beat the take plays (the synth knows them) moved by the warp map
+    # lands on its song beat.
+    (anchors,) = [s.anchors / RATE for s in synced]
+    landed = np.interp(drifting.beats, anchors[0], anchors[1])
+    errors_ms = 1000 * np.abs(landed - song.beats)
+    assert np.median(errors_ms) <= 10 and errors_ms.max() <= 30, np.round(errors_ms)
+    # And by ear, as bench/quality.py judges: onset envelopes against what the take plays, put
+    # on the song's time line (the song's own stem), over the 8 s around the song's middle.
     middle = np.array([SECONDS / 2])
     reference = heard.mean(axis=0, keepdims=True)
     before = downbeat_lags_ms(fit_length(take, instrumental.shape[0]), reference, RATE, middle)
-    (after,) = downbeat_lags_ms(instrumental.T, reference, RATE, middle)
     assert abs(before[0]) > 250  # the take was far off ...
-    assert abs(after) <= 15  # ... and now plays on the song's bars
+    if kind == "pads":
+        # ... and now plays on the song's bars. Not asked of the bass line: it repeats its root
+        # on every beat of a bar, so the onset judge scores a one-beat lag about as high as
+        # none; even the true warp map through WSOLA is judged 500 ms off there.
+        (after,) = downbeat_lags_ms(instrumental.T, reference, RATE, middle)
+        assert abs(after) <= 15
     assert Path(result.outputs[0]).name == "remix.wav"

@@ -7,6 +7,7 @@ import pytest
 from devtools.synth import demo_song, retimed
 from fixtures.music import noise
 from remixer.alignment import FEATURE_HOP, FEATURE_RATE, agreement
+from remixer.audio import fit_length
 
 RATE = 22_050
 FRAME = FEATURE_HOP / FEATURE_RATE
@@ -66,3 +67,16 @@ def test_a_song_shorter_than_a_window_gives_no_track(song):
     heard = agreement(short, RATE, short, RATE, max_lag=0.5)
     assert heard.centres.size == 0 and heard.track().lags.size == 0
     assert heard.score(np.array([0.5]), np.array([0.5])) == 0.0
+
+
+@pytest.mark.parametrize("first_downbeat", [0.8, 0.2], ids=["late", "early"])
+def test_the_edge_windows_follow_a_take_cut_to_the_song(song, first_downbeat):
+    # As the pipeline hands it over: as long as the song, so a late take lacks the song's last
+    # moments and an early one its first. Counting the missing frames as silence pulled the
+    # first window's lag 2 frames off here (and 44 ms at the end of a late pads take).
+    take = retimed(song, (118.0, 122.0), first_downbeat=first_downbeat)
+    heard = agreement(fit_length(take.stems["other"], song.audio.shape[1]), RATE,
+                      song.stems["other"], RATE, max_lag=0.75)
+    errors = np.abs(heard.track().lags - _true_lag(song, take, heard.centres))
+    assert heard.centres[0] < 3.0 and heard.centres[-1] > 13.0  # the edges are still covered
+    assert errors.max() <= FRAME
