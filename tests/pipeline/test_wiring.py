@@ -136,7 +136,8 @@ class Run:
         return self.calls[0]
 
     def output(self, name: str) -> Path:
-        matches = [path for path in self.result.outputs if path.stem == name and path.suffix != ".png"]
+        matches = [path for path in self.result.outputs
+                   if path.stem == name and path.suffix not in (".png", ".html")]
         assert len(matches) == 1, [path.name for path in self.result.outputs]
         return matches[0]
 
