@@ -41,9 +41,13 @@ on downbeats only) and **after** (the product's chain, :func:`sync_take`). The j
 independent of our tracker, which may misread the output as it misread the take: at each of the
 excerpt's downbeats found by madmom's own stock processors, the lag that best aligns librosa's
 onset envelopes (16 mel bands) of the synced output with those of what the take plays on the
-excerpt's time line (:func:`stand_in_source`), over +-4 s windows and lags up to +-1 s.
-Reported: |error| median and p95 per take and pooled, the share of takes whose median is within
-20 ms, the worst take.
+excerpt's time line (:func:`stand_in_source`), over +-4 s windows and lags up to +-1 s. Where
+a take repeats itself every beat (a bass line on one root, chord stabs) that judge can score a
+one-beat lag as high as none; the **warp map** column is exact instead: the take's timing is
+known, so at each of those downbeats the warp map, read back to the take, tells which moment of
+the excerpt the output plays there (:func:`warp_errors_ms`; edges included, WSOLA's own
+placement not seen). Reported: |error| median and p95 per take and pooled, the share of takes
+whose median is within 20 ms, the worst take.
 
 Usage: ``python bench/quality.py [--reduced] [--no-chords] [--only synth|real]``. ``--reduced``
 (CI) runs 3 songs of 20 s, the full set 6 songs of 45 s (90/120/140 BPM in 3/4 and 4/4); the real
@@ -259,7 +263,10 @@ def sync_take(instrumental: np.ndarray, rate: int, song_beats: Beats, out_length
     take's analysis (a stand-in for a tracker error).
     """
     prior = TempoPrior.of(song_beats) if informed else None
-    take_beats = analyzer.analyze(instrumental, rate, prior=prior)
+    if informed:  # the product reads a take at full scale
+        take_beats = analyzer.analyze(audio_io.normalize(instrumental, rate, "peak"), rate, prior=prior)
+    else:
+        take_beats = analyzer.analyze(instrumental, rate)
     if misread is not None:
         take_beats = misread(take_beats)
     threshold = default_threshold(song_beats.bpm)
@@ -342,6 +349,7 @@ class RealQuality:
     beats_per_bar: int | None
     before_ms: np.ndarray
     after_ms: np.ndarray
+    warp_ms: np.ndarray
     before: str
     after: str
     seconds: float
@@ -415,6 +423,18 @@ def stock_madmom(audio: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     decoded = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(
         RNNDownBeatProcessor()(mono))
     return decoded[:, 0], decoded[decoded[:, 1] == 1, 0]
+
+
+def warp_errors_ms(result: SyncResult, rate: int, downbeats: np.ndarray) -> np.ndarray:
+    """At each of the excerpt's ``downbeats``, how late (ms) the synced output plays that
+    moment of the excerpt: the warp map read back to the take's time, then the take's known
+    timing (:func:`take_source_times`). Exact, no detector involved, edges included; WSOLA's
+    own placement (within its search tolerance) is not seen: the onset judge hears that."""
+    take_time = (np.interp(downbeats * rate, result.anchors[1], result.anchors[0]) / rate
+                 if result.warped else downbeats)
+    span = int(np.ceil((max(take_time.max(initial=0.0), 0.0) + 1.0) * rate))
+    played = np.interp(take_time * rate, np.arange(span), take_source_times(span, rate))
+    return 1000 * (downbeats - played)
 
 
 def onset_envelope(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -492,6 +512,7 @@ def evaluate_recording(case: RealCase, analyzer: Analyzer,
             excerpt=excerpt.name, kind=kind, bpm=song_beats.bpm,
             beats_per_bar=None if prior is None else prior.beats_per_bar,
             before_ms=errors.get(False, np.zeros(0)), after_ms=errors[True],
+            warp_ms=warp_errors_ms(synced[True], out_rate, judged_downbeats),
             before=synced[False].reason if before else "not run",
             after=synced[True].reason, seconds=time.perf_counter() - start_time))
     return results
@@ -512,22 +533,26 @@ def real_summary(results: tp.Sequence[RealQuality], field: str) -> dict[str, flo
 
 def report_real(results: tp.Sequence[RealQuality]) -> str:
     """One row per take (|error| median / p95 in ms, before and after), then the summary."""
-    head = (f"{'excerpt':<42} {'take':<6} {'BPM':>5} {'bar':>3} {'before med/p95':>15} "
-            f"{'after med/p95':>15}")
+    head = (f"{'excerpt':<42} {'take':<8} {'BPM':>5} {'bar':>3} {'before med/p95':>15} "
+            f"{'after med/p95':>15} {'warp med/max':>15}")
     lines = [head, "-" * len(head)]
     for r in results:
-        lines.append(f"{r.excerpt:<42} {r.kind:<6} {r.bpm or 0:>5.0f} {r.beats_per_bar or 0:>3} "
-                     f"{_stats(r.before_ms):>15} {_stats(r.after_ms):>15}")
+        lines.append(f"{r.excerpt:<42} {r.kind:<8} {r.bpm or 0:>5.0f} {r.beats_per_bar or 0:>3} "
+                     f"{_stats(r.before_ms):>15} {_stats(r.after_ms):>15} "
+                     f"{_stats(r.warp_ms, 100):>15}")
     lines.append("-" * len(head))
-    lines.append("after, per package and take kind: |error| median / p95 ms (takes)")
-    for package in dict.fromkeys(r.excerpt.split("/")[0] for r in results):
-        cells = []
-        for kind in dict.fromkeys(r.kind for r in results):
-            mine = [r.after_ms for r in results if r.kind == kind and r.excerpt.startswith(package + "/")]
-            cells.append(f"{kind} {_stats(np.concatenate(mine)).strip()} ({len(mine)})" if mine else "")
-        lines.append(f"  {package:<28} " + "; ".join(c for c in cells if c))
+    for field, name in (("after_ms", "after (heard)"), ("warp_ms", "warp map")):
+        lines.append(f"{name}, per package and take kind: |error| median / p95 ms (takes)")
+        for package in dict.fromkeys(r.excerpt.split("/")[0] for r in results):
+            cells = []
+            for kind in dict.fromkeys(r.kind for r in results):
+                mine = [getattr(r, field) for r in results
+                        if r.kind == kind and r.excerpt.startswith(package + "/")]
+                cells.append(f"{kind} {_stats(np.concatenate(mine)).strip()} ({len(mine)})"
+                             if mine else "")
+            lines.append(f"  {package:<28} " + "; ".join(c for c in cells if c))
     lines.append("-" * len(head))
-    for field, name in (("before_ms", "before"), ("after_ms", "after")):
+    for field, name in (("before_ms", "before"), ("after_ms", "after"), ("warp_ms", "warp")):
         if not any(getattr(r, field).size for r in results):
             continue
         summary = real_summary(results, field)
@@ -537,11 +562,11 @@ def report_real(results: tp.Sequence[RealQuality]) -> str:
     return "\n".join(lines)
 
 
-def _stats(values: np.ndarray) -> str:
-    """Median and 95th percentile of the absolute errors."""
+def _stats(values: np.ndarray, percentile: float = 95) -> str:
+    """Median and ``percentile`` (95th; 100: the largest) of the absolute errors."""
     if values.size == 0:
         return "     -      -"
-    return f"{np.median(np.abs(values)):6.1f} {np.percentile(np.abs(values), 95):6.1f}"
+    return f"{np.median(np.abs(values)):6.1f} {np.percentile(np.abs(values), percentile):6.1f}"
 
 
 def _median(values: np.ndarray) -> float:
@@ -632,13 +657,14 @@ def run_real(cases: tp.Sequence[RealCase], analyzer: Analyzer, *, before: bool =
         print(f"real recordings skipped: {err}")
         return
     print(report_real(results))
-    after = real_summary(results, "after_ms")
     unwarped = [r for r in results if not r.after.startswith("warped")]
-    met = (after["median"] <= 10 and after["p95"] <= 40 and after["worst"] <= 100
-           and not unwarped)
-    print(f"target: median <= 10 ms, p95 <= 40 ms, no take > 100 ms, every take warped: "
-          f"{after['median']:.1f} / {after['p95']:.1f} / {after['worst']:.1f} ms, "
-          f"{len(unwarped)} unwarped {'OK' if met else 'MISSED'}")
+    for field, name in (("after_ms", "heard"), ("warp_ms", "warp map")):
+        after = real_summary(results, field)
+        met = (after["median"] <= 10 and after["p95"] <= 40 and after["worst"] <= 100
+               and not unwarped)
+        print(f"target ({name}): median <= 10 ms, p95 <= 40 ms, no take > 100 ms, every take "
+              f"warped: {after['median']:.1f} / {after['p95']:.1f} / {after['worst']:.1f} ms, "
+              f"{len(unwarped)} unwarped {'OK' if met else 'MISSED'}")
 
 
 if __name__ == "__main__":

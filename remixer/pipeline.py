@@ -447,8 +447,9 @@ class Pipeline:
         instrumental = audio_io.resample(generated.audio, generated.sample_rate, out_rate)
         with timer("analysis (instrumental)"):
             # Generated at the song's tempo and in its bars: other tempo octaves are errors.
-            generated_beats = self.models.analyzer.analyze(instrumental, out_rate,
-                                                           prior=TempoPrior.of(beats))
+            # Read at full scale: madmom's log spectrogram hears a -30 dB take as silence.
+            generated_beats = self.models.analyzer.analyze(
+                audio_io.normalize(instrumental, out_rate, "peak"), out_rate, prior=TempoPrior.of(beats))
         threshold = reach = request.beat_sync_threshold
         if threshold is None or threshold == -1:
             threshold = default_threshold(beats.bpm)
