@@ -3,9 +3,10 @@
 The song is synthesized (known stems, handed to the pipeline by a separator double, so its
 harmony reference is the pipeline's own separation output); the generated take is a stand-in
 for a MusicGen take with no drums: the song's pads alone (one sustained chord a bar), or its bass
-line low-passed and quiet, replayed on a drifting tempo and late. The real tiny generator still
-runs; the pipeline analyses the take, finds no beats (or too few), and beat-sync must align it
-by the audio: the instrumental it returns plays the song's chords on the song's time line.
+line low-passed and quiet, replayed on a drifting tempo and late (or its drums at -40 dB, which
+madmom reads only at full scale). The real tiny generator still runs; the pipeline analyses the
+take, finds no beats (or too few), and beat-sync must align it by the audio: the instrumental it
+returns plays the song's chords on the song's time line.
 """
 from __future__ import annotations
 
@@ -69,11 +70,13 @@ def _lowpassed(audio: np.ndarray, cutoff: float, gain_db: float) -> np.ndarray:
     return (10 ** (gain_db / 20) * filtered).astype(np.float32)
 
 
-@pytest.mark.parametrize("kind", ["pads", "quiet bass"])
+@pytest.mark.parametrize("kind", ["pads", "quiet bass", "faint drums"])
 def test_a_take_without_readable_beats_is_aligned_by_the_audio(kind, song, drifting, models,
                                                               tmp_path, monkeypatch):
     if kind == "pads":
         take, heard = drifting.stems["other"], song.stems["other"]
+    elif kind == "faint drums":  # -40 dB: madmom hears silence unless the take is read at full scale
+        take, heard = 0.01 * drifting.stems["drums"], 0.01 * song.stems["drums"]
     else:
         take = _lowpassed(drifting.stems["bass"], 250.0, -30.0)
         heard = _lowpassed(song.stems["bass"], 250.0, -30.0)
@@ -98,10 +101,14 @@ def test_a_take_without_readable_beats_is_aligned_by_the_audio(kind, song, drift
     if kind == "pads":  # one sustained chord a bar: no tracker reads it, the audio aligns it
         assert analysis["instrumental"]["downbeats"] == []
         assert sync["method"] == "audio", sync["reason"]
+    if kind == "faint drums":
+        assert len(analysis["instrumental"]["downbeats"]) >= 4 and sync["method"] == "beats"
     # The bound is the product's own (below it the audio is not trusted): a pads take agrees
     # with the song's harmony (vocals + bass + other) only in part, 0.26 here when aligned,
     # against 0.21 as it came.
-    assert sync["warped"] is True and MIN_TRACK_CONFIDENCE <= sync["confidence"] <= 1.0, sync["reason"]
+    assert sync["warped"] is True, sync["reason"]
+    if kind != "faint drums":  # drums share no harmony with the song: its tracker aligns them
+        assert MIN_TRACK_CONFIDENCE <= sync["confidence"] <= 1.0, sync["reason"]
     assert sync["matched_downbeats"] == len(analysis["song"]["downbeats"])
     instrumental, rate = sf.read(tmp_path / "out" / "instrumental.wav", always_2d=True)
     assert rate == RATE and instrumental.shape[0] == int(SECONDS * RATE)

@@ -425,3 +425,27 @@ def test_a_take_beyond_the_threshold_is_left_with_the_reason():
     assert not result.warped and result.method == "none"
     assert "the audio alignment is not trusted either" in result.reason
     assert "threshold" in result.reason
+
+
+@pytest.mark.parametrize("off,track_score,overruled", [
+    (0.05, 0.6, True),  # 0.1 beat off a confident track: the track pairs the song's beats
+    (0.03, 0.6, False),  # within TRACK_TOLERANCE of it: the tracker's own beats stand
+    (0.05, 0.3, False),  # a weak track (below MIN_OVERRIDE_CONFIDENCE) overrules nothing
+])
+def test_the_lag_track_overrules_tracker_beats_only_when_confident_and_clearly_off(
+        off, track_score, overruled):
+    from remixer.alignment import Agreement
+    from remixer.beatsync import MIN_OVERRIDE_CONFIDENCE, TRACK_TOLERANCE, _Alignment, _with_audio
+
+    assert 0.3 < MIN_OVERRIDE_CONFIDENCE < 0.6 and 0.03 < TRACK_TOLERANCE * 0.5 < 0.05
+    song_beats = 0.5 + 0.5 * np.arange(30)  # 120 BPM
+    lags = np.round(np.arange(-60, 61) * 0.01, 2)
+    scores = np.zeros((13, lags.size))
+    scores[:, np.flatnonzero(lags == 0.2)] = track_score  # the audio: the take 0.2 s late
+    heard = Agreement(centres=np.arange(2.0, 15.0), lags=lags, scores=scores)
+    pairs = np.stack([song_beats + 0.2 + off, song_beats], axis=1)
+    tracked = _Alignment(pairs, song_beats[::4], "beats", None, "the tracker's")
+    found = _with_audio(tracked, heard, song_beats, song_beats[::4], 20.0)
+    expected = song_beats + (0.2 if overruled else 0.2 + off)
+    np.testing.assert_allclose(found.pairs[:, 0], expected, atol=1e-9)
+    assert found.method == ("audio" if overruled else "beats")
