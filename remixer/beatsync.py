@@ -58,9 +58,11 @@ PHASE_MARGIN = 0.05
 # more than MAX_AT_EDGE of it sits at the edge of the lags searched (within the threshold).
 MIN_TRACK_CONFIDENCE = 0.2
 MAX_AT_EDGE = 0.25
-# The lag track overrules a tracker's beats only from this confidence on; below it the
-# tracker's pairs stand (the track still aligns a take the tracker paired nothing of). The chroma of a low-passed take of chord stabs
-# followed the wrong chord for bars at 0.30 (84 ms off, where its tracker read beats 27 ms late).
+# The lag track overrules a tracker's beats from this confidence on; below it only where it
+# agrees with the song by PHASE_MARGIN more than the tracker's pairs do (the track still aligns
+# a take the tracker paired nothing of). A low-passed take of chord stabs: track 0.30, 84 ms off,
+# tracker 0.28 and right to 27 ms; a low-passed take at 200 BPM: track 0.31 and right, tracker
+# 0.14 and a beat off.
 MIN_OVERRIDE_CONFIDENCE = 0.4
 # Where the tracker's beats agree with the audio's lag track for at least this share of the
 # song's beats, those beats alone are kept; below it the track pairs the rest too.
@@ -481,8 +483,8 @@ def _with_audio(tracked: _Alignment, heard: Agreement, reference_beats: np.ndarr
     """The tracker's pairs checked against the audio's lag track: pairs more than
     ``TRACK_TOLERANCE`` of a beat off the track are dropped; where fewer than
     ``MIN_TRACKED_SHARE`` of the song's beats keep a pair, every other song beat is paired along
-    the track. The tracker's pairs as they are when the track is not trusted, or not trusted
-    enough to overrule them (``MIN_OVERRIDE_CONFIDENCE``)."""
+    the track. The tracker's pairs as they are when the track is not trusted, or is weak
+    (``MIN_OVERRIDE_CONFIDENCE``) and agrees with the song no better than they do."""
     track = heard.track()
     confidence = heard.confidence(track.score)
     doubt = ""
@@ -505,7 +507,10 @@ def _with_audio(tracked: _Alignment, heard: Agreement, reference_beats: np.ndarr
         song_lag = np.interp(tracked.pairs[:, 1], heard.centres, track.lags)
         agree = np.abs(tracked.pairs[:, 0] - tracked.pairs[:, 1] - song_lag) <= TRACK_TOLERANCE * period
         kept = tracked.pairs[agree]
-        if agree.all() or confidence < MIN_OVERRIDE_CONFIDENCE:
+        # A weak track overrules the tracker only where it clearly agrees better with the song.
+        convincing = (confidence >= MIN_OVERRIDE_CONFIDENCE
+                      or track.score >= heard.score(*tracked.pairs.T) + PHASE_MARGIN)
+        if agree.all() or not convincing:
             return tracked
         on_track = np.isin(reference_beats, kept[:, 1])
         if on_track.mean() >= MIN_TRACKED_SHARE:
