@@ -427,13 +427,14 @@ def test_a_take_beyond_the_threshold_is_left_with_the_reason():
     assert "threshold" in result.reason
 
 
-@pytest.mark.parametrize("off,track_score,overruled", [
-    (0.05, 0.6, True),  # 0.1 beat off a confident track: the track pairs the song's beats
-    (0.03, 0.6, False),  # within TRACK_TOLERANCE of it: the tracker's own beats stand
-    (0.05, 0.3, False),  # a weak track (below MIN_OVERRIDE_CONFIDENCE) overrules nothing
+@pytest.mark.parametrize("off,track_score,tracker_score,overruled", [
+    (0.05, 0.6, 0.55, True),  # 0.1 beat off a confident track: the track pairs the song's beats
+    (0.03, 0.6, 0.55, False),  # within TRACK_TOLERANCE of it: the tracker's own beats stand
+    (0.05, 0.3, 0.28, False),  # a weak track, no clearer than the tracker, overrules nothing
+    (0.05, 0.3, 0.14, True),  # a weak track that agrees clearly better does
 ])
-def test_the_lag_track_overrules_tracker_beats_only_when_confident_and_clearly_off(
-        off, track_score, overruled):
+def test_the_lag_track_overrules_tracker_beats_only_when_convincing_and_clearly_off(
+        off, track_score, tracker_score, overruled):
     from remixer.alignment import Agreement
     from remixer.beatsync import MIN_OVERRIDE_CONFIDENCE, TRACK_TOLERANCE, _Alignment, _with_audio
 
@@ -442,6 +443,7 @@ def test_the_lag_track_overrules_tracker_beats_only_when_confident_and_clearly_o
     lags = np.round(np.arange(-60, 61) * 0.01, 2)
     scores = np.zeros((13, lags.size))
     scores[:, np.flatnonzero(lags == 0.2)] = track_score  # the audio: the take 0.2 s late
+    scores[:, np.flatnonzero(lags == round(0.2 + off, 2))] = tracker_score
     heard = Agreement(centres=np.arange(2.0, 15.0), lags=lags, scores=scores)
     pairs = np.stack([song_beats + 0.2 + off, song_beats], axis=1)
     tracked = _Alignment(pairs, song_beats[::4], "beats", None, "the tracker's")
