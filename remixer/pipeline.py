@@ -427,7 +427,7 @@ class Pipeline:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
         chords = song_chords if transform.identity else transform_chords(song_chords, transform)
-        with timer("window chords"):
+        with timer("chords per window"):
             # What conditions each window: its own 30 s of the stems, read as the published
             # conditioner read them (the song's chords above are for analysis.json and the picture).
             recognizer = self.models.chord_recognizer(request.model_version,
