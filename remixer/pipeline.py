@@ -57,6 +57,7 @@ from remixer.beats import Beats, TempoPrior
 from remixer.beatsync import FALLBACK_THRESHOLD, beat_sync, default_threshold
 from remixer.cancellation import CancelToken
 from remixer.chords import TextChords, read_window_chords
+from remixer.client_audio import load_clip, load_song
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.mixing import mix
 from remixer.musicgen.loaders import checkpoint_btc_weights
@@ -72,49 +73,13 @@ from remixer.tempo import song_prior, tempo_alternative
 from remixer.threads import ThreadSettings, configure_threads
 from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transform_stems
 from remixer.weights import MissingWeightsError, WeightsStore
+from remixer.weights.needs import BTC_WEIGHTS, weights_needed
 
 if tp.TYPE_CHECKING:
     from audiocraft.models.multibanddiffusion import MultiBandDiffusion
 
 logger = logging.getLogger(__name__)
 
-# Generation of a remix's instrumental at less than this is not a song (and no window of chords).
-MIN_SONG_SECONDS = 1.0
-_BTC_WEIGHTS = {True: "btc-model-large-voca", False: "btc-model"}
-
-
-def load_song(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
-    """Decode the song to remix (at most stereo) and refuse one too short to remix; the CLI calls
-    it too, to fail before any model loads."""
-    song, rate = _client_audio(path, max_duration)
-    if song.shape[1] < MIN_SONG_SECONDS * rate:
-        raise InputError(f"{path}: the song lasts {song.shape[1] / rate:.2f} s; "
-                         f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
-    return song, rate
-
-
-def load_clip(request: GenerateRequest, max_duration: float) -> AudioClip:
-    """Decode ``request.audio`` (at most stereo) and cut its ``audio_start``-``audio_end`` part;
-    the CLI calls it too, to fail before any model loads."""
-    wav, rate = _client_audio(request.audio, max_duration)
-    total = wav.shape[1] / rate
-    end = total if request.audio_end in (None, -1) else min(request.audio_end, total)
-    if request.audio_start >= total:
-        raise InputError(f"{request.audio}: audio_start {request.audio_start} s is past the end "
-                         f"of the audio ({total:.2f} s)")
-    piece = wav[:, int(request.audio_start * rate):int(round(end * rate))]
-    if piece.shape[1] == 0:
-        raise InputError(f"audio_start {request.audio_start} s to audio_end {end} s holds no sample of "
-                         f"{request.audio}")
-    return AudioClip(piece, rate)
-
-
-def _client_audio(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
-    """A file the client sent, decoded; one that cannot be used is the client's error."""
-    try:
-        return audio_io.load_audio(path, max_duration=max_duration, max_channels=2)
-    except audio_io.AudioError as error:
-        raise InputError(str(error)) from None
 
 
 class ModelUnavailable(MissingWeightsError):
@@ -251,11 +216,11 @@ class Models:
             for version in preload:
                 check_smoke_version(version)
         store = store or WeightsStore()
-        required, optional = _weights_needed(preload, analysis_backend)
+        required, optional = weights_needed(preload, analysis_backend)
         store.require(required, optional=optional)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         recognizers = {large: ChordRecognizer.from_checkpoint(store.path(name), device=device)
-                       for large, name in _BTC_WEIGHTS.items()}
+                       for large, name in BTC_WEIGHTS.items()}
         models = cls(store=store,
                      separator=Separator.from_checkpoint(store.path("htdemucs"), device),
                      analyzer=make_analyzer(analysis_backend, weights=store, device=device),
@@ -279,7 +244,7 @@ class Models:
             if version not in self._checkpoint_recognizers:
                 weights = checkpoint_btc_weights(self.store.path(f"musicgen-{version}"))
                 self._checkpoint_recognizers[version] = ChordRecognizer.from_checkpoint(
-                    self.store.path(_BTC_WEIGHTS[True]), device=str(self.recognizers[True].device),
+                    self.store.path(BTC_WEIGHTS[True]), device=str(self.recognizers[True].device),
                     weights=weights)
             return self._checkpoint_recognizers[version]
 
@@ -519,7 +484,7 @@ class Pipeline:
         clip = None
         if request.audio is not None:
             with timer("decode"):
-                clip = load_clip(request, self.max_duration)
+                clip = AudioClip(*load_clip(request, self.max_duration))
         chords = melody = prompt = None
         if request.text_chords is not None:
             chords = TextChords(request.text_chords, request.bpm, request.time_sig)
@@ -633,13 +598,6 @@ def _chord_description(prompt: str, time_sig: str, bpm: float | None) -> str:
     if bpm is None:
         return description
     return f"{description}, bpm : {float(bpm)}" if description else str(float(bpm))
-
-
-def _weights_needed(versions: tp.Sequence[str], analysis_backend: str) -> tuple[list[str], list[str]]:
-    """The weight files (and groups) :meth:`Models.load` needs, and those it can do without."""
-    required = [*_BTC_WEIGHTS.values(), "htdemucs", *(f"musicgen-{version}" for version in versions)]
-    allinone = ["allinone"] if analysis_backend in ("auto", "allinone") else []
-    return (required + allinone, []) if analysis_backend == "allinone" else (required, allinone)
 
 
 def _window_plan(generator: Generator, sections: SectionPrompts | None, prompt: str, beats: Beats,

@@ -372,6 +372,9 @@ MUTANTS: list[Mutant] = [
     Mutant("the smoke switch forgets to label analysis.json", PIPELINE,
            'return {"smoke": NOISE, **analysis} if self.models.smoke else analysis', "return analysis",
            _cli("test_smoke_switch_remixes_a_song_end_to_end_labelled_as_noise")),
+    Mutant("the CLI looks at the weights only once the model code has loaded", CLI,
+           "            store.require(required, optional=optional)\n", "",
+           _cli("test_a_remix_without_weights_fails_before_the_model_code_loads")),
 ]
 
 

@@ -230,6 +230,24 @@ def test_a_remix_without_weights_fails_in_seconds_listing_every_file_and_the_com
     assert f"  python -m remixer.weights fetch remix-default --dir {empty}\n" in err
 
 
+def test_a_remix_without_weights_fails_before_the_model_code_loads(tmp_path):
+    """torch and audiocraft take seconds to import (tens on a busy machine): the files are looked
+    at first, so the message comes at once (run fresh: this test process has them loaded)."""
+    song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
+    sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
+    argv = [str(tmp_path / "song.wav"), "--prompt", "x", "-o", str(tmp_path / "a.wav"),
+            "--weights-dir", str(tmp_path / "no-weights"), "--offline"]
+    code = (f"import runpy, sys; sys.argv = ['remixer', *{argv!r}]\n"
+            "try: runpy.run_module('remixer', run_name='__main__')\n"
+            "except SystemExit as exit: print('exit', exit.code, file=sys.stderr)\n"
+            "print(sorted(m for m in ('torch', 'audiocraft', 'demucs', 'madmom') if m in sys.modules), "
+            "file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != "REMIXER_WEIGHTS_MANIFEST"})
+    assert "error: 10 weight file(s) needed here are missing" in done.stderr, done.stderr
+    assert done.stderr.endswith("exit 2\n[]\n")  # failed, and no model library was imported
+
+
 def test_an_unreachable_host_fails_in_seconds_without_retries(tmp_path, capsys, monkeypatch):
     manifest = json.loads(DEFAULT_MANIFEST.read_text())
     for entry in manifest["files"]:  # RFC 6761: .invalid never resolves
@@ -259,7 +277,7 @@ def test_smoke_switch_remixes_a_song_end_to_end_labelled_as_noise(tmp_path, caps
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.out.split() == [str(out), str(out.with_name("smoke.analysis.json")),
-                                    str(out.with_name("smoke.analysis.png"))]
+                                    str(out.with_name("smoke.analysis.png")), str(out.with_name("smoke.analysis.html"))]
     info = sf.info(out)
     assert info.channels == 2 and abs(info.duration - 3.0) < 0.05  # the default stereo model, tiny
     analysis = json.loads(out.with_name("smoke.analysis.json").read_text())
