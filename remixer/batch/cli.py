@@ -107,13 +107,14 @@ class _TqdmHandler(logging.Handler):
 
 @contextlib.contextmanager
 def _batch_log(path: Path) -> tp.Iterator[None]:
-    """The package's log: everything to ``path``, warnings to the terminal too."""
+    """The package's log: everything to ``path`` (each stage's start and end, every window),
+    warnings to the terminal too."""
     package = logging.getLogger("remixer")
     to_file = logging.FileHandler(path)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s: %(message)s", "%H:%M:%S"))
     to_terminal = _TqdmHandler(logging.WARNING)
     level = package.level
-    package.setLevel(logging.INFO)
+    package.setLevel(logging.DEBUG)
     package.addHandler(to_file)
     package.addHandler(to_terminal)
     try:

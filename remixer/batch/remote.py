@@ -78,7 +78,7 @@ class EndpointError(Exception):
 def output_names(request: RemixRequest | GenerateRequest) -> list[str]:
     """The file names local mode gives the predictor's outputs for ``request``, in the order
     the predictor returns them: the remix (or the generation), then as requested the
-    instrumental, the four stems, ``analysis.json`` and ``analysis.png``."""
+    instrumental, the four stems, ``analysis.json``, ``analysis.png`` and ``analysis.html``."""
     fmt = request.output.format
     if isinstance(request, GenerateRequest):
         return [f"generated.{fmt}"]
@@ -88,7 +88,7 @@ def output_names(request: RemixRequest | GenerateRequest) -> list[str]:
     if request.return_stems:
         names += [f"stem-{stem}.{fmt}" for stem in STEM_NAMES]
     if request.return_analysis:
-        names += ["analysis.json", "analysis.png"]
+        names += ["analysis.json", "analysis.png", "analysis.html"]
     return names
 
 

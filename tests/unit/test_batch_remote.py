@@ -203,9 +203,10 @@ def test_the_output_names_follow_the_predictors_order(tmp_path):
     every = RemixRequest(song=song, prompt="x", output=Output(format="flac"), return_instrumental=True,
                          return_stems=True, return_analysis=True)
     assert output_names(every) == ["remix.flac", "instrumental.flac", "stem-drums.flac", "stem-bass.flac",
-                                   "stem-other.flac", "stem-vocals.flac", "analysis.json", "analysis.png"]
+                                   "stem-other.flac", "stem-vocals.flac", "analysis.json", "analysis.png",
+                                   "analysis.html"]
     assert output_names(RemixRequest(song=song, prompt="x", return_analysis=True)) == [
-        "remix.wav", "analysis.json", "analysis.png"]
+        "remix.wav", "analysis.json", "analysis.png", "analysis.html"]
     assert output_names(GenerateRequest(prompt="x", output=Output(format="mp3"))) == ["generated.mp3"]
 
 
