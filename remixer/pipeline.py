@@ -56,7 +56,7 @@ from remixer.analysis import Analyzer, make_analyzer
 from remixer.beats import Beats, TempoPrior
 from remixer.beatsync import FALLBACK_THRESHOLD, beat_sync, default_threshold
 from remixer.cancellation import CancelToken
-from remixer.chords import TextChords, read_window_chords
+from remixer.chords import TextChords, WindowChords, read_window_chords
 from remixer.client_audio import load_clip, load_song
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.mixing import mix
@@ -123,6 +123,9 @@ class SongAnalysis:
         Its chords, read by ``chord_reader`` (:func:`chord_reader`).
     timings : dict
         Seconds of the stages that made it.
+    window_chords : dict
+        The chords read per generation window by the remixes that took it, by window plan and
+        transform: remixes that differ only in prompt or sampling read them once.
     """
 
     audio: np.ndarray
@@ -134,6 +137,7 @@ class SongAnalysis:
     chord_reader: str
     song_bpm: float | None
     timings: dict[str, float]
+    window_chords: dict[tuple, WindowChords] = field(default_factory=dict, repr=False)
 
     @property
     def duration(self) -> float:
@@ -392,14 +396,21 @@ class Pipeline:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
         chords = song_chords if transform.identity else transform_chords(song_chords, transform)
-        with timer("window chords"):
-            # What conditions each window: its own 30 s of the stems, read as the published
-            # conditioner read them (the song's chords above are for analysis.json and the picture).
-            recognizer = self.models.chord_recognizer(request.model_version,
-                                                      large_voca=request.large_chord_voca)
-            window_chords = read_window_chords(recognizer, chord_source, rate, [w.start for w in plan],
-                                               duration=duration, window=generator.window,
-                                               transform=transform)
+        starts = tuple(w.start for w in plan)
+        key = (chord_reader(request), starts, duration, generator.window, transform)
+        window_chords = song_analysis.window_chords.get(key)
+        if window_chords is None:
+            with timer("window chords"):
+                # What conditions each window: its own 30 s of the stems, read as the published
+                # conditioner read them (the song's chords above are for analysis.json and the picture).
+                recognizer = self.models.chord_recognizer(request.model_version,
+                                                          large_voca=request.large_chord_voca)
+                window_chords = read_window_chords(recognizer, chord_source, rate, list(starts),
+                                                   duration=duration, window=generator.window,
+                                                   transform=transform)
+            song_analysis.window_chords[key] = window_chords
+        else:
+            logger.info("chords of the %d windows: as read for an earlier remix of this song", len(starts))
         logger.info("remixing %.1f s at %s BPM with %d chord segments", duration,
                     "unknown" if beats.bpm is None else f"{beats.bpm:g}", len(chords))
         logger.info("description given to the model: %r", description)
