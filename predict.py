@@ -35,6 +35,7 @@ from remixer.progress import ProgressLog
 from remixer.requests import (DEFAULT_MAX_DURATION, GenerateRequest, InputError, Output, RemixRequest, Sampling,
                               check_request_kind)
 from remixer.sent_files import FetchLimits, SentFile
+from remixer.smoke import smoke_from_env
 from remixer.weights import WeightsStore
 from remixer.workdirs import RequestDirs
 
@@ -71,8 +72,9 @@ class Predictor(BasePredictor):
         device = doctor.device_for(report)
         max_duration = float(os.environ.get("REMIXER_MAX_DURATION", DEFAULT_MAX_DURATION))
         default_version = os.environ.get("REMIXER_DEFAULT_VERSION", "stereo-chord")
-        self.pipeline = Pipeline(Models.load(store, device=device, preload=(default_version,)),
-                                 max_duration=max_duration)
+        # REMIXER_SMOKE=1: tiny random models built on the spot (remixer.smoke), no weights read.
+        self.pipeline = Pipeline(Models.load(None if smoke_from_env() else store, device=device,
+                                             preload=(default_version,)), max_duration=max_duration)
         self.pipeline.warmup()
         self.dirs = RequestDirs(keep_s=float(os.environ.get("REMIXER_KEEP_OUTPUTS_S", _KEEP_OUTPUTS_S)))
         self.fetch_limits = FetchLimits.from_env()

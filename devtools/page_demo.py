@@ -17,7 +17,6 @@ import io
 import typing as tp
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from devtools.browser import Chromium

@@ -400,7 +400,7 @@ class Pipeline:
         key = (chord_reader(request), starts, duration, generator.window, transform)
         window_chords = song_analysis.window_chords.get(key)
         if window_chords is None:
-            with timer("window chords"):
+            with timer("chords per window"):
                 # What conditions each window: its own 30 s of the stems, read as the published
                 # conditioner read them (the song's chords above are for analysis.json and the picture).
                 recognizer = self.models.chord_recognizer(request.model_version,

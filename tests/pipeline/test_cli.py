@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -208,7 +207,8 @@ def test_song_bpm_gives_a_half_tempo_read_song_its_tempo_in_the_description(weig
     told = json.loads((tmp_path / "told.analysis.json").read_text())
     assert told["description"] == "punk, bpm : 190"
     assert told["tempo"]["source"] == "song_bpm" and told["tempo"]["alternative"] is None
-    assert told["song"]["bpm"] == 190 and abs(told["tempo"]["read_bpm"] - 190) < 1.5
+    # Read at 194: the most common beat interval in whole 10 ms frames (All-In-One's rule).
+    assert told["song"]["bpm"] == 190 and told["tempo"]["read_bpm"] in (188, 194)
     # The beats were decoded at the stated tempo: one every 60/190 s, not every other one.
     assert abs(float(np.median(np.diff(told["song"]["beats"]))) - 60 / 190) < 0.011
 

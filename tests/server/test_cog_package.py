@@ -13,18 +13,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import pathlib
 import re
-import tempfile
 import typing as tp
 from pathlib import Path
 
-import cog
 import pytest
 import yaml
 from cog.input import FieldInfo
 
 from devtools.cog_schema import dumps, openapi_schema, parse_predictor
 from remixer import doctor, requests
+from remixer.sent_files import FetchLimits
+from remixer.workdirs import RequestDirs
 
 ROOT = Path(__file__).resolve().parents[2]
 # pkg/config/data/config_schema_v1.0.json: both levels have additionalProperties false.
@@ -111,13 +112,19 @@ def test_the_target_is_one_async_method_returning_files(predictor):
     assert predictor.output == {"type": "array", "items": {"type": "string", "format": "uri"}, "title": "Output"}
 
 
-def test_file_inputs_are_cog_paths_so_coglet_downloads_them():
-    # coglet-python/src/input.rs: URLs are fetched only for parameters typed cog.Path (also in
-    # Optional / `| None`), found with typing.get_type_hints.
+def test_file_inputs_are_plain_paths_so_the_predictor_fetches_them(schema):
+    # coglet-python/src/input.rs fetches URLs only for parameters typed cog.Path; ours are
+    # pathlib.Path, so the URL or data URI reaches predict() and remixer.sent_files fetches it with
+    # a deadline, a size cap and the request's cancel. pkg/schema/types.go matches `Path` by name:
+    # the schema still offers a file (format uri, an upload in Replicate's form).
+    import pathlib
+
     from predict import Predictor
 
     hints = tp.get_type_hints(Predictor.predict)
-    assert hints["music_input"] == hints["input_audio"] == (cog.Path | None)
+    assert hints["music_input"] == hints["input_audio"] == (pathlib.Path | None)
+    for name in ("music_input", "input_audio"):
+        assert (_props(schema)[name]["type"], _props(schema)[name]["format"]) == ("string", "uri")
 
 
 # -- the schema is what the Predictor validates --------------------------------------------------
@@ -125,13 +132,12 @@ def test_file_inputs_are_cog_paths_so_coglet_downloads_them():
 
 @pytest.fixture(scope="module")
 def sent_file():
-    """A file as Cog hands a downloaded input to predict: a cog.Path in the temp directory."""
-    with tempfile.NamedTemporaryFile(suffix="song.wav", dir=tempfile.gettempdir()) as handle:
-        yield cog.Path(handle.name)
+    """A file input as coglet hands it to predict: the data URI the client sent, untouched."""
+    return "data:audio/wav;base64,UklGRiQAAABXQVZF"
 
 
 @pytest.fixture(scope="module")
-def verdict(sent_file):
+def verdict(sent_file, tmp_path_factory):
     """``verdict(name, value)``: the message our checks refuse ``name=value`` with, or None.
 
     Runs predict.py's own mapping and checks (no model: the request it builds is the result),
@@ -139,8 +145,9 @@ def verdict(sent_file):
     from predict import Predictor
 
     runner = Predictor.__new__(Predictor)
+    runner.dirs, runner.fetch_limits = RequestDirs(tmp_path_factory.mktemp("requests")), FetchLimits()
 
-    async def serve(request):
+    async def serve(request, workdir, files):
         return request
 
     runner._serve = serve
@@ -167,13 +174,13 @@ def test_names_order_types_and_defaults_are_the_signatures(schema):
 
     parameters = [p for name, p in inspect.signature(Predictor.predict).parameters.items() if name != "self"]
     hints = tp.get_type_hints(Predictor.predict)
-    types = {str: "string", int: "integer", float: "number", bool: "boolean", cog.Path: "string"}
+    types = {str: "string", int: "integer", float: "number", bool: "boolean", pathlib.Path: "string"}
     props = _props(schema)
     assert list(props) == [p.name for p in parameters]
     for order, parameter in enumerate(parameters):
         prop, hint = props[parameter.name], hints[parameter.name]
         base = next(arg for arg in tp.get_args(hint) if arg is not type(None)) if tp.get_args(hint) else hint
-        assert (prop["x-order"], prop["type"], prop.get("format") == "uri") == (order, types[base], base is cog.Path)
+        assert (prop["x-order"], prop["type"], prop.get("format") == "uri") == (order, types[base], base is pathlib.Path)
         assert prop["default"] == parameter.default.default, parameter.name
 
 

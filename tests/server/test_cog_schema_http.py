@@ -21,10 +21,9 @@ import json
 import pytest
 
 from devtools.cog_schema import coglet_check, dumps
-from devtools.tiny.cache import build_tiny_weights
 from fixtures.cog_server import CogServer, decode_output, refusal
 # The corpus, its files (built beside this module's server) and their placeholders.
-from test_hostile import CORPUS, _fill, files  # noqa: F401 (files is a fixture)
+from test_hostile import CORPUS, _fill, files, hostile_server, web  # noqa: F401 (files, web: fixtures)
 
 # What coglet's validator writes for each JSON Schema keyword (jsonschema crate 0.29).
 MESSAGES = {"type": "is not of type", "enum": "is not one of", "minimum": "is less than the minimum of",
@@ -33,9 +32,7 @@ MESSAGES = {"type": "is not of type", "enum": "is not one of", "minimum": "is le
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    weights = tmp_path_factory.mktemp("weights")
-    manifest = build_tiny_weights(weights)
-    with CogServer(tmp_path_factory.mktemp("server"), weights, manifest, REMIXER_KEEP_OUTPUTS_S="1") as running:
+    with hostile_server(tmp_path_factory, schema=True) as running:
         yield running
 
 

@@ -35,19 +35,25 @@ MAX_INPUT_MB = 1
 MODEL_STAGES = ("separation ...", "chords ...", "analysis (song) ...", "generation ...")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def hostile_server(tmp_path_factory, *, schema: bool) -> CogServer:
+    """The corpus's server: the default tiny weights only (no large or melody model, no MBD), a
+    damaged model file, short input limits; ``schema`` as in :class:`CogServer`."""
     weights = tmp_path_factory.mktemp("weights")
-    manifest = build_tiny_weights(weights)  # the default weights only: no large or melody model, no MBD
+    manifest = build_tiny_weights(weights)
     # A damaged model file: whoever runs the server must fix it, the client can do nothing about it.
     path = json.loads(manifest.read_text())["files"]
     damaged = weights / next(entry["path"] for entry in path if entry["name"] == "musicgen-stereo-chord-large")
     damaged.write_bytes(b"not a checkpoint")
+    return CogServer(tmp_path_factory.mktemp("server"), weights, manifest, schema=schema,
+                     REMIXER_KEEP_OUTPUTS_S=str(KEEP_OUTPUTS_S), REMIXER_INPUT_TIMEOUT_S=str(INPUT_TIMEOUT_S),
+                     REMIXER_MAX_INPUT_MB=str(MAX_INPUT_MB))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     # Without Cog's schema every input reaches predict: our own checks are what answers here
     # (tests/server/test_cog_schema_http.py sends the corpus to a server with the schema).
-    with CogServer(tmp_path_factory.mktemp("server"), weights, manifest, schema=False,
-                   REMIXER_KEEP_OUTPUTS_S=str(KEEP_OUTPUTS_S), REMIXER_INPUT_TIMEOUT_S=str(INPUT_TIMEOUT_S),
-                   REMIXER_MAX_INPUT_MB=str(MAX_INPUT_MB)) as running:
+    with hostile_server(tmp_path_factory, schema=False) as running:
         yield running
 
 

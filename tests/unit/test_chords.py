@@ -9,9 +9,9 @@ import torch
 from btc.features import FRAME_SECONDS
 from btc.labels import VOCAB_170, ChordSegment, ChordSyntaxError, label_to_chroma
 from btc.recognizer import frame_segments
-from remixer.chords import (AUDIO_FRAME_RATE, CHROMA_FRAMES, TEXT_FRAME_RATE, ChordTimeline, WindowChords,
-                            WindowReading, fit_to_window, frame_times, null_chroma, read_window_chords,
-                            reading_chroma, text_chords_to_chroma)
+from remixer.chords import (AUDIO_FRAME_RATE, CHROMA_FRAMES, TEXT_FRAME_RATE, ChordTimeline, fit_to_window,
+                            frame_times, null_chroma, read_window_chords, reading_chroma,
+                            text_chords_to_chroma)
 from remixer.requests import InputError
 from remixer.transform import Transform, transpose_label
 

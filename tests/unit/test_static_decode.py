@@ -2,7 +2,6 @@
 prepended and cross-attended conditions, across cache buckets, windows and calls."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
