@@ -321,17 +321,19 @@ def test_the_cli_sets_the_threads_from_the_cores_and_runs_no_slower_than_one(wei
     assert default <= 2 * one + 5, (default, one)
 
 
-def test_a_fresh_cli_process_runs_openmp_with_the_threads_and_the_passive_wait(tmp_path):
+def test_a_fresh_cli_process_runs_openmp_with_the_threads_and_the_passive_wait(weights, tmp_path):
     """As OpenMP itself reports its settings when torch loads it (OMP_DISPLAY_ENV)."""
+    root, manifest = weights
     song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
     sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
     env = {key: value for key, value in os.environ.items()
            if key not in ("REMIXER_THREADS", "OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     done = subprocess.run([sys.executable, "-m", "remixer", str(tmp_path / "song.wav"), "--prompt", "x",
-                           "-o", str(tmp_path / "a.wav"), "--weights-dir", str(tmp_path / "none"), "--offline",
-                           "--threads", "1"], capture_output=True, text=True, cwd=ROOT,
-                          env={**env, "OMP_DISPLAY_ENV": "TRUE"}, timeout=300)
-    assert done.returncode == 2 and "weight file(s) needed here are missing" in done.stderr
+                           "-o", str(tmp_path / "a.wav"), "--weights-dir", str(root), "--offline",
+                           "--model-version", "chord", "--analysis-backend", "madmom", "--threads", "1", "-q"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**env, "OMP_DISPLAY_ENV": "TRUE", "REMIXER_WEIGHTS_MANIFEST": str(manifest)})
+    assert done.returncode == 0 and sf.info(tmp_path / "a.wav").duration == pytest.approx(2.5, abs=0.05)
     assert "OMP_WAIT_POLICY = 'PASSIVE'" in done.stderr and "OMP_NUM_THREADS = '1'" in done.stderr
 
 
