@@ -235,17 +235,22 @@ def test_a_remix_without_weights_fails_before_the_model_code_loads(tmp_path):
     at first, so the message comes at once (run fresh: this test process has them loaded)."""
     song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
     sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
-    argv = [str(tmp_path / "song.wav"), "--prompt", "x", "-o", str(tmp_path / "a.wav"),
-            "--weights-dir", str(tmp_path / "no-weights"), "--offline"]
+    done = _fresh_cli([str(tmp_path / "song.wav"), "--prompt", "x", "-o", str(tmp_path / "a.wav"),
+                       "--weights-dir", str(tmp_path / "no-weights"), "--offline"],
+                      ("torch", "audiocraft", "demucs", "madmom"), without="REMIXER_WEIGHTS_MANIFEST")
+    assert "error: 10 weight file(s) needed here are missing" in done.stderr, done.stderr
+    assert done.stderr.endswith("exit 2\n[]\n")  # failed, and no model library was imported
+
+
+def _fresh_cli(argv: list[str], libraries: tuple[str, ...], *, without: str) -> subprocess.CompletedProcess:
+    """``python -m remixer ARGV`` in a fresh process (environment ``without`` one variable); its
+    stderr ends with the exit status and which of ``libraries`` it imported."""
     code = (f"import runpy, sys; sys.argv = ['remixer', *{argv!r}]\n"
             "try: runpy.run_module('remixer', run_name='__main__')\n"
             "except SystemExit as exit: print('exit', exit.code, file=sys.stderr)\n"
-            "print(sorted(m for m in ('torch', 'audiocraft', 'demucs', 'madmom') if m in sys.modules), "
-            "file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          env={k: v for k, v in os.environ.items() if k != "REMIXER_WEIGHTS_MANIFEST"})
-    assert "error: 10 weight file(s) needed here are missing" in done.stderr, done.stderr
-    assert done.stderr.endswith("exit 2\n[]\n")  # failed, and no model library was imported
+            f"print(sorted(m for m in {libraries!r} if m in sys.modules), file=sys.stderr)")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != without})
 
 
 def test_an_unreachable_host_fails_in_seconds_without_retries(tmp_path, capsys, monkeypatch):
@@ -342,15 +347,10 @@ def _blas_threads() -> set[int]:
 
 
 def test_help_answers_without_loading_a_model_library_and_without_warnings():
-    code = ("import runpy, sys; sys.argv = ['remixer', '--help']\n"
-            "try: runpy.run_module('remixer', run_name='__main__')\n"
-            "except SystemExit: pass\n"
-            "print(sorted(m for m in ('numpy', 'torch', 'audiocraft', 'xformers', 'librosa', 'madmom') "
-            "if m in sys.modules), file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"})
+    done = _fresh_cli(["--help"], ("numpy", "torch", "audiocraft", "xformers", "librosa", "madmom"),
+                      without="PYTHONWARNINGS")
     assert done.returncode == 0 and "usage: python -m remixer" in done.stdout
-    assert done.stderr == "[]\n"  # nothing heavy imported, no warning printed
+    assert done.stderr == "exit 0\n[]\n"  # nothing heavy imported, no warning printed
 
 
 def test_every_option_has_help_and_states_its_default_once():
