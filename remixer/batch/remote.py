@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 # The order of the predictor's outputs (README, "Replicate's HTTP API") and the stems' names.
 STEM_NAMES = ("drums", "bass", "other", "vocals")
 # A stage's end in the predictor's log (remixer.pipeline's timer).
-_STAGE_DONE = re.compile(r"remixer\.pipeline: (.+) done in ([0-9.]+) s$", re.M)
+_STAGE_DONE = re.compile(r"remixer\.pipeline: (.+?) done in ([0-9.]+) s(?: \([^)]*\))?$", re.M)
 # What coglet 0.23.1 puts before an async predictor's error message.
 _COGLET_PREFIX = re.compile(r"^(Prediction failed: )?(Async prediction failed: )?")
 # Rest of an endpoint after each outcome: (first, longest) seconds, doubling in between.

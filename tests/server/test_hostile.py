@@ -437,7 +437,7 @@ def path_server(tmp_path_factory):
     """coglet serving a predictor with a ``cog.Path`` input (no models: it starts in seconds)."""
     root = tmp_path_factory.mktemp("path-server")
     predictor = Path(__file__).resolve().parents[1] / "fixtures" / "path_predictor.py"
-    with CogServer(root, root / "no-weights", root / "no-manifest.json",
+    with CogServer(root, root / "no-weights", root / "no-manifest.json", schema=False,
                    predictor=f"{predictor}:PathPredictor") as running:
         yield running
 

@@ -118,7 +118,8 @@ def test_remix_returns_all_outputs_consistent_with_each_other(remixes, song):
     assert all(uri.startswith("data:audio/flac") for uri in audio)
     (remix, rate), (instrumental, inst_rate) = decode_output(audio[0]), decode_output(audio[1])
     length = int(SONG_SECONDS * SONG_RATE)
-    assert rate == inst_rate == SONG_RATE and remix.shape == instrumental.shape == (1, length)
+    # The song is stereo, the model mono: the remix keeps the song's two channels.
+    assert rate == inst_rate == SONG_RATE and remix.shape == instrumental.shape == (2, length)
     stems = [decode_output(uri) for uri in audio[2:]]
     assert all(stem_rate == SONG_RATE and stem.shape == (2, length) for stem, stem_rate in stems)
     # The stems are the song's separation: they sum back to the (linear, tiny) model's mix.
@@ -126,9 +127,14 @@ def test_remix_returns_all_outputs_consistent_with_each_other(remixes, song):
     analysis = _analysis(outputs)
     assert analysis["seed"] == 11 and analysis["beat_sync"]["threshold_s"] == 0.3
     assert analysis["prompt"].startswith("http bossa nova")
-    # The tiny separator's vocal stem is residue, left out: the remix is the instrumental alone.
-    assert analysis["mix"]["vocals_used"] is False
-    assert np.abs(remix - instrumental).max() <= 2 * QUANTUM
+    # The remix is the returned instrumental plus the returned vocal stem (the tiny separator's
+    # vocals are the sung mix scaled, -39 dBFS: used), each at its gain, up to the files' rounding.
+    assert analysis["mix"]["vocals_used"] is True, analysis["mix"]
+    vocals = stems[3][0]
+    basis = np.stack([instrumental.ravel(), vocals.ravel()], axis=1)
+    gains, *_ = np.linalg.lstsq(basis, remix.ravel(), rcond=None)
+    assert gains[0] > 0 and gains[1] > 0
+    assert np.abs(basis @ gains - remix.ravel()).max() <= 4 * QUANTUM
     assert np.abs(remix).max() == pytest.approx(PEAK, abs=2 * QUANTUM)
 
 

@@ -22,8 +22,9 @@ from remixer.batch.remote import Endpoint, RemoteRunner, output_names, stage_tim
 from remixer.batch.results import FAILED, SUCCEEDED, Results
 from remixer.requests import GenerateRequest, Output, RemixRequest
 
-LOGS = "12:00:01 remixer.pipeline: separation ...\n12:00:02 remixer.pipeline: separation done in 1.25 s\n" \
-       "12:00:02 remixer.pipeline: generation done in 3.50 s\n"
+# As the server logs stages: long ones with their counted steps.
+LOGS = "12:00:01 remixer.pipeline: separation ...\n12:00:02 remixer.pipeline: separation done in 1.25 s (3 chunks)\n" \
+       "12:00:02 remixer.pipeline: generation done in 3.50 s (400 steps)\n12:00:02 remixer.pipeline: mix done in 0.01 s\n"
 
 
 class ScriptedCog:
@@ -130,7 +131,7 @@ def test_a_busy_server_is_waited_for_and_the_outputs_are_written_under_local_nam
     (job,), records, (server,), results = _run(tmp_path, song, [["busy", "busy", "succeed"]], seed=11)
     record = records[job.key]
     assert record.status == SUCCEEDED and record.attempts == 1 and record.where == server.url
-    assert record.seed == 11 and record.timings == {"separation": 1.25, "generation": 3.5}
+    assert record.seed == 11 and record.timings == {"separation": 1.25, "generation": 3.5, "mix": 0.01}
     assert record.outputs == [f"{job.folder}/remix.wav"]
     assert (results.out / job.folder / "remix.wav").read_bytes() == b"remix.wav"
     assert len(server.predictions) == 3 and server.cancels == []
@@ -212,7 +213,7 @@ def test_the_output_names_follow_the_predictors_order(tmp_path):
 
 def test_stage_timings_are_read_from_the_predictions_log():
     assert stage_timings(LOGS + "12:00:03 remixer.generation: window 1/2 done in 2 s\n") == {
-        "separation": 1.25, "generation": 3.5}
+        "separation": 1.25, "generation": 3.5, "mix": 0.01}
 
 
 def test_an_endpoint_must_be_an_http_url():
