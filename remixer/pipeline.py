@@ -474,7 +474,7 @@ class Pipeline:
             with timer("analysis files"):
                 outputs.append(_write_json(workdir / "analysis.json", self._labelled(analysis)))
                 picture = AnalysisPlot.of_remix(song, rate, beats, chords, generated_beats.downbeats, synced,
-                                                out_rate, title=description, song_bpm=song_beats.bpm,
+                                                out_rate, title=self._labelled_title(description), song_bpm=song_beats.bpm,
                                                 key_shift=transform.semitones, windows=plan)
                 outputs.append(write_analysis_png(workdir / "analysis.png", picture))
                 # The players: the song on its own clock, the instrumental before and after beat-sync.
@@ -534,6 +534,10 @@ class Pipeline:
         if self.models.smoke:
             check_smoke_version(version)
             logger.warning("%s", NOISE)
+
+    def _labelled_title(self, description: str) -> str:
+        """The picture's and the page's title: the description, marked as noise in a smoke run."""
+        return f"SMOKE RUN (noise from tiny random models): {description}" if self.models.smoke else description
 
     def _labelled(self, analysis: dict[str, tp.Any]) -> dict[str, tp.Any]:
         """``analysis`` with the smoke switch's warning first, when its tiny models made it."""

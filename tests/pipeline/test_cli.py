@@ -289,6 +289,8 @@ def test_smoke_switch_remixes_a_song_end_to_end_labelled_as_noise(tmp_path, caps
     assert list(analysis)[0] == "smoke" and "NOISE" in analysis["smoke"]
     assert analysis["song"]["backend"] == "madmom"  # the real pretrained beat model, not random folds
     assert "SMOKE RUN" in captured.err and "NOISE" in captured.err
+    # The picture and the page say it too (their title, from the same record).
+    assert "SMOKE RUN (noise from tiny random models): bossa nova" in out.with_name("smoke.analysis.html").read_text()
     assert not (tmp_path / "not-used").exists()
 
 
