@@ -56,7 +56,8 @@ BANNER = ("TINY RANDOM models (madmom's real beat model): the batch's structure,
 
 def _env(manifest: Path) -> dict[str, str]:
     env = dict(os.environ, REMIXER_WEIGHTS_MANIFEST=str(manifest), PYTHONPATH=str(ROOT), REMIXER_OFFLINE="1")
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    # REMIXER_THREADS: the product sets torch's threads from the cores unless told (remixer.threads).
+    for name in ("REMIXER_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = "1"
     return env
 

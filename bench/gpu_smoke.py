@@ -72,7 +72,8 @@ from remixer.chords import TextChords  # noqa: E402
 from remixer.generation import GenerationParams, ModelCache  # noqa: E402
 from remixer.musicgen.builders import build_chord_model  # noqa: E402
 from remixer.musicgen.loaders import load_encodec, load_text_encoder  # noqa: E402
-from remixer.pipeline import MIN_SONG_SECONDS, Models, Pipeline  # noqa: E402
+from remixer.client_audio import MIN_SONG_SECONDS  # noqa: E402
+from remixer.pipeline import Models, Pipeline  # noqa: E402
 from remixer.requests import CHORD_VERSIONS, RemixRequest, Sampling  # noqa: E402
 from remixer.static_decode import DECODERS, StaticDecoder, decoder_from_env, resolve_decoder  # noqa: E402
 from remixer.weights import WeightsError, WeightsStore  # noqa: E402

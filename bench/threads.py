@@ -58,6 +58,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 def checkout(revision: str, directory: Path) -> Path:
     """The tree of ``revision`` under ``directory`` (``git archive``: no history, no worktree)."""
     archive = subprocess.run(["git", "archive", revision], cwd=ROOT, check=True, capture_output=True).stdout
+    directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
     return directory
 

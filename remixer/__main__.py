@@ -14,7 +14,8 @@ Weights come from ``$REMIXER_WEIGHTS_DIR`` (default ``weights/``); fetch them fi
 
 Only the input checks are imported up front (torch-free, :mod:`remixer.requests`): ``--help`` and
 a bad option answer at once, and the thread settings (:mod:`remixer.threads`) are in place before
-torch and numpy load.
+torch and numpy load. The song is decoded and the weight files looked at before the model code
+loads, so a bad song or a missing file fails in a moment.
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ from remixer.requests import (CHORD_VERSIONS, DEFAULT_DURATION, DEFAULT_TIME_SIG
                               NORMALIZATIONS, OUTPUT_FORMATS, GenerateRequest, InputError, Output,
                               RemixRequest, Sampling, check_request_kind)
 from remixer.threads import configure_threads
-from remixer.weights import WeightsError
+from remixer.smoke import smoke_from_env
+from remixer.weights import WeightsError, WeightsStore
+from remixer.weights.needs import weights_needed
 
 _NOISE_BANNER = "=" * 78
 
@@ -134,7 +137,7 @@ def _check_audio(request: RemixRequest | GenerateRequest, max_duration: float) -
     """Decode the song (or input audio) before any model loads, so that a missing, broken or
     too long file fails in a moment instead of after the models' 15 s; the pipeline decodes it
     again, which costs little next to loading the models."""
-    from remixer.pipeline import load_clip, load_song
+    from remixer.client_audio import load_clip, load_song
 
     if isinstance(request, RemixRequest):
         load_song(request.song, max_duration)
@@ -171,15 +174,18 @@ def main(argv: list[str] | None = None) -> int:
         configure_threads(args.threads)
         request = _request(args)
         _check_audio(request, args.max_duration)
+        smoke = args.smoke or smoke_from_env()
+        store = None if smoke else WeightsStore(args.weights_dir, offline=args.offline or None)
+        if store is not None:
+            # Before the model code loads (torch and audiocraft take seconds, tens on a busy
+            # machine): a missing file fails at once, and a download starts at once.
+            required, optional = weights_needed((request.model_version,), args.analysis_backend)
+            store.require(required, optional=optional)
         from tqdm.contrib.logging import logging_redirect_tqdm
 
         from remixer.pipeline import Models, Pipeline
         from remixer.progress import ProgressBars
-        from remixer.smoke import smoke_from_env
-        from remixer.weights import WeightsStore
 
-        smoke = args.smoke or smoke_from_env()
-        store = None if smoke else WeightsStore(args.weights_dir, offline=args.offline or None)
         models = Models.load(store, device=args.device, analysis_backend=args.analysis_backend,
                              preload=(request.model_version,), threads=args.threads, smoke=smoke)
         pipeline = Pipeline(models, max_duration=args.max_duration)

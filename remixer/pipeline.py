@@ -56,7 +56,8 @@ from remixer.analysis import Analyzer, make_analyzer
 from remixer.beats import Beats, TempoPrior
 from remixer.beatsync import FALLBACK_THRESHOLD, beat_sync, default_threshold
 from remixer.cancellation import CancelToken
-from remixer.chords import TextChords, read_window_chords
+from remixer.chords import TextChords, WindowChords, read_window_chords
+from remixer.client_audio import load_clip, load_song
 from remixer.generation import AudioClip, GenerationParams, Generator, ModelCache
 from remixer.mixing import mix
 from remixer.musicgen.loaders import checkpoint_btc_weights
@@ -72,49 +73,13 @@ from remixer.tempo import song_prior, tempo_alternative
 from remixer.threads import ThreadSettings, configure_threads
 from remixer.transform import Transform, scale_beats, transform_audio, transform_chords, transform_stems
 from remixer.weights import MissingWeightsError, WeightsStore
+from remixer.weights.needs import BTC_WEIGHTS, weights_needed
 
 if tp.TYPE_CHECKING:
     from audiocraft.models.multibanddiffusion import MultiBandDiffusion
 
 logger = logging.getLogger(__name__)
 
-# Generation of a remix's instrumental at less than this is not a song (and no window of chords).
-MIN_SONG_SECONDS = 1.0
-_BTC_WEIGHTS = {True: "btc-model-large-voca", False: "btc-model"}
-
-
-def load_song(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
-    """Decode the song to remix (at most stereo) and refuse one too short to remix; the CLI calls
-    it too, to fail before any model loads."""
-    song, rate = _client_audio(path, max_duration)
-    if song.shape[1] < MIN_SONG_SECONDS * rate:
-        raise InputError(f"{path}: the song lasts {song.shape[1] / rate:.2f} s; "
-                         f"at least {MIN_SONG_SECONDS:g} s is needed to remix it")
-    return song, rate
-
-
-def load_clip(request: GenerateRequest, max_duration: float) -> AudioClip:
-    """Decode ``request.audio`` (at most stereo) and cut its ``audio_start``-``audio_end`` part;
-    the CLI calls it too, to fail before any model loads."""
-    wav, rate = _client_audio(request.audio, max_duration)
-    total = wav.shape[1] / rate
-    end = total if request.audio_end in (None, -1) else min(request.audio_end, total)
-    if request.audio_start >= total:
-        raise InputError(f"{request.audio}: audio_start {request.audio_start} s is past the end "
-                         f"of the audio ({total:.2f} s)")
-    piece = wav[:, int(request.audio_start * rate):int(round(end * rate))]
-    if piece.shape[1] == 0:
-        raise InputError(f"audio_start {request.audio_start} s to audio_end {end} s holds no sample of "
-                         f"{request.audio}")
-    return AudioClip(piece, rate)
-
-
-def _client_audio(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
-    """A file the client sent, decoded; one that cannot be used is the client's error."""
-    try:
-        return audio_io.load_audio(path, max_duration=max_duration, max_channels=2)
-    except audio_io.AudioError as error:
-        raise InputError(str(error)) from None
 
 
 class ModelUnavailable(MissingWeightsError):
@@ -158,6 +123,9 @@ class SongAnalysis:
         Its chords, read by ``chord_reader`` (:func:`chord_reader`).
     timings : dict
         Seconds of the stages that made it.
+    window_chords : dict
+        The chords read per generation window by the remixes that took it, by window plan and
+        transform: remixes that differ only in prompt or sampling read them once.
     """
 
     audio: np.ndarray
@@ -169,6 +137,7 @@ class SongAnalysis:
     chord_reader: str
     song_bpm: float | None
     timings: dict[str, float]
+    window_chords: dict[tuple, WindowChords] = field(default_factory=dict, repr=False)
 
     @property
     def duration(self) -> float:
@@ -251,11 +220,11 @@ class Models:
             for version in preload:
                 check_smoke_version(version)
         store = store or WeightsStore()
-        required, optional = _weights_needed(preload, analysis_backend)
+        required, optional = weights_needed(preload, analysis_backend)
         store.require(required, optional=optional)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         recognizers = {large: ChordRecognizer.from_checkpoint(store.path(name), device=device)
-                       for large, name in _BTC_WEIGHTS.items()}
+                       for large, name in BTC_WEIGHTS.items()}
         models = cls(store=store,
                      separator=Separator.from_checkpoint(store.path("htdemucs"), device),
                      analyzer=make_analyzer(analysis_backend, weights=store, device=device),
@@ -279,7 +248,7 @@ class Models:
             if version not in self._checkpoint_recognizers:
                 weights = checkpoint_btc_weights(self.store.path(f"musicgen-{version}"))
                 self._checkpoint_recognizers[version] = ChordRecognizer.from_checkpoint(
-                    self.store.path(_BTC_WEIGHTS[True]), device=str(self.recognizers[True].device),
+                    self.store.path(BTC_WEIGHTS[True]), device=str(self.recognizers[True].device),
                     weights=weights)
             return self._checkpoint_recognizers[version]
 
@@ -427,14 +396,21 @@ class Pipeline:
             sections = sections.scaled(transform.ratio)
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
         chords = song_chords if transform.identity else transform_chords(song_chords, transform)
-        with timer("chords per window"):
-            # What conditions each window: its own 30 s of the stems, read as the published
-            # conditioner read them (the song's chords above are for analysis.json and the picture).
-            recognizer = self.models.chord_recognizer(request.model_version,
-                                                      large_voca=request.large_chord_voca)
-            window_chords = read_window_chords(recognizer, chord_source, rate, [w.start for w in plan],
-                                               duration=duration, window=generator.window,
-                                               transform=transform)
+        starts = tuple(w.start for w in plan)
+        key = (chord_reader(request), starts, duration, generator.window, transform)
+        window_chords = song_analysis.window_chords.get(key)
+        if window_chords is None:
+            with timer("chords per window"):
+                # What conditions each window: its own 30 s of the stems, read as the published
+                # conditioner read them (the song's chords above are for analysis.json and the picture).
+                recognizer = self.models.chord_recognizer(request.model_version,
+                                                          large_voca=request.large_chord_voca)
+                window_chords = read_window_chords(recognizer, chord_source, rate, list(starts),
+                                                   duration=duration, window=generator.window,
+                                                   transform=transform)
+            song_analysis.window_chords[key] = window_chords
+        else:
+            logger.info("chords of the %d windows: as read for an earlier remix of this song", len(starts))
         logger.info("remixing %.1f s at %s BPM with %d chord segments", duration,
                     "unknown" if beats.bpm is None else f"{beats.bpm:g}", len(chords))
         logger.info("description given to the model: %r", description)
@@ -499,7 +475,7 @@ class Pipeline:
             with timer("analysis files"):
                 outputs.append(_write_json(workdir / "analysis.json", self._labelled(analysis)))
                 picture = AnalysisPlot.of_remix(song, rate, beats, chords, generated_beats.downbeats, synced,
-                                                out_rate, title=description, song_bpm=song_beats.bpm,
+                                                out_rate, title=self._labelled_title(description), song_bpm=song_beats.bpm,
                                                 key_shift=transform.semitones, windows=plan)
                 outputs.append(write_analysis_png(workdir / "analysis.png", picture))
                 # The players: the song on its own clock, the instrumental before and after beat-sync.
@@ -520,7 +496,7 @@ class Pipeline:
         clip = None
         if request.audio is not None:
             with timer("decode"):
-                clip = load_clip(request, self.max_duration)
+                clip = AudioClip(*load_clip(request, self.max_duration))
         chords = melody = prompt = None
         if request.text_chords is not None:
             chords = TextChords(request.text_chords, request.bpm, request.time_sig)
@@ -559,6 +535,10 @@ class Pipeline:
         if self.models.smoke:
             check_smoke_version(version)
             logger.warning("%s", NOISE)
+
+    def _labelled_title(self, description: str) -> str:
+        """The picture's and the page's title: the description, marked as noise in a smoke run."""
+        return f"SMOKE RUN (noise from tiny random models): {description}" if self.models.smoke else description
 
     def _labelled(self, analysis: dict[str, tp.Any]) -> dict[str, tp.Any]:
         """``analysis`` with the smoke switch's warning first, when its tiny models made it."""
@@ -634,13 +614,6 @@ def _chord_description(prompt: str, time_sig: str, bpm: float | None) -> str:
     if bpm is None:
         return description
     return f"{description}, bpm : {float(bpm)}" if description else str(float(bpm))
-
-
-def _weights_needed(versions: tp.Sequence[str], analysis_backend: str) -> tuple[list[str], list[str]]:
-    """The weight files (and groups) :meth:`Models.load` needs, and those it can do without."""
-    required = [*_BTC_WEIGHTS.values(), "htdemucs", *(f"musicgen-{version}" for version in versions)]
-    allinone = ["allinone"] if analysis_backend in ("auto", "allinone") else []
-    return (required + allinone, []) if analysis_backend == "allinone" else (required, allinone)
 
 
 def _window_plan(generator: Generator, sections: SectionPrompts | None, prompt: str, beats: Beats,

@@ -61,6 +61,9 @@ def test_a_sweep_on_one_song_separates_it_once(first_run):
     assert code == 1  # the broken song's job failed
     assert _starts(log, "separation") == 1 and _starts(log, "analysis (song)") == 1
     assert _starts(log, "chords") == 2  # 170 classes for three jobs, then 25 for the fourth
+    # The same windows for every prompt: read once per chord reader too.
+    assert _starts(log, "chords per window") == 2
+    assert log.count("chords of the 2 windows: as read for an earlier remix of this song") == 2
     assert _starts(log, "decode") == 2  # the song, and the file that is not audio
     assert _starts(log, "generation") == 4
     assert [r["status"] for r in records] == ["succeeded"] * 4 + ["failed"]
@@ -68,6 +71,7 @@ def test_a_sweep_on_one_song_separates_it_once(first_run):
     assert {"separation", "chords", "analysis (song)", "generation"} <= set(first["timings"])
     assert first["reused_analysis"] is False and all(r["reused_analysis"] for r in others)
     assert [set(r["timings"]) & {"separation", "chords"} for r in others] == [set(), set(), {"chords"}]
+    assert ["chords per window" in r["timings"] for r in records[:4]] == [True, False, False, True]
 
 
 def test_every_job_gets_its_folder_named_as_the_predictor_orders_its_outputs(batch, first_run):

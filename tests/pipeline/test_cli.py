@@ -230,6 +230,29 @@ def test_a_remix_without_weights_fails_in_seconds_listing_every_file_and_the_com
     assert f"  python -m remixer.weights fetch remix-default --dir {empty}\n" in err
 
 
+def test_a_remix_without_weights_fails_before_the_model_code_loads(tmp_path):
+    """torch and audiocraft take seconds to import (tens on a busy machine): the files are looked
+    at first, so the message comes at once (run fresh: this test process has them loaded)."""
+    song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
+    sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
+    done = _fresh_cli([str(tmp_path / "song.wav"), "--prompt", "x", "-o", str(tmp_path / "a.wav"),
+                       "--weights-dir", str(tmp_path / "no-weights"), "--offline"],
+                      ("torch", "audiocraft", "demucs", "madmom"), without="REMIXER_WEIGHTS_MANIFEST")
+    assert "error: 10 weight file(s) needed here are missing" in done.stderr, done.stderr
+    assert done.stderr.endswith("exit 2\n[]\n")  # failed, and no model library was imported
+
+
+def _fresh_cli(argv: list[str], libraries: tuple[str, ...], *, without: str) -> subprocess.CompletedProcess:
+    """``python -m remixer ARGV`` in a fresh process (environment ``without`` one variable); its
+    stderr ends with the exit status and which of ``libraries`` it imported."""
+    code = (f"import runpy, sys; sys.argv = ['remixer', *{argv!r}]\n"
+            "try: runpy.run_module('remixer', run_name='__main__')\n"
+            "except SystemExit as exit: print('exit', exit.code, file=sys.stderr)\n"
+            f"print(sorted(m for m in {libraries!r} if m in sys.modules), file=sys.stderr)")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != without})
+
+
 def test_an_unreachable_host_fails_in_seconds_without_retries(tmp_path, capsys, monkeypatch):
     manifest = json.loads(DEFAULT_MANIFEST.read_text())
     for entry in manifest["files"]:  # RFC 6761: .invalid never resolves
@@ -266,6 +289,8 @@ def test_smoke_switch_remixes_a_song_end_to_end_labelled_as_noise(tmp_path, caps
     assert list(analysis)[0] == "smoke" and "NOISE" in analysis["smoke"]
     assert analysis["song"]["backend"] == "madmom"  # the real pretrained beat model, not random folds
     assert "SMOKE RUN" in captured.err and "NOISE" in captured.err
+    # The picture and the page say it too (their title, from the same record).
+    assert "SMOKE RUN (noise from tiny random models): bossa nova" in out.with_name("smoke.analysis.html").read_text()
     assert not (tmp_path / "not-used").exists()
 
 
@@ -303,17 +328,19 @@ def test_the_cli_sets_the_threads_from_the_cores_and_runs_no_slower_than_one(wei
     assert default <= 2 * one + 5, (default, one)
 
 
-def test_a_fresh_cli_process_runs_openmp_with_the_threads_and_the_passive_wait(tmp_path):
+def test_a_fresh_cli_process_runs_openmp_with_the_threads_and_the_passive_wait(weights, tmp_path):
     """As OpenMP itself reports its settings when torch loads it (OMP_DISPLAY_ENV)."""
+    root, manifest = weights
     song = synth_song(120, duration=2.5, sample_rate=16_000, channels=1)
     sf.write(tmp_path / "song.wav", song.audio.T, song.sample_rate)
     env = {key: value for key, value in os.environ.items()
            if key not in ("REMIXER_THREADS", "OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     done = subprocess.run([sys.executable, "-m", "remixer", str(tmp_path / "song.wav"), "--prompt", "x",
-                           "-o", str(tmp_path / "a.wav"), "--weights-dir", str(tmp_path / "none"), "--offline",
-                           "--threads", "1"], capture_output=True, text=True, cwd=ROOT,
-                          env={**env, "OMP_DISPLAY_ENV": "TRUE"}, timeout=300)
-    assert done.returncode == 2 and "weight file(s) needed here are missing" in done.stderr
+                           "-o", str(tmp_path / "a.wav"), "--weights-dir", str(root), "--offline",
+                           "--model-version", "chord", "--analysis-backend", "madmom", "--threads", "1", "-q"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**env, "OMP_DISPLAY_ENV": "TRUE", "REMIXER_WEIGHTS_MANIFEST": str(manifest)})
+    assert done.returncode == 0 and sf.info(tmp_path / "a.wav").duration == pytest.approx(2.5, abs=0.05)
     assert "OMP_WAIT_POLICY = 'PASSIVE'" in done.stderr and "OMP_NUM_THREADS = '1'" in done.stderr
 
 
@@ -322,15 +349,10 @@ def _blas_threads() -> set[int]:
 
 
 def test_help_answers_without_loading_a_model_library_and_without_warnings():
-    code = ("import runpy, sys; sys.argv = ['remixer', '--help']\n"
-            "try: runpy.run_module('remixer', run_name='__main__')\n"
-            "except SystemExit: pass\n"
-            "print(sorted(m for m in ('numpy', 'torch', 'audiocraft', 'xformers', 'librosa', 'madmom') "
-            "if m in sys.modules), file=sys.stderr)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          env={k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"})
+    done = _fresh_cli(["--help"], ("numpy", "torch", "audiocraft", "xformers", "librosa", "madmom"),
+                      without="PYTHONWARNINGS")
     assert done.returncode == 0 and "usage: python -m remixer" in done.stdout
-    assert done.stderr == "[]\n"  # nothing heavy imported, no warning printed
+    assert done.stderr == "exit 0\n[]\n"  # nothing heavy imported, no warning printed
 
 
 def test_every_option_has_help_and_states_its_default_once():

@@ -15,7 +15,8 @@ from fixtures.cancel import CancelAfter, CountingSources
 from fixtures.music import noise, synth_song
 from remixer.beats import TempoPrior
 from remixer.cancellation import Cancelled
-from remixer.pipeline import Models, Pipeline, _chord_description, _with_bpm, load_clip
+from remixer.client_audio import load_clip
+from remixer.pipeline import Models, Pipeline, _chord_description, _with_bpm
 from remixer.requests import GenerateRequest, InputError, RemixRequest, Sampling
 from remixer.separation import Separator
 from remixer.weights import Manifest, WeightsStore
@@ -260,8 +261,8 @@ def test_a_clip_outside_the_input_audio_is_the_clients_error(tmp_path):
         load_clip(request(audio_start=0.5, audio_end=0.50001), max_duration=600)
     with pytest.raises(InputError, match="clip.wav: audio is 1.0 s long"):
         load_clip(request(), max_duration=0.5)
-    piece = load_clip(request(audio_start=0.25, audio_end=0.75), max_duration=600)
-    assert piece.samples.shape == (1, 8000) and piece.sample_rate == 16_000
+    samples, rate = load_clip(request(audio_start=0.25, audio_end=0.75), max_duration=600)
+    assert samples.shape == (1, 8000) and rate == 16_000
 
 
 def test_auto_analysis_falls_back_to_madmom_when_all_in_ones_weights_cannot_be_fetched(tmp_path, caplog):
