@@ -48,9 +48,9 @@ def build(out: Path, minutes: float = 3.0) -> tuple[Path, Path]:
                        threshold=default_threshold(beats.bpm), generated_beats=take_beats.beats,
                        reference_beats=beats.beats, reference_audio=(song.audio - song.stems["drums"], RATE))
     remix = mix(synced.audio, song.stems["vocals"], RATE).audio
-    description = f"{PROMPT}, bpm : {int(beats.bpm)}"
+    description = f"{PROMPT}, bpm : {round(beats.bpm)}"
     parts = song_parts(parse_section_prompts(section_prompts(song.duration)), PROMPT, duration=song.duration,
-                       downbeats=beats.downbeats, describe=lambda text: f"{text}, bpm : {int(beats.bpm)}")
+                       downbeats=beats.downbeats, describe=lambda text: f"{text}, bpm : {round(beats.bpm)}")
     windows = plan_windows(parts, window=30.0, stride=18.0, frame_rate=50.0)
     plot = AnalysisPlot.of_remix(song.audio, RATE, beats, song.chords, take_beats.downbeats, synced, RATE,
                                  title=description, windows=windows)
