@@ -332,7 +332,7 @@ class Pipeline:
             try:
                 check_tempo(beats)
             except InputError as error:
-                if stems is None or separated is not None:
+                if stems is None:
                     raise
                 raise InputError(f"{error} (All-In-One reads the tempo from the separated stems, so this "
                                  f"showed only after the separation; song_bpm would have it checked at "
@@ -397,7 +397,7 @@ class Pipeline:
         plan = _window_plan(generator, sections, request.prompt, beats, duration)
         chords = song_chords if transform.identity else transform_chords(song_chords, transform)
         starts = tuple(w.start for w in plan)
-        key = (chord_reader(request), starts, duration, generator.window, transform)
+        key = (starts, duration, generator.window, transform)  # one analysis has one chord reader
         window_chords = song_analysis.window_chords.get(key)
         if window_chords is None:
             with timer("chords per window"):
